@@ -1,0 +1,322 @@
+"""The `convohook` command: serve, worker, migrate, orgs, simulate, demo, graph-standin."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+import uvicorn
+from pydantic import ValidationError
+from rich.console import Console
+
+from convohook.config import Settings
+
+app = typer.Typer(
+    help="convohook: Instagram DMs to reliable, signed Conversation Opened webhooks.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+orgs_app = typer.Typer(help="Organisations and their API keys.", no_args_is_help=True)
+simulate_app = typer.Typer(help="Play Meta against a running server.", no_args_is_help=True)
+app.add_typer(orgs_app, name="orgs")
+app.add_typer(simulate_app, name="simulate")
+
+err = Console(stderr=True)
+
+DEMO_APP_SECRET = "demo-app-secret"  # noqa: S105 - a placeholder, accepted in demo mode only
+DEMO_VERIFY_TOKEN = "demo-verify-token"  # noqa: S105
+DEMO_ACCOUNT_ID = "17841400000000000"
+DEMO_HANDLE = "convohook_demo"
+GRAPH_VERSION = "v24.0"
+
+# Options shared by the commands that run the service; each mirrors a CONVOHOOK_* variable.
+DatabaseUrl = Annotated[
+    str | None, typer.Option(help="Database URL (env CONVOHOOK_DATABASE_URL).", show_default=False)
+]
+AppSecret = Annotated[
+    str | None, typer.Option(help="Meta app secret (env CONVOHOOK_META_APP_SECRET).")
+]
+VerifyToken = Annotated[
+    str | None, typer.Option(help="Meta verify token (env CONVOHOOK_META_VERIFY_TOKEN).")
+]
+GraphUrl = Annotated[
+    str | None, typer.Option(help="Graph API base with version (env CONVOHOOK_GRAPH_API_URL).")
+]
+AllowPrivate = Annotated[
+    bool | None,
+    typer.Option(
+        "--allow-private-targets/--no-allow-private-targets",
+        help="Allow webhook URLs on private/loopback addresses (env "
+        "CONVOHOOK_ALLOW_PRIVATE_TARGETS).",
+        show_default=False,
+    ),
+]
+RetrySchedule = Annotated[
+    str | None,
+    typer.Option(help="Retry delays in seconds, comma-separated (env CONVOHOOK_RETRY_SCHEDULE)."),
+]
+PublicUrl = Annotated[
+    str | None, typer.Option(help="URL where this server is reached (env CONVOHOOK_PUBLIC_URL).")
+]
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Environment first, flags over it; a bad value exits with what to fix."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)
+    except (ValidationError, ValueError) as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def _migrate(settings: Settings) -> list[str]:
+    from convohook.storage.database import open_storage
+
+    try:
+        storage = open_storage(settings.database_url)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    try:
+        return storage.migrate()
+    finally:
+        storage.close()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Serve HTTP only; run `convohook worker` apart.")
+    ] = False,
+    database_url: DatabaseUrl = None,
+    meta_app_secret: AppSecret = None,
+    meta_verify_token: VerifyToken = None,
+    graph_api_url: GraphUrl = None,
+    allow_private_targets: AllowPrivate = None,
+    retry_schedule: RetrySchedule = None,
+    public_url: PublicUrl = None,
+) -> None:
+    """Serve the API, the Meta receiver and capture bots, with in-process workers."""
+    from convohook.web.app import create_app
+
+    _setup_logging()
+    settings = load_settings(
+        database_url=database_url,
+        meta_app_secret=meta_app_secret,
+        meta_verify_token=meta_verify_token,
+        graph_api_url=graph_api_url,
+        allow_private_targets=allow_private_targets,
+        retry_schedule=retry_schedule,
+        public_url=public_url,
+    )
+    if public_url is None and "public_url" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"public_url": f"http://{host}:{port}"})
+    if settings.meta_app_secret is None:
+        err.print(
+            "[yellow]warning:[/yellow] CONVOHOOK_META_APP_SECRET is not set: Meta notifications "
+            "will be answered 503 until it is"
+        )
+    applied = _migrate(settings)
+    if applied:
+        err.print(f"migrated: {', '.join(applied)}")
+    uvicorn.run(
+        create_app(settings, workers=not no_worker),
+        host=host,
+        port=port,
+        access_log=False,
+        log_level="info",
+    )
+
+
+@app.command()
+def worker(
+    database_url: DatabaseUrl = None,
+    graph_api_url: GraphUrl = None,
+    allow_private_targets: AllowPrivate = None,
+    retry_schedule: RetrySchedule = None,
+    public_url: PublicUrl = None,
+) -> None:
+    """Run processing and delivery only (no HTTP)."""
+    from convohook.runtime.services import build_services
+    from convohook.runtime.workers import run_workers
+
+    _setup_logging()
+    settings = load_settings(
+        database_url=database_url,
+        graph_api_url=graph_api_url,
+        allow_private_targets=allow_private_targets,
+        retry_schedule=retry_schedule,
+        public_url=public_url,
+    )
+    _migrate(settings)
+
+    async def main() -> None:
+        services = await build_services(settings)
+        try:
+            await run_workers(services)
+        finally:
+            await services.aclose()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+
+
+@app.command()
+def migrate(database_url: DatabaseUrl = None) -> None:
+    """Apply pending database migrations."""
+    settings = load_settings(database_url=database_url)
+    applied = _migrate(settings)
+    typer.echo(f"applied: {', '.join(applied)}" if applied else "database is up to date")
+
+
+@orgs_app.command("create")
+def orgs_create(
+    name: Annotated[str, typer.Option(help="The organisation's name.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create an organisation; prints JSON with its id and API key (shown only this once)."""
+    from convohook.storage.database import open_database
+    from convohook.usecases.clock import system_clock
+    from convohook.usecases.orgs import create_org
+
+    settings = load_settings(database_url=database_url)
+    if not name.strip():
+        err.print("[red]error:[/red] --name must not be empty")
+        raise typer.Exit(2)
+    _migrate(settings)
+    db = open_database(settings.database_url)
+    try:
+        created = db.run_sync(create_org, name.strip(), system_clock())
+    finally:
+        db.close()
+    typer.echo(
+        orjson.dumps(
+            {"id": created.org.id, "name": created.org.name, "api_key": created.api_key}
+        ).decode()
+    )
+
+
+@simulate_app.command("dm")
+def simulate_dm(
+    sender: Annotated[str, typer.Option("--from", help="The customer's Instagram username.")],
+    name: Annotated[str | None, typer.Option(help="The customer's display name.")] = None,
+    text: Annotated[str, typer.Option(help="The message text.")] = "Hi! Is this available?",
+    server: Annotated[str, typer.Option(help="The running convohook.")] = "http://127.0.0.1:8000",
+    account_id: Annotated[
+        str, typer.Option(help="The channel's Instagram account id (entry[].id).")
+    ] = DEMO_ACCOUNT_ID,
+    app_secret: AppSecret = None,
+    graph_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Graph API stand-in where the profile is registered (default: the demo's, "
+            "SERVER/_demo/graph)."
+        ),
+    ] = None,
+    register_profile: Annotated[
+        bool, typer.Option(help="Register the profile with the stand-in first.")
+    ] = True,
+    mid: Annotated[str | None, typer.Option(help="Message id (default: a new one).")] = None,
+    timestamp_ms: Annotated[int | None, typer.Option(help="Meta timestamp (default: now).")] = None,
+) -> None:
+    """Send a correctly signed Meta-format DM to a running server."""
+    from convohook.devtools.simulate import SimulationError, send_dm
+
+    secret = app_secret or load_settings().meta_app_secret
+    secret_value = (
+        secret
+        if isinstance(secret, str)
+        else (secret.get_secret_value() if secret else DEMO_APP_SECRET)
+    )
+    try:
+        outcome = asyncio.run(
+            send_dm(
+                server=server.rstrip("/"),
+                username=sender.removeprefix("@"),
+                name=name,
+                text=text,
+                account_id=account_id,
+                app_secret=secret_value,
+                graph_url=(graph_url or f"{server.rstrip('/')}/_demo/graph/{GRAPH_VERSION}"),
+                register=register_profile,
+                mid=mid,
+                timestamp_ms=timestamp_ms,
+            )
+        )
+    except SimulationError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    typer.echo(orjson.dumps(outcome).decode())
+
+
+@app.command("graph-standin")
+def graph_standin(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8765,
+) -> None:
+    """Run a local stand-in for the Instagram Graph API (profiles), for tests and demos."""
+    from convohook.devtools.graph_standin import create_graph_standin
+
+    err.print(f"Graph API stand-in on http://{host}:{port}/{GRAPH_VERSION}")
+    uvicorn.run(create_graph_standin(), host=host, port=port, access_log=False)
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
+    database: Annotated[
+        Path, typer.Option(help="SQLite file for the demo (recreated at each start).")
+    ] = Path("convohook-demo.db"),
+    once: Annotated[
+        bool, typer.Option("--once", help="Exit after the first payload arrives.")
+    ] = False,
+    first_dm: Annotated[
+        bool, typer.Option(help="Send a first simulated DM as soon as the server is up.")
+    ] = True,
+) -> None:
+    """Everything at once: server, a demo channel, a capture bot subscribed to Conversation
+    Opened, a local Graph API, and a first DM; captured payloads are printed as they arrive."""
+    from convohook.devtools.demo import run_demo
+
+    _setup_logging()
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            Path(f"{database}{suffix}").unlink()
+    public_url = f"http://127.0.0.1:{port}"
+    settings = Settings(
+        database_url=f"sqlite:///{database}",
+        meta_app_secret=DEMO_APP_SECRET,  # type: ignore[arg-type]
+        meta_verify_token=DEMO_VERIFY_TOKEN,  # type: ignore[arg-type]
+        graph_api_url=f"{public_url}/_demo/graph/{GRAPH_VERSION}",
+        public_url=public_url,
+        demo=True,
+    )
+    started = time.monotonic()
+    code = asyncio.run(run_demo(settings, port=port, once=once, first_dm=first_dm))
+    if once:
+        err.print(f"demo finished in {time.monotonic() - started:.1f} s")
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,56 @@
+"""Typed settings, read once at start and passed explicitly: no module-level configuration."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from convohook.delivery.retry import DEFAULT_SCHEDULE, parse_schedule
+from convohook.meta.graph import default_graph_api_url
+
+
+class Settings(BaseSettings):
+    """Every setting comes from a `CONVOHOOK_*` environment variable or a CLI flag."""
+
+    model_config = SettingsConfigDict(env_prefix="CONVOHOOK_", extra="ignore")
+
+    database_url: str = "sqlite:///./convohook.db"
+    meta_app_secret: SecretStr | None = None
+    meta_verify_token: SecretStr | None = None
+    graph_api_url: str = Field(default_factory=default_graph_api_url)
+    allow_private_targets: bool = False
+    retry_schedule: tuple[float, ...] = DEFAULT_SCHEDULE
+    public_url: str = "http://127.0.0.1:8000"
+
+    # Beyond the public contract: tuning with safe defaults.
+    max_inbound_bytes: int = 1_048_576
+    delivery_timeout: float = 15.0
+    delivery_concurrency: int = 256
+    graph_timeout: float = 5.0
+    profile_deadline: float = 60.0  # how long an opening may wait for its profile, seconds
+    profile_ttl: float = 7 * 86400.0  # a cached profile older than this is refreshed on reopen
+    demo: bool = False
+
+    @field_validator("retry_schedule", mode="before")
+    @classmethod
+    def _schedule(cls, value: object) -> object:
+        if isinstance(value, str):
+            return parse_schedule(value)
+        if isinstance(value, int | float):
+            return (float(value),)
+        return value
+
+    @field_validator("public_url", "graph_api_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql:", "postgres:")):
+            raise ValueError(
+                "CONVOHOOK_DATABASE_URL must start with sqlite:/// (embedded) or postgresql:// "
+                f"(scale-out), got {value!r}"
+            )
+        return value

@@ -1,0 +1,156 @@
+"""`convohook demo`: from nothing to a captured Conversation Opened payload in one command."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import aiohttp
+import orjson
+import uvicorn
+from convohook.devtools.graph_standin import create_graph_standin
+from rich.console import Console
+from rich.panel import Panel
+from rich.syntax import Syntax
+
+from convohook.config import Settings
+from convohook.devtools.simulate import SimulationError, send_dm
+from convohook.runtime.services import Services
+from convohook.usecases.orgs import create_org
+from convohook.web.app import create_app
+
+console = Console()
+DEMO_ACCOUNT_ID = "17841400000000000"
+DEMO_HANDLE = "convohook_demo"
+TIMEOUT = aiohttp.ClientTimeout(total=10)
+
+
+async def _api(http: aiohttp.ClientSession, method: str, url: str, body: Any = None) -> Any:
+    async with http.request(method, url, json=body) as response:
+        payload = await response.json()
+        if response.status >= 400:
+            raise RuntimeError(f"{method} {url} answered {response.status}: {payload}")
+        return payload
+
+
+async def _wait_started(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
+    for _ in range(200):
+        if server.started:
+            return
+        if task.done():
+            task.result()
+            raise RuntimeError("the demo server stopped while starting")
+        await asyncio.sleep(0.05)
+    raise RuntimeError("the demo server did not start within 10 s")
+
+
+async def run_demo(settings: Settings, *, port: int, once: bool, first_dm: bool) -> int:
+    app = create_app(settings)
+    app.mount("/_demo/graph", create_graph_standin())
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        await _wait_started(server, task)
+    except OSError as exc:
+        console.print(f"[red]could not start on port {port}: {exc}; try --port[/red]")
+        return 1
+    services: Services = app.state.services
+    base = settings.public_url
+    created = await services.db.run(create_org, "Demo", services.clock())
+    headers = {"Authorization": f"Bearer {created.api_key}"}
+    async with aiohttp.ClientSession(base_url=base, headers=headers, timeout=TIMEOUT) as http:
+        channel = await _api(
+            http,
+            "POST",
+            "/api/v1/channels",
+            {
+                "type": "INSTAGRAM",
+                "handle": DEMO_HANDLE,
+                "account_id": DEMO_ACCOUNT_ID,
+                "access_token": "demo-access-token",
+            },
+        )
+        bot = await _api(http, "POST", "/api/v1/bots", {"name": "Demo bot", "trigger": "webhook"})
+        webhook = await _api(
+            http,
+            "POST",
+            "/api/v1/webhooks",
+            {
+                "name": "Conversation Opened → demo bot",
+                "url": bot["webhook_url"],
+                "channel_type": "INSTAGRAM",
+                "channel_ids": [channel["id"]],
+                "events": ["conversation.opened", "conversation.closed"],
+            },
+        )
+        console.print(
+            Panel.fit(
+                f"convohook demo on [bold]{base}[/bold] (SQLite: {settings.database_url})\n"
+                f"API key            {created.api_key}\n"
+                f"channel            @{DEMO_HANDLE} (account {DEMO_ACCOUNT_ID})\n"
+                f"capture bot URL    {bot['webhook_url']}\n"
+                f"webhook            {webhook['id']} (secret {webhook['secret']})\n\n"
+                "Send a DM from another terminal:\n"
+                "  convohook simulate dm --from grace.hopper --name 'Grace Hopper'\n"
+                f"See what the bot captured:\n  curl -H 'Authorization: Bearer {created.api_key}' "
+                f"{base}/api/v1/bots/{bot['id']}/captures",
+                title="convohook demo",
+            )
+        )
+        if first_dm:
+            try:
+                await send_dm(
+                    server=base,
+                    username="ada.lovelace",
+                    name="Ada Lovelace",
+                    text="Hi! Is the blue one still available?",
+                    account_id=DEMO_ACCOUNT_ID,
+                    app_secret=settings.meta_app_secret.get_secret_value()
+                    if settings.meta_app_secret
+                    else "",
+                    graph_url=settings.graph_api_url,
+                    register=True,
+                    mid=None,
+                    timestamp_ms=None,
+                )
+            except SimulationError as exc:
+                console.print(f"[red]{exc}[/red]")
+        code = await _tail_captures(http, bot["id"], task, once=once)
+    server.should_exit = True
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return code
+
+
+async def _tail_captures(
+    http: aiohttp.ClientSession, bot_id: str, server_task: asyncio.Task[None], *, once: bool
+) -> int:
+    """Print what the capture bot receives, as it arrives, until Ctrl-C (or one, with --once)."""
+    seen: set[str] = set()
+    waited = 0.0
+    while not server_task.done():
+        page = await _api(http, "GET", f"/api/v1/bots/{bot_id}/captures?limit=20")
+        for capture in reversed(page["items"]):
+            if capture["id"] in seen:
+                continue
+            seen.add(capture["id"])
+            hdrs = capture["headers"]
+            console.print(
+                f"[green]webhook received[/green] {capture['received_at']}  "
+                f"webhook-id={hdrs.get('webhook-id')}  "
+                f"webhook-signature={hdrs.get('webhook-signature', '')[:20]}…"
+            )
+            console.print(
+                Syntax(orjson.dumps(capture["body"], option=orjson.OPT_INDENT_2).decode(), "json")
+            )
+            if once:
+                return 0
+        await asyncio.sleep(0.25)
+        waited += 0.25
+        if once and waited > 60:
+            console.print("[red]no payload arrived within 60 s[/red]")
+            return 1
+    return 0

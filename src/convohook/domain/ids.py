@@ -1,0 +1,30 @@
+"""Identifiers: time-ordered object ids and the DoubleTick-style customer id."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+def new_id(prefix: str, now_ms: int | None = None) -> str:
+    """`prefix_` + a ULID-like 26-char id: sorts by creation time, so ids double as cursors."""
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    value = (ms << 80) | secrets.randbits(80)
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return f"{prefix}_{''.join(reversed(chars))}"
+
+
+def new_customer_id() -> str:
+    """`customer_` + 10 base62 chars, the shape of DoubleTick's `dtCustomerId`."""
+    return "customer_" + "".join(secrets.choice(BASE62) for _ in range(10))
+
+
+def is_customer_id(value: str) -> bool:
+    body = value.removeprefix("customer_")
+    return value.startswith("customer_") and len(body) == 10 and all(c in BASE62 for c in body)

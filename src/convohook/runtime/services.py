@@ -1,0 +1,77 @@
+"""Everything a running convohook needs, built once from `Settings` and passed explicitly."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from convohook.config import Settings
+from convohook.delivery.transport import create_session
+from convohook.meta.graph import GraphClient
+from convohook.runtime.signal import Signal
+from convohook.storage.database import Database, open_database
+from convohook.usecases.clock import Clock, system_clock
+
+
+@dataclass(slots=True)
+class Signals:
+    notifications: Signal = field(default_factory=Signal)
+    profiles: Signal = field(default_factory=Signal)
+    deliveries: Signal = field(default_factory=Signal)
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    db: Database
+    clock: Clock
+    signals: Signals
+    delivery_session: aiohttp.ClientSession
+    graph: GraphClient
+    graph_session: aiohttp.ClientSession
+    rng: random.Random
+
+    @property
+    def exempt_origins(self) -> frozenset[str]:
+        # Our own capture bots live at the public URL, which is often loopback: deliveries to
+        # them are allowed even when private targets are not.
+        return frozenset({origin_of(self.settings.public_url)})
+
+    async def aclose(self) -> None:
+        await self.delivery_session.close()
+        await self.graph_session.close()
+        self.db.close()
+
+
+async def build_services(
+    settings: Settings, *, clock: Clock = system_clock, db: Database | None = None
+) -> Services:
+    """Open the database (migrating it) and the HTTP sessions. Call inside a running loop."""
+    database = db or open_database(settings.database_url)
+    if db is None:
+        database.storage.migrate()
+    exempt = frozenset({origin_of(settings.public_url)})
+    delivery_session = create_session(
+        allow_private=settings.allow_private_targets,
+        exempt_origins=exempt,
+        limit=settings.delivery_concurrency,
+    )
+    graph_session = aiohttp.ClientSession()
+    return Services(
+        settings=settings,
+        db=database,
+        clock=clock,
+        signals=Signals(),
+        delivery_session=delivery_session,
+        graph=GraphClient(graph_session, settings.graph_api_url, timeout=settings.graph_timeout),
+        graph_session=graph_session,
+        rng=random.Random(),
+    )

@@ -1,0 +1,21 @@
+"""In-process wake-ups: a worker sleeps until there is work, not on a fast polling timer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+
+class Signal:
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def notify(self) -> None:
+        self._event.set()
+
+    async def wait(self, timeout: float) -> None:
+        """Return when notified or after `timeout` seconds (the safety net for work another
+        process wrote, which cannot notify us)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), timeout=max(timeout, 0.0))
+        self._event.clear()

@@ -1,0 +1,235 @@
+"""The three loops behind the inbound receiver: processor, profile enricher, dispatcher."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from convohook.delivery.signing import webhook_headers
+from convohook.delivery.transport import send
+from convohook.meta.graph import ProfileUnavailable
+from convohook.runtime.services import Services
+from convohook.storage.base import StorageError, Transaction
+from convohook.storage.records import AwaitingProfile, DueDelivery
+from convohook.usecases.delivery import SentAttempt, record_attempts
+from convohook.usecases.processing import (
+    ProcessingPolicy,
+    ProcessReport,
+    process_pending,
+    quarantine,
+)
+from convohook.usecases.profiles import ProfileResult, apply_profile_results
+
+log = logging.getLogger(__name__)
+
+IDLE_WAIT_S = 30.0  # safety net for work written by another process, which cannot wake us
+PROCESS_BATCH = 200
+CLAIM_BATCH = 100
+
+
+def _quarantine_oldest(tx: Transaction, error: str, now_ms: int) -> None:
+    for stored in tx.pending_notifications(1):
+        quarantine(tx, stored.id, error, now_ms)
+
+
+class Processor:
+    def __init__(self, services: Services) -> None:
+        self.s = services
+        self.policy = ProcessingPolicy(
+            profile_deadline_ms=int(services.settings.profile_deadline * 1000),
+            profile_ttl_ms=int(services.settings.profile_ttl * 1000),
+        )
+
+    async def run_once(self, limit: int = PROCESS_BATCH) -> ProcessReport:
+        s = self.s
+        report = await s.db.run_retrying(
+            process_pending, now_ms=s.clock(), limit=limit, policy=self.policy
+        )
+        if report.deliveries:
+            s.signals.deliveries.notify()
+        if report.awaiting_profile:
+            s.signals.profiles.notify()
+        for account_id in sorted(report.unknown_accounts):
+            log.warning(
+                "notification for Instagram account %s acknowledged and skipped: no channel has "
+                "that account_id (connect it with POST /api/v1/channels)",
+                account_id,
+            )
+        return report
+
+    async def run(self) -> None:
+        while True:
+            try:
+                report = await self.run_once()
+            except StorageError as exc:
+                log.error("processor: database unavailable, retrying in 1 s: %s", exc)
+                await asyncio.sleep(1)
+                continue
+            except Exception:
+                log.exception("processor: a batch failed; isolating the notification at fault")
+                await self._isolate_poison()
+                continue
+            if report.notifications < PROCESS_BATCH:
+                await self.s.signals.notifications.wait(IDLE_WAIT_S)
+
+    async def _isolate_poison(self) -> None:
+        try:
+            await self.run_once(limit=1)
+        except StorageError:
+            await asyncio.sleep(1)
+        except Exception as exc:
+            log.exception("processor: notification quarantined as 'failed'")
+            await self.s.db.run(_quarantine_oldest, repr(exc), self.s.clock())
+
+
+class ProfileEnricher:
+    RETRY_POLL_S = 1.0  # postponed lookups are due within seconds; no other process wakes us
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def _lookup(self, waiting: AwaitingProfile) -> ProfileResult:
+        try:
+            profile = await self.s.graph.fetch_profile(waiting.contact.igsid, waiting.access_token)
+        except ProfileUnavailable as exc:
+            log.warning(
+                "profile of %s unavailable (%s)%s",
+                waiting.contact.igsid,
+                exc.reason,
+                ", will retry" if exc.retryable else "",
+            )
+            return ProfileResult(waiting, None, retryable=exc.retryable, error=exc.reason)
+        return ProfileResult(waiting, profile)
+
+    async def run_once(self) -> int:
+        s = self.s
+        waiting = await s.db.run(lambda tx: tx.awaiting_profiles(s.clock(), 64))
+        if not waiting:
+            return 0
+        results = await asyncio.gather(*(self._lookup(w) for w in waiting))
+        ready = await s.db.run_retrying(apply_profile_results, list(results), s.clock())
+        if ready:
+            s.signals.deliveries.notify()
+        return len(waiting)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                handled = await self.run_once()
+            except StorageError as exc:
+                log.error("profiles: database unavailable, retrying in 1 s: %s", exc)
+                await asyncio.sleep(1)
+                continue
+            except Exception:
+                log.exception("profiles: unexpected error, retrying in 1 s")
+                await asyncio.sleep(1)
+                continue
+            if not handled:
+                await self.s.signals.profiles.wait(self.RETRY_POLL_S)
+
+
+class Dispatcher:
+    """Claims due deliveries, sends them concurrently, and records results in batches."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+        self._results: asyncio.Queue[SentAttempt] = asyncio.Queue()
+        self._in_flight = 0
+        self._slot_free = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def capacity(self) -> int:
+        return self.s.settings.delivery_concurrency - self._in_flight
+
+    async def _send(self, due: DueDelivery) -> None:
+        s = self.s
+        try:
+            attempted_at = s.clock()
+            headers = webhook_headers([due.secret], due.id, attempted_at // 1000, due.payload)
+            result = await send(
+                s.delivery_session,
+                due.url,
+                headers,
+                due.payload,
+                timeout=s.settings.delivery_timeout,
+                allow_private=s.settings.allow_private_targets,
+                exempt_origins=s.exempt_origins,
+            )
+            await self._results.put(SentAttempt(due, result, attempted_at))
+        finally:
+            self._in_flight -= 1
+            self._slot_free.set()
+
+    async def _record_forever(self) -> None:
+        s = self.s
+        while True:
+            batch = [await self._results.get()]
+            while not self._results.empty() and len(batch) < 500:
+                batch.append(self._results.get_nowait())
+            while True:
+                try:
+                    await s.db.run_retrying(
+                        record_attempts,
+                        batch,
+                        now_ms=s.clock(),
+                        schedule=s.settings.retry_schedule,
+                        rng=s.rng,
+                    )
+                    break
+                except StorageError as exc:
+                    # The lease keeps these claimed; if we never record them they are re-sent
+                    # (same webhook-id) after it expires. Keep trying meanwhile.
+                    log.error("dispatcher: could not record attempts, retrying: %s", exc)
+                    await asyncio.sleep(1)
+            s.signals.deliveries.notify()
+
+    async def claim_and_send(self) -> int:
+        s = self.s
+        now = s.clock()
+        lease_ms = int((s.settings.delivery_timeout + 60) * 1000)
+        due = await s.db.run(
+            lambda tx: tx.claim_due_deliveries(now, now + lease_ms, min(self.capacity, CLAIM_BATCH))
+        )
+        for item in due:
+            self._in_flight += 1
+            task = asyncio.create_task(self._send(item))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return len(due)
+
+    async def _idle_wait(self) -> None:
+        s = self.s
+        next_at = await s.db.run(lambda tx: tx.next_due_at())
+        timeout = IDLE_WAIT_S
+        if next_at is not None:
+            timeout = min(IDLE_WAIT_S, max(0.0, (next_at - s.clock()) / 1000))
+        await s.signals.deliveries.wait(timeout)
+
+    async def run(self) -> None:
+        recorder = asyncio.create_task(self._record_forever())
+        try:
+            while True:
+                if self.capacity <= 0:
+                    self._slot_free.clear()
+                    await self._slot_free.wait()
+                    continue
+                try:
+                    claimed = await self.claim_and_send()
+                except StorageError as exc:
+                    log.error("dispatcher: database unavailable, retrying in 1 s: %s", exc)
+                    await asyncio.sleep(1)
+                    continue
+                if claimed == 0:
+                    await self._idle_wait()
+        finally:
+            recorder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await recorder
+
+
+async def run_workers(services: Services) -> None:
+    """Run all three loops until cancelled."""
+    loops = [Processor(services).run(), ProfileEnricher(services).run(), Dispatcher(services).run()]
+    await asyncio.gather(*loops)

@@ -1,0 +1,1 @@
+"""Persistence: one interface (`base.Transaction`), SQLite and PostgreSQL behind it."""

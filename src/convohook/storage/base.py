@@ -1,0 +1,189 @@
+"""The storage port: what use cases ask of a database, one method per question.
+
+A backend implements `Storage` (connections, migrations, transactions) and `Transaction` (the SQL).
+Use cases are plain functions taking a `Transaction`; `Database` runs them off the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from convohook.storage.records import (
+    Attempt,
+    AwaitingProfile,
+    Bot,
+    Capture,
+    Channel,
+    Contact,
+    Conversation,
+    Delivery,
+    DueDelivery,
+    Org,
+    StoredNotification,
+    Webhook,
+)
+
+
+class StorageError(Exception):
+    """Base of what backends raise; anything else from a driver is a bug or an outage."""
+
+
+class ConflictError(StorageError):
+    """A uniqueness rule was hit. Use cases either report it (4xx) or retry the transaction."""
+
+
+class UnavailableError(StorageError):
+    """The database cannot take writes now (locked, busy, read-only, full): try again later."""
+
+
+class Transaction(Protocol):
+    # organisations and API keys
+    def insert_org(self, org: Org) -> None: ...
+    def insert_api_key(self, key_id: str, org_id: str, key_hash: str, now_ms: int) -> None: ...
+    def org_for_key_hash(self, key_hash: str) -> Org | None: ...
+
+    # channels
+    def insert_channel(self, channel: Channel) -> None: ...
+    def list_channels(self, org_id: str, before: str | None, limit: int) -> list[Channel]: ...
+    def get_channel(self, org_id: str, channel_id: str) -> Channel | None: ...
+    def channel_by_account(self, account_id: str) -> Channel | None: ...
+
+    # webhooks
+    def insert_webhook(self, webhook: Webhook) -> None: ...
+    def update_webhook(self, webhook: Webhook) -> None: ...
+    def delete_webhook(self, org_id: str, webhook_id: str) -> bool: ...
+    def get_webhook(self, org_id: str, webhook_id: str) -> Webhook | None: ...
+    def list_webhooks(self, org_id: str, before: str | None, limit: int) -> list[Webhook]: ...
+    def webhooks_for(self, channel_id: str, event_type: str) -> list[Webhook]: ...
+    def disable_webhook(self, webhook_id: str, reason: str, now_ms: int) -> None: ...
+
+    # contacts
+    def get_or_create_contact(
+        self, org_id: str, channel_id: str, igsid: str, now_ms: int
+    ) -> Contact: ...
+    def set_contact_profile(
+        self, contact_id: str, username: str, name: str | None, status: str, now_ms: int
+    ) -> None: ...
+    def get_contact(self, org_id: str, contact_id: str) -> Contact | None: ...
+    def list_contacts(
+        self,
+        org_id: str,
+        *,
+        handle: str | None,
+        channel_id: str | None,
+        before: str | None,
+        limit: int,
+    ) -> list[Contact]: ...
+
+    # messages: the (channel, mid) key is what makes Meta's redeliveries harmless
+    def insert_message(
+        self,
+        channel_id: str,
+        mid: str,
+        contact_id: str,
+        kind: str,
+        text: str | None,
+        timestamp_ms: int,
+        now_ms: int,
+    ) -> bool: ...
+    def set_message_conversation(self, channel_id: str, mid: str, conversation_id: str) -> None: ...
+
+    # conversations
+    def open_conversation_of(self, channel_id: str, contact_id: str) -> str | None: ...
+    def last_done_at(self, channel_id: str, contact_id: str) -> int | None: ...
+    def insert_conversation(
+        self,
+        conversation_id: str,
+        org_id: str,
+        channel_id: str,
+        contact_id: str,
+        reason: str,
+        opened_at_ms: int,
+    ) -> None: ...
+    def mark_done(self, conversation_id: str, done_at_ms: int) -> bool: ...
+    def get_conversation(self, org_id: str, conversation_id: str) -> Conversation | None: ...
+    def list_conversations(
+        self,
+        org_id: str,
+        *,
+        status: str | None,
+        channel_id: str | None,
+        contact_id: str | None,
+        before: str | None,
+        limit: int,
+    ) -> list[Conversation]: ...
+
+    # events and the outbox
+    def insert_event(
+        self,
+        *,
+        event_id: str,
+        org_id: str,
+        channel_id: str,
+        event_type: str,
+        conversation_id: str,
+        contact_id: str,
+        reason: str | None,
+        payload: bytes | None,
+        profile_deadline_ms: int,
+        first_message_text: str | None,
+        first_message_at_ms: int | None,
+        now_ms: int,
+    ) -> None: ...
+    def insert_deliveries(
+        self, rows: Iterable[tuple[str, str]], event_id: str, org_id: str, now_ms: int
+    ) -> None: ...
+    def awaiting_profiles(self, now_ms: int, limit: int) -> list[AwaitingProfile]: ...
+    def events_awaiting_profile(self, contact_id: str) -> list[tuple[str, str]]: ...
+    def set_event_payload(self, event_id: str, payload: bytes) -> None: ...
+    def postpone_profile(self, contact_id: str, attempts: int, next_at_ms: int) -> None: ...
+
+    # deliveries and the append-only attempt log
+    def claim_due_deliveries(
+        self, now_ms: int, lease_until_ms: int, limit: int
+    ) -> list[DueDelivery]: ...
+    def next_due_at(self) -> int | None: ...
+    def record_attempt(self, delivery_id: str, attempt: Attempt) -> None: ...
+    def update_delivery(
+        self,
+        delivery_id: str,
+        *,
+        status: str,
+        attempt_count: int,
+        next_attempt_at_ms: int | None,
+        last_status_code: int | None,
+        last_error: str | None,
+        now_ms: int,
+    ) -> None: ...
+    def get_delivery(self, org_id: str, delivery_id: str) -> Delivery | None: ...
+    def list_deliveries(
+        self, org_id: str, webhook_id: str, before: str | None, limit: int
+    ) -> list[Delivery]: ...
+    def reschedule_delivery(self, delivery_id: str, now_ms: int) -> None: ...
+
+    # inbound notifications: stored before Meta gets its 200
+    def insert_notification(self, body: bytes, now_ms: int) -> int: ...
+    def pending_notifications(self, limit: int) -> list[StoredNotification]: ...
+    def mark_notifications_processed(
+        self, ids: Sequence[int], now_ms: int, error: str | None = None
+    ) -> None: ...
+
+    # capture bots
+    def insert_bot(self, bot: Bot) -> None: ...
+    def get_bot(self, org_id: str, bot_id: str) -> Bot | None: ...
+    def bot_by_token(self, token: str) -> Bot | None: ...
+    def insert_capture(self, capture: Capture) -> None: ...
+    def list_captures(self, bot_id: str, before: str | None, limit: int) -> list[Capture]: ...
+
+
+class Storage(Protocol):
+    """A connected backend. Not thread-safe: `Database` calls it from its own executor."""
+
+    dialect: str
+
+    def migrate(self) -> list[str]: ...
+    def pending_migrations(self) -> list[str]: ...
+    def transaction(self, *, write: bool = True) -> AbstractContextManager[Transaction]: ...
+    def close(self) -> None: ...

@@ -1,0 +1,102 @@
+"""Runs use cases (plain functions of a `Transaction`) off the event loop, with bounded retries."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Concatenate, ParamSpec, TypeVar
+
+from convohook.storage.base import ConflictError, Storage, Transaction, UnavailableError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Database:
+    """The async face of a `Storage`.
+
+    SQLite gets one thread (one writer is what SQLite allows anyway, and it keeps its single
+    connection on one thread); PostgreSQL gets as many threads as its pool has connections.
+    """
+
+    def __init__(self, storage: Storage, *, threads: int = 1) -> None:
+        self.storage = storage
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="convohook-db")
+
+    @property
+    def dialect(self) -> str:
+        return self.storage.dialect
+
+    async def run(
+        self,
+        fn: Callable[Concatenate[Transaction, P], R],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> R:
+        """Run `fn(tx, ...)` in one write transaction. A ConflictError is the caller's to map."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, lambda: self.run_sync(fn, *args, **kwargs)
+        )
+
+    async def run_retrying(
+        self,
+        fn: Callable[Concatenate[Transaction, P], R],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> R:
+        """Like `run`, but a lost race (ConflictError) or a busy database is tried again.
+
+        For work whose conflicts are concurrency, not user error: two workers opening the same
+        customer's conversation, say. The retry re-reads the state and decides again.
+        """
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, lambda: self._retrying(fn, *args, **kwargs)
+        )
+
+    def run_sync(
+        self,
+        fn: Callable[Concatenate[Transaction, P], R],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> R:
+        with self.storage.transaction() as tx:
+            return fn(tx, *args, **kwargs)
+
+    def _retrying(
+        self,
+        fn: Callable[Concatenate[Transaction, P], R],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> R:
+        delay = 0.005
+        for _ in range(8):
+            try:
+                return self.run_sync(fn, *args, **kwargs)
+            except (ConflictError, UnavailableError):
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+        return self.run_sync(fn, *args, **kwargs)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        self.storage.close()
+
+
+def open_storage(database_url: str) -> Storage:
+    if database_url.startswith("sqlite:"):
+        from convohook.storage.sqlite import SQLiteStorage
+
+        return SQLiteStorage(database_url)
+    raise ValueError(
+        f"unsupported CONVOHOOK_DATABASE_URL {database_url!r}: this build supports "
+        "sqlite:///path.db; the PostgreSQL backend is tracked as issue 3"
+    )
+
+
+def open_database(database_url: str) -> Database:
+    storage = open_storage(database_url)
+    return Database(storage, threads=1 if storage.dialect == "sqlite" else 8)

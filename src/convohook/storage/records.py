@@ -1,0 +1,155 @@
+"""Plain records that cross the storage boundary. Times are integer milliseconds since the epoch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Org:
+    id: str
+    name: str
+    created_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    id: str
+    org_id: str
+    type: str
+    handle: str
+    account_id: str
+    access_token: str
+    created_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    id: str
+    org_id: str
+    name: str
+    url: str
+    channel_type: str
+    channel_ids: tuple[str, ...]
+    events: tuple[str, ...]
+    enabled: bool
+    disabled_reason: str | None
+    secret: str
+    created_at_ms: int
+    updated_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    id: str
+    org_id: str
+    channel_id: str
+    igsid: str
+    customer_id: str
+    username: str | None
+    name: str | None
+    profile_status: str  # unknown | ok | fallback
+    profile_fetched_at_ms: int | None
+    created_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: str
+    org_id: str
+    channel_id: str
+    contact: Contact
+    status: str  # open | done
+    reason: str  # first_message | reopened
+    opened_at_ms: int
+    done_at_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    attempt_number: int
+    attempted_at_ms: int
+    url: str
+    status_code: int | None
+    response_body: str | None
+    duration_ms: float
+    error: str | None
+    error_class: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: str  # also the `webhook-id` header: stable across retries
+    org_id: str
+    event_id: str
+    event_type: str
+    webhook_id: str
+    status: str  # pending | sending | succeeded | failed
+    attempt_count: int
+    next_attempt_at_ms: int | None
+    last_status_code: int | None
+    last_error: str | None
+    created_at_ms: int
+    updated_at_ms: int
+    payload: bytes | None
+    attempts: tuple[Attempt, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Bot:
+    id: str
+    org_id: str
+    name: str
+    trigger: str
+    token: str
+    created_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Capture:
+    id: str
+    bot_id: str
+    received_at_ms: int
+    method: str
+    headers: dict[str, str]
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredNotification:
+    id: int
+    body: bytes
+    received_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class DueDelivery:
+    """Everything the dispatcher needs to make one attempt, read in the claim."""
+
+    id: str
+    webhook_id: str
+    url: str
+    secret: str
+    payload: bytes
+    attempt_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitingProfile:
+    """A contact with events that cannot be sent until its profile is known."""
+
+    contact: Contact
+    channel_handle: str
+    access_token: str
+    attempts: int
+    deadline_ms: int
+    event_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    next: str | None

@@ -1,0 +1,91 @@
+"""Recording delivery attempts and deciding what comes next (the policy itself is pure)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from convohook.delivery.retry import (
+    AttemptOutcome,
+    DisableWebhook,
+    GiveUp,
+    RetryAt,
+    Succeeded,
+    decide_next,
+    parse_retry_after,
+)
+from convohook.delivery.transport import AttemptResult
+from convohook.storage.base import Transaction
+from convohook.storage.records import Attempt, Delivery, DueDelivery
+
+
+@dataclass(frozen=True, slots=True)
+class SentAttempt:
+    due: DueDelivery
+    result: AttemptResult
+    attempted_at_ms: int
+
+
+def record_attempts(
+    tx: Transaction,
+    sent: Sequence[SentAttempt],
+    *,
+    now_ms: int,
+    schedule: Sequence[float],
+    rng: random.Random,
+) -> int:
+    """Log every attempt and move each delivery on; returns how many will be retried."""
+    retries = 0
+    for item in sent:
+        due, result = item.due, item.result
+        number = due.attempt_count + 1
+        tx.record_attempt(
+            due.id,
+            Attempt(
+                attempt_number=number,
+                attempted_at_ms=item.attempted_at_ms,
+                url=due.url,
+                status_code=result.status_code,
+                response_body=result.response_body,
+                duration_ms=result.duration_ms,
+                error=result.error,
+                error_class=result.error_class,
+            ),
+        )
+        now_s = now_ms / 1000
+        outcome = AttemptOutcome(
+            status_code=result.status_code,
+            error_class=result.error_class,
+            retry_after=parse_retry_after(result.retry_after, now_s),
+        )
+        step = decide_next(number, outcome, schedule, now_s, rng)
+        status, next_at = "failed", None
+        if isinstance(step, Succeeded):
+            status = "succeeded"
+        elif isinstance(step, RetryAt):
+            status, next_at = "pending", int(step.at * 1000)
+            retries += 1
+        elif isinstance(step, DisableWebhook):
+            tx.disable_webhook(due.webhook_id, step.reason, now_ms)
+        else:
+            assert isinstance(step, GiveUp)
+        tx.update_delivery(
+            due.id,
+            status=status,
+            attempt_count=number,
+            next_attempt_at_ms=next_at,
+            last_status_code=result.status_code,
+            last_error=result.error,
+            now_ms=now_ms,
+        )
+    return retries
+
+
+def retry_now(tx: Transaction, org_id: str, delivery_id: str, now_ms: int) -> Delivery | None:
+    """Send a delivery again at once, whatever its state (a manual retry after `failed`)."""
+    delivery = tx.get_delivery(org_id, delivery_id)
+    if delivery is None:
+        return None
+    tx.reschedule_delivery(delivery_id, now_ms)
+    return tx.get_delivery(org_id, delivery_id)

@@ -1,0 +1,99 @@
+"""Writing an event into the outbox: the event row and one delivery per matching webhook."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from convohook.domain.ids import new_id
+from convohook.domain.payload import (
+    CustomerProfile,
+    conversation_closed_body,
+    conversation_opened_body,
+)
+from convohook.storage.base import Transaction
+from convohook.storage.records import Contact
+
+CONVERSATION_OPENED = "conversation.opened"
+CONVERSATION_CLOSED = "conversation.closed"
+EVENT_TYPES = (CONVERSATION_OPENED, CONVERSATION_CLOSED)
+
+
+@dataclass(frozen=True, slots=True)
+class EmittedEvent:
+    event_id: str
+    deliveries: int
+    ready: bool  # False: waiting for the customer's profile before it can be sent
+
+
+def cached_profile(contact: Contact) -> CustomerProfile | None:
+    """Whatever we know, fresh or not."""
+    if contact.username is None:
+        return None
+    return CustomerProfile(username=contact.username, name=contact.name)
+
+
+def fresh_profile(contact: Contact, now_ms: int, ttl_ms: int) -> CustomerProfile | None:
+    """A profile good enough to send without asking Instagram again."""
+    if contact.profile_status != "ok" or contact.profile_fetched_at_ms is None:
+        return None
+    if now_ms - contact.profile_fetched_at_ms > ttl_ms:
+        return None
+    return cached_profile(contact)
+
+
+def build_body(
+    event_type: str, *, business_handle: str, profile: CustomerProfile, customer_id: str
+) -> bytes:
+    builder = (
+        conversation_opened_body if event_type == CONVERSATION_OPENED else conversation_closed_body
+    )
+    return builder(business_handle=business_handle, profile=profile, customer_id=customer_id)
+
+
+def emit_event(
+    tx: Transaction,
+    *,
+    event_type: str,
+    org_id: str,
+    channel_id: str,
+    channel_handle: str,
+    contact: Contact,
+    conversation_id: str,
+    reason: str | None,
+    now_ms: int,
+    profile: CustomerProfile | None,
+    profile_deadline_ms: int,
+    first_message_text: str | None = None,
+    first_message_at_ms: int | None = None,
+) -> EmittedEvent:
+    """One event and its deliveries, in the caller's transaction (the transactional outbox)."""
+    payload = (
+        build_body(
+            event_type,
+            business_handle=channel_handle,
+            profile=profile,
+            customer_id=contact.customer_id,
+        )
+        if profile is not None
+        else None
+    )
+    event_id = new_id("evt", now_ms)
+    tx.insert_event(
+        event_id=event_id,
+        org_id=org_id,
+        channel_id=channel_id,
+        event_type=event_type,
+        conversation_id=conversation_id,
+        contact_id=contact.id,
+        reason=reason,
+        payload=payload,
+        profile_deadline_ms=now_ms + profile_deadline_ms,
+        first_message_text=first_message_text,
+        first_message_at_ms=first_message_at_ms,
+        now_ms=now_ms,
+    )
+    webhooks = tx.webhooks_for(channel_id, event_type)
+    tx.insert_deliveries(
+        [(new_id("msg", now_ms), webhook.id) for webhook in webhooks], event_id, org_id, now_ms
+    )
+    return EmittedEvent(event_id=event_id, deliveries=len(webhooks), ready=payload is not None)

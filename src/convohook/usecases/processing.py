@@ -1,0 +1,145 @@
+"""From stored Meta notifications to conversations, events and deliveries, in one transaction."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from convohook.domain.conversation import CustomerState, Decision, decide
+from convohook.domain.ids import new_id
+from convohook.domain.inbound import InboundItem, ItemKind
+from convohook.meta.parse import MalformedNotification, parse_notification
+from convohook.storage.base import Transaction
+from convohook.storage.records import Channel, StoredNotification
+from convohook.usecases.events import CONVERSATION_OPENED, emit_event, fresh_profile
+
+log = logging.getLogger(__name__)
+
+# Kinds that are messages of their own (with their own mid). Reactions, reads and unsends carry
+# the mid of *another* message, so storing them under it would shadow that message.
+_STORED_KINDS = frozenset({ItemKind.MESSAGE, ItemKind.POSTBACK, ItemKind.ECHO})
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessingPolicy:
+    profile_deadline_ms: int = 60_000
+    profile_ttl_ms: int = 7 * 86_400_000
+
+
+@dataclass(slots=True)
+class ProcessReport:
+    notifications: int = 0
+    items: int = 0
+    openings: int = 0
+    duplicates: int = 0
+    deliveries: int = 0
+    awaiting_profile: int = 0
+    failed: int = 0
+    unknown_accounts: set[str] = field(default_factory=set)
+
+
+def process_pending(
+    tx: Transaction, *, now_ms: int, limit: int, policy: ProcessingPolicy
+) -> ProcessReport:
+    """Apply up to `limit` pending notifications, oldest first, and mark them processed."""
+    report = ProcessReport()
+    pending = tx.pending_notifications(limit)
+    channels: dict[str, Channel | None] = {}
+    processed = []
+    for stored in pending:
+        error = _apply_notification(tx, stored, now_ms, policy, channels, report)
+        if error is None:
+            processed.append(stored.id)
+        else:
+            quarantine(tx, stored.id, error, now_ms)
+    tx.mark_notifications_processed(processed, now_ms)
+    report.notifications = len(pending)
+    return report
+
+
+def quarantine(tx: Transaction, notification_id: int, error: str, now_ms: int) -> None:
+    """Keep a notification we cannot process, with why; it stays in the table for inspection."""
+    tx.mark_notifications_processed([notification_id], now_ms, error=error[:2000])
+
+
+def _apply_notification(
+    tx: Transaction,
+    stored: StoredNotification,
+    now_ms: int,
+    policy: ProcessingPolicy,
+    channels: dict[str, Channel | None],
+    report: ProcessReport,
+) -> str | None:
+    try:
+        parsed = parse_notification(stored.body)
+    except MalformedNotification as exc:
+        # Inbound rejects malformed JSON before storing, so only a body stored by another
+        # version can get here: keep it, with why, rather than drop it.
+        report.failed += 1
+        return str(exc)
+    for item in parsed.items:
+        report.items += 1
+        if item.account_id not in channels:
+            channels[item.account_id] = tx.channel_by_account(item.account_id)
+        channel = channels[item.account_id]
+        if channel is None:
+            report.unknown_accounts.add(item.account_id)
+            continue
+        apply_item(tx, channel, item, now_ms, policy, report)
+    return None
+
+
+def apply_item(
+    tx: Transaction,
+    channel: Channel,
+    item: InboundItem,
+    now_ms: int,
+    policy: ProcessingPolicy,
+    report: ProcessReport,
+) -> Decision:
+    if item.kind not in _STORED_KINDS:
+        return Decision.IGNORE
+    contact = tx.get_or_create_contact(channel.org_id, channel.id, item.customer_igsid, now_ms)
+    # Items without a mid cannot be deduplicated by Meta's id; the (kind, customer, time) triple
+    # is what identifies a redelivery of the same item then.
+    mid = item.mid or f"{item.kind}:{item.customer_igsid}:{item.timestamp_ms}"
+    if not tx.insert_message(
+        channel.id, mid, contact.id, item.kind.value, item.text, item.timestamp_ms, now_ms
+    ):
+        report.duplicates += 1
+        return Decision.IGNORE
+    open_id = tx.open_conversation_of(channel.id, contact.id)
+    state = CustomerState(
+        has_open_conversation=open_id is not None,
+        last_done_at_ms=None if open_id else tx.last_done_at(channel.id, contact.id),
+    )
+    decision = decide(state, item)
+    if open_id is not None:
+        tx.set_message_conversation(channel.id, mid, open_id)
+    if not decision.opens:
+        return decision
+
+    conversation_id = new_id("conv", now_ms)
+    tx.insert_conversation(
+        conversation_id, channel.org_id, channel.id, contact.id, decision.value, now_ms
+    )
+    tx.set_message_conversation(channel.id, mid, conversation_id)
+    emitted = emit_event(
+        tx,
+        event_type=CONVERSATION_OPENED,
+        org_id=channel.org_id,
+        channel_id=channel.id,
+        channel_handle=channel.handle,
+        contact=contact,
+        conversation_id=conversation_id,
+        reason=decision.value,
+        now_ms=now_ms,
+        profile=fresh_profile(contact, now_ms, policy.profile_ttl_ms),
+        profile_deadline_ms=policy.profile_deadline_ms,
+        first_message_text=item.text,
+        first_message_at_ms=item.timestamp_ms,
+    )
+    report.openings += 1
+    report.deliveries += emitted.deliveries
+    report.awaiting_profile += 0 if emitted.ready else 1
+    return decision

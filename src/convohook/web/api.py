@@ -1,0 +1,346 @@
+"""/api/v1: thin routes. Every object is scoped to the caller's org; others' ids answer 404."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, Literal, TypeVar
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import JSONResponse
+
+from convohook.delivery.signing import generate_secret
+from convohook.delivery.ssrf import BlockedTarget, InvalidTarget, check_target, check_url, is_exempt
+from convohook.domain.ids import new_id
+from convohook.runtime.services import Services
+from convohook.storage.base import ConflictError, Transaction
+from convohook.storage.records import Bot, Channel, Org, Webhook
+from convohook.usecases.conversations import mark_done
+from convohook.usecases.delivery import retry_now
+from convohook.usecases.orgs import org_for_api_key
+from convohook.web import schemas as s
+from convohook.web.errors import ApiError
+
+T = TypeVar("T")
+MAX_PAGE = 200
+
+
+def services_of(request: Request) -> Services:
+    svc: Services = request.app.state.services
+    return svc
+
+
+async def current_org(request: Request) -> Org:
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    challenge = {"WWW-Authenticate": 'Bearer realm="convohook"'}
+    if scheme.lower() != "bearer" or not key.strip():
+        raise ApiError(
+            401,
+            "missing API key: send 'Authorization: Bearer <api_key>' "
+            "(create one with `convohook orgs create --name NAME`)",
+            headers=challenge,
+        )
+    org = await services_of(request).db.run(org_for_api_key, key.strip())
+    if org is None:
+        raise ApiError(401, "unknown API key", headers=challenge)
+    return org
+
+
+OrgDep = Annotated[Org, Depends(current_org)]
+SvcDep = Annotated[Services, Depends(services_of)]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+
+router = APIRouter(prefix="/api/v1")
+
+
+def page(
+    rows: Sequence[T], limit: int, render: Callable[[T], dict[str, Any]], key: Callable[[T], str]
+) -> dict[str, Any]:
+    """Rows were fetched with limit+1: the extra one only says whether there is a next page."""
+    items = list(rows[:limit])
+    return {
+        "items": [render(r) for r in items],
+        "next": key(items[-1]) if len(rows) > limit and items else None,
+    }
+
+
+def not_found(kind: str, object_id: str) -> ApiError:
+    return ApiError(404, f"{kind} {object_id!r} not found")
+
+
+# channels -------------------------------------------------------------------------------------
+
+
+@router.post("/channels", status_code=201)
+async def create_channel(body: s.ChannelIn, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
+    now = svc.clock()
+    channel = Channel(
+        id=new_id("ch", now),
+        org_id=org.id,
+        type=body.type,
+        handle=body.handle.removeprefix("@"),
+        account_id=body.account_id,
+        access_token=body.access_token,
+        created_at_ms=now,
+    )
+    try:
+        await svc.db.run(lambda tx: tx.insert_channel(channel))
+    except ConflictError as exc:
+        raise ApiError(
+            409,
+            f"Instagram account {body.account_id} is already connected as a channel; "
+            "each account can be connected once",
+        ) from exc
+    return s.channel_json(channel)
+
+
+@router.get("/channels")
+async def list_channels(
+    org: OrgDep, svc: SvcDep, limit: Limit = 50, cursor: str | None = None
+) -> dict[str, Any]:
+    rows = await svc.db.run(lambda tx: tx.list_channels(org.id, cursor, limit + 1))
+    return page(rows, limit, s.channel_json, lambda c: c.id)
+
+
+# webhooks -------------------------------------------------------------------------------------
+
+
+async def _check_url(svc: Services, url: str) -> None:
+    try:
+        check_url(url)
+        if not is_exempt(url, svc.exempt_origins):
+            await check_target(url, allow_private=svc.settings.allow_private_targets)
+    except (InvalidTarget, BlockedTarget) as exc:
+        raise ApiError(422, f"url: {exc}") from exc
+
+
+def _check_channels(tx: Transaction, org_id: str, channel_ids: Sequence[str]) -> None:
+    unknown = [c for c in channel_ids if tx.get_channel(org_id, c) is None]
+    if unknown:
+        raise ApiError(
+            422,
+            f"channel_ids: unknown channel(s) {', '.join(unknown)}; "
+            "list yours with GET /api/v1/channels",
+        )
+
+
+@router.post("/webhooks", status_code=201)
+async def create_webhook(body: s.WebhookIn, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
+    await _check_url(svc, body.url)
+    now = svc.clock()
+    webhook = Webhook(
+        id=new_id("wh", now),
+        org_id=org.id,
+        name=body.name,
+        url=body.url,
+        channel_type=body.channel_type,
+        channel_ids=tuple(sorted(set(body.channel_ids))),
+        events=tuple(dict.fromkeys(body.events)),
+        enabled=body.enabled,
+        disabled_reason=None,
+        secret=generate_secret(),
+        created_at_ms=now,
+        updated_at_ms=now,
+    )
+
+    def insert(tx: Transaction) -> None:
+        _check_channels(tx, org.id, webhook.channel_ids)
+        tx.insert_webhook(webhook)
+
+    await svc.db.run(insert)
+    # The only response that carries the secret.
+    return s.webhook_json(webhook, with_secret=True)
+
+
+@router.get("/webhooks")
+async def list_webhooks(
+    org: OrgDep, svc: SvcDep, limit: Limit = 50, cursor: str | None = None
+) -> dict[str, Any]:
+    rows = await svc.db.run(lambda tx: tx.list_webhooks(org.id, cursor, limit + 1))
+    return page(rows, limit, s.webhook_json, lambda w: w.id)
+
+
+@router.get("/webhooks/{webhook_id}")
+async def get_webhook(webhook_id: str, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
+    webhook = await svc.db.run(lambda tx: tx.get_webhook(org.id, webhook_id))
+    if webhook is None:
+        raise not_found("webhook", webhook_id)
+    return s.webhook_json(webhook)
+
+
+@router.patch("/webhooks/{webhook_id}")
+async def update_webhook(
+    webhook_id: str, body: s.WebhookPatch, org: OrgDep, svc: SvcDep
+) -> dict[str, Any]:
+    if body.url is not None:
+        await _check_url(svc, body.url)
+    now = svc.clock()
+
+    def update(tx: Transaction) -> Webhook:
+        current = tx.get_webhook(org.id, webhook_id)
+        if current is None:
+            raise not_found("webhook", webhook_id)
+        if body.channel_ids is not None:
+            _check_channels(tx, org.id, body.channel_ids)
+        enabled = current.enabled if body.enabled is None else body.enabled
+        changed = Webhook(
+            id=current.id,
+            org_id=current.org_id,
+            name=body.name if body.name is not None else current.name,
+            url=body.url if body.url is not None else current.url,
+            channel_type=current.channel_type,
+            channel_ids=(
+                tuple(sorted(set(body.channel_ids)))
+                if body.channel_ids is not None
+                else current.channel_ids
+            ),
+            events=tuple(dict.fromkeys(body.events)) if body.events else current.events,
+            enabled=enabled,
+            disabled_reason=None if enabled else (current.disabled_reason or "disabled by user"),
+            secret=current.secret,
+            created_at_ms=current.created_at_ms,
+            updated_at_ms=now,
+        )
+        tx.update_webhook(changed)
+        return changed
+
+    webhook = await svc.db.run(update)
+    svc.signals.deliveries.notify()  # re-enabling may make waiting deliveries due
+    return s.webhook_json(webhook)
+
+
+@router.delete("/webhooks/{webhook_id}", status_code=204)
+async def delete_webhook(webhook_id: str, org: OrgDep, svc: SvcDep) -> JSONResponse:
+    if not await svc.db.run(lambda tx: tx.delete_webhook(org.id, webhook_id)):
+        raise not_found("webhook", webhook_id)
+    return JSONResponse(None, status_code=204)
+
+
+@router.get("/webhooks/{webhook_id}/deliveries")
+async def list_deliveries(
+    webhook_id: str, org: OrgDep, svc: SvcDep, limit: Limit = 50, cursor: str | None = None
+) -> dict[str, Any]:
+    def query(tx: Transaction) -> Any:
+        if tx.get_webhook(org.id, webhook_id) is None:
+            raise not_found("webhook", webhook_id)
+        return tx.list_deliveries(org.id, webhook_id, cursor, limit + 1)
+
+    rows = await svc.db.run(query)
+    return page(rows, limit, s.delivery_json, lambda d: d.id)
+
+
+@router.post("/deliveries/{delivery_id}/retry", status_code=202)
+async def retry_delivery(delivery_id: str, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
+    delivery = await svc.db.run(retry_now, org.id, delivery_id, svc.clock())
+    if delivery is None:
+        raise not_found("delivery", delivery_id)
+    svc.signals.deliveries.notify()
+    return s.delivery_json(delivery)
+
+
+# conversations and contacts -------------------------------------------------------------------
+
+
+@router.get("/conversations")
+async def list_conversations(
+    org: OrgDep,
+    svc: SvcDep,
+    status: Literal["open", "done"] | None = None,
+    channel_id: str | None = None,
+    contact_id: str | None = None,
+    limit: Limit = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    rows = await svc.db.run(
+        lambda tx: tx.list_conversations(
+            org.id,
+            status=status,
+            channel_id=channel_id,
+            contact_id=contact_id,
+            before=cursor,
+            limit=limit + 1,
+        )
+    )
+    return page(rows, limit, s.conversation_json, lambda v: v.id)
+
+
+@router.get("/conversations/{conversation_id}")
+async def get_conversation(conversation_id: str, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
+    conversation = await svc.db.run(lambda tx: tx.get_conversation(org.id, conversation_id))
+    if conversation is None:
+        raise not_found("conversation", conversation_id)
+    return s.conversation_json(conversation)
+
+
+@router.post("/conversations/{conversation_id}/done")
+async def mark_conversation_done(conversation_id: str, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
+    conversation = await svc.db.run(
+        mark_done,
+        org.id,
+        conversation_id,
+        now_ms=svc.clock(),
+        profile_deadline_ms=int(svc.settings.profile_deadline * 1000),
+    )
+    if conversation is None:
+        raise not_found("conversation", conversation_id)
+    svc.signals.deliveries.notify()
+    svc.signals.profiles.notify()
+    return s.conversation_json(conversation)
+
+
+@router.get("/contacts")
+async def list_contacts(
+    org: OrgDep,
+    svc: SvcDep,
+    handle: str | None = None,
+    channel_id: str | None = None,
+    limit: Limit = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    wanted = handle.removeprefix("@") if handle else None
+    rows = await svc.db.run(
+        lambda tx: tx.list_contacts(
+            org.id, handle=wanted, channel_id=channel_id, before=cursor, limit=limit + 1
+        )
+    )
+    return page(rows, limit, s.contact_json, lambda c: c.id)
+
+
+# capture bots ---------------------------------------------------------------------------------
+
+
+@router.post("/bots", status_code=201)
+async def create_bot(body: s.BotIn, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
+    now = svc.clock()
+    bot = Bot(
+        id=new_id("bot", now),
+        org_id=org.id,
+        name=body.name,
+        trigger=body.trigger,
+        token=secrets.token_urlsafe(24),  # the capture URL is the credential: unguessable
+        created_at_ms=now,
+    )
+    await svc.db.run(lambda tx: tx.insert_bot(bot))
+    return s.bot_json(bot, svc.settings.public_url)
+
+
+@router.get("/bots/{bot_id}")
+async def get_bot(bot_id: str, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
+    bot = await svc.db.run(lambda tx: tx.get_bot(org.id, bot_id))
+    if bot is None:
+        raise not_found("bot", bot_id)
+    return s.bot_json(bot, svc.settings.public_url)
+
+
+@router.get("/bots/{bot_id}/captures")
+async def list_captures(
+    bot_id: str, org: OrgDep, svc: SvcDep, limit: Limit = 50, cursor: str | None = None
+) -> dict[str, Any]:
+    def query(tx: Transaction) -> Any:
+        if tx.get_bot(org.id, bot_id) is None:
+            raise not_found("bot", bot_id)
+        return tx.list_captures(bot_id, cursor, limit + 1)
+
+    rows = await svc.db.run(query)
+    return page(rows, limit, s.capture_json, lambda c: c.id)

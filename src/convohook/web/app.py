@@ -1,0 +1,76 @@
+"""The application factory: one ASGI app serving the receiver, the API and the capture bots."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from convohook import __version__
+from convohook.config import Settings
+from convohook.runtime.services import Services, build_services
+from convohook.runtime.workers import run_workers
+from convohook.usecases.clock import Clock, system_clock
+from convohook.web import api, captures, inbound
+from convohook.web.errors import (
+    ApiError,
+    handle_api_error,
+    handle_http_exception,
+    handle_validation_error,
+)
+
+log = logging.getLogger(__name__)
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok", "version": __version__})
+
+
+def create_app(
+    settings: Settings,
+    *,
+    workers: bool = True,
+    clock: Clock = system_clock,
+    services: Services | None = None,
+) -> FastAPI:
+    """`workers=False` serves HTTP only (`serve --no-worker`); `services` lets tests inject."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        svc = services or await build_services(settings, clock=clock)
+        app.state.services = svc
+        task = asyncio.create_task(run_workers(svc)) if workers else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if services is None:
+                await svc.aclose()
+
+    app = FastAPI(
+        title="convohook",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
+    app.add_exception_handler(ApiError, handle_api_error)
+    app.add_exception_handler(StarletteHTTPException, handle_http_exception)
+    app.add_exception_handler(RequestValidationError, handle_validation_error)
+    # Raw Starlette routes on the hot path: no body model, no validation layer to pay for.
+    for route in [*inbound.routes, *captures.routes]:
+        app.router.routes.append(route)
+    app.add_route("/healthz", healthz, methods=["GET"])
+    app.include_router(api.router)
+    return app

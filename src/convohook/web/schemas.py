@@ -1,0 +1,185 @@
+"""Request bodies of /api/v1 (validated by pydantic) and the JSON shapes of what it returns."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from convohook.storage.records import (
+    Attempt,
+    Bot,
+    Capture,
+    Channel,
+    Contact,
+    Conversation,
+    Delivery,
+    Webhook,
+)
+
+EventName = Literal["conversation.opened", "conversation.closed"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ChannelIn(_Strict):
+    type: Literal["INSTAGRAM"] = "INSTAGRAM"
+    handle: str = Field(min_length=1, max_length=100, description="the business's Instagram handle")
+    account_id: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[0-9A-Za-z_-]+$",
+        description="Instagram professional account id (entry[].id in Meta's notifications)",
+    )
+    access_token: str = Field(min_length=1, max_length=2048)
+
+
+class WebhookIn(_Strict):
+    name: str = Field(min_length=1, max_length=200)
+    url: str = Field(min_length=1, max_length=2048)
+    channel_type: Literal["INSTAGRAM"] = "INSTAGRAM"
+    channel_ids: list[str] = Field(min_length=1, max_length=100)
+    events: list[EventName] = Field(default=["conversation.opened"], min_length=1)
+    enabled: bool = True
+
+
+class WebhookPatch(_Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    url: str | None = Field(default=None, min_length=1, max_length=2048)
+    channel_ids: list[str] | None = Field(default=None, min_length=1, max_length=100)
+    events: list[EventName] | None = Field(default=None, min_length=1)
+    enabled: bool | None = None
+
+
+class BotIn(_Strict):
+    name: str = Field(min_length=1, max_length=200)
+    trigger: Literal["webhook"] = "webhook"
+
+
+def iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return (
+        datetime.fromtimestamp(ms / 1000, tz=UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+def channel_json(c: Channel) -> dict[str, Any]:
+    # The access token is a secret: accepted, never returned.
+    return {
+        "id": c.id,
+        "type": c.type,
+        "handle": c.handle,
+        "account_id": c.account_id,
+        "created_at": iso(c.created_at_ms),
+    }
+
+
+def webhook_json(w: Webhook, *, with_secret: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": w.id,
+        "name": w.name,
+        "url": w.url,
+        "channel_type": w.channel_type,
+        "channel_ids": list(w.channel_ids),
+        "events": list(w.events),
+        "enabled": w.enabled,
+        "disabled_reason": w.disabled_reason,
+        "created_at": iso(w.created_at_ms),
+        "updated_at": iso(w.updated_at_ms),
+    }
+    if with_secret:
+        body["secret"] = w.secret
+    return body
+
+
+def contact_json(c: Contact) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "customer_id": c.customer_id,
+        "handle": c.username,
+        "name": c.name or c.username,
+        "igsid": c.igsid,
+        "channel_id": c.channel_id,
+        "profile_status": c.profile_status,
+        "created_at": iso(c.created_at_ms),
+    }
+
+
+def conversation_json(v: Conversation) -> dict[str, Any]:
+    return {
+        "id": v.id,
+        "status": v.status,
+        "reason": v.reason,
+        "channel_id": v.channel_id,
+        "contact": contact_json(v.contact),
+        "opened_at": iso(v.opened_at_ms),
+        "done_at": iso(v.done_at_ms),
+    }
+
+
+def attempt_json(a: Attempt) -> dict[str, Any]:
+    return {
+        "attempt": a.attempt_number,
+        "attempted_at": iso(a.attempted_at_ms),
+        "url": a.url,
+        "status_code": a.status_code,
+        "response_body": a.response_body,
+        "duration_ms": round(a.duration_ms, 3),
+        "error": a.error,
+        "error_class": a.error_class,
+    }
+
+
+def _json_or_text(raw: bytes | str | None) -> Any:
+    if raw is None:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+
+
+def delivery_json(d: Delivery) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "event_id": d.event_id,
+        "event_type": d.event_type,
+        "webhook_id": d.webhook_id,
+        "status": d.status,
+        "attempt_count": d.attempt_count,
+        "next_attempt_at": iso(d.next_attempt_at_ms) if d.status == "pending" else None,
+        "last_status_code": d.last_status_code,
+        "last_error": d.last_error,
+        "payload": _json_or_text(d.payload),
+        "created_at": iso(d.created_at_ms),
+        "updated_at": iso(d.updated_at_ms),
+        "attempts": [attempt_json(a) for a in d.attempts],
+    }
+
+
+def bot_json(b: Bot, public_url: str) -> dict[str, Any]:
+    return {
+        "id": b.id,
+        "name": b.name,
+        "trigger": b.trigger,
+        "webhook_url": f"{public_url}/hooks/bots/{b.token}",
+        "created_at": iso(b.created_at_ms),
+    }
+
+
+def capture_json(c: Capture) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "received_at": iso(c.received_at_ms),
+        "method": c.method,
+        "headers": c.headers,
+        "body": _json_or_text(c.body),
+        "raw_body": c.body,
+    }

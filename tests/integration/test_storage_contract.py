@@ -1,0 +1,260 @@
+"""The storage contract: every backend must pass this suite unchanged."""
+
+from __future__ import annotations
+
+import random
+
+import orjson
+import pytest
+
+from convohook.domain.inbound import InboundItem, ItemKind
+from convohook.domain.payload import CustomerProfile
+from convohook.storage.base import ConflictError, Transaction
+from convohook.storage.database import Database
+from convohook.storage.records import Channel, Webhook
+from convohook.usecases.conversations import mark_done
+from convohook.usecases.orgs import create_org, org_for_api_key
+from convohook.usecases.processing import (
+    ProcessingPolicy,
+    ProcessReport,
+    apply_item,
+    process_pending,
+)
+from convohook.usecases.profiles import ProfileResult, apply_profile_results
+
+T0 = 1_700_000_000_000
+POLICY = ProcessingPolicy(profile_deadline_ms=60_000, profile_ttl_ms=86_400_000)
+
+
+def setup_org(
+    db: Database, *, events: tuple[str, ...] = ("conversation.opened",)
+) -> tuple[Channel, Webhook]:
+    def run(tx: Transaction) -> tuple[Channel, Webhook]:
+        org = create_org(tx, "Acme", T0).org
+        channel = Channel("ch_1", org.id, "INSTAGRAM", "acme_store", "1784", "tok", T0)
+        tx.insert_channel(channel)
+        webhook = Webhook(
+            "wh_1",
+            org.id,
+            "crm",
+            "https://example.com/h",
+            "INSTAGRAM",
+            (channel.id,),
+            events,
+            True,
+            None,
+            "whsec_" + "A" * 43,
+            T0,
+            T0,
+        )
+        tx.insert_webhook(webhook)
+        return channel, webhook
+
+    return db.run_sync(run)
+
+
+def msg(
+    igsid: str = "111", mid: str = "m1", ts: int = T0, kind: ItemKind = ItemKind.MESSAGE
+) -> InboundItem:
+    return InboundItem(
+        account_id="1784", kind=kind, customer_igsid=igsid, timestamp_ms=ts, mid=mid, text="hi"
+    )
+
+
+def apply(db: Database, channel: Channel, item: InboundItem, now: int = T0) -> str:
+    return db.run_sync(lambda tx: apply_item(tx, channel, item, now, POLICY, ProcessReport())).value
+
+
+def count(db: Database, sql: str) -> int:
+    storage = db.storage
+    with storage.transaction() as tx:
+        return int(tx._c.execute(sql).fetchone()[0])  # type: ignore[attr-defined]
+
+
+def test_api_key_is_stored_hashed_and_authenticates(db: Database) -> None:
+    created = db.run_sync(create_org, "Acme", T0)
+    assert db.run_sync(org_for_api_key, created.api_key) == created.org
+    assert db.run_sync(org_for_api_key, created.api_key + "x") is None
+    assert count(db, f"SELECT count(*) FROM api_keys WHERE key_hash = '{created.api_key}'") == 0
+
+
+def test_one_open_conversation_is_enforced_by_the_database(db: Database) -> None:
+    channel, _ = setup_org(db)
+
+    def two_open(tx: Transaction) -> None:
+        contact = tx.get_or_create_contact(channel.org_id, channel.id, "111", T0)
+        tx.insert_conversation(
+            "conv_a", channel.org_id, channel.id, contact.id, "first_message", T0
+        )
+        tx.insert_conversation(
+            "conv_b", channel.org_id, channel.id, contact.id, "first_message", T0
+        )
+
+    with pytest.raises(ConflictError):
+        db.run_sync(two_open)
+
+
+def test_channel_account_is_unique(db: Database) -> None:
+    channel, _ = setup_org(db)
+    with pytest.raises(ConflictError):
+        db.run_sync(
+            lambda tx: tx.insert_channel(
+                Channel("ch_2", channel.org_id, "INSTAGRAM", "x", "1784", "t", T0)
+            )
+        )
+
+
+def test_first_message_opens_once_and_creates_a_delivery(db: Database) -> None:
+    channel, _ = setup_org(db)
+    assert apply(db, channel, msg(mid="m1")) == "first_message"
+    assert apply(db, channel, msg(mid="m2", ts=T0 + 1)) == "continue"
+    assert apply(db, channel, msg(mid="m1")) == "ignore"  # duplicate mid
+    assert count(db, "SELECT count(*) FROM conversations") == 1
+    assert count(db, "SELECT count(*) FROM deliveries") == 1
+
+
+def test_echo_and_reactions_do_not_open(db: Database) -> None:
+    channel, _ = setup_org(db)
+    assert apply(db, channel, msg(kind=ItemKind.ECHO, mid="e1")) == "ignore"
+    assert apply(db, channel, msg(kind=ItemKind.REACTION, mid="e1")) == "ignore"
+    assert count(db, "SELECT count(*) FROM conversations") == 0
+
+
+def test_done_then_late_message_then_new_message(db: Database) -> None:
+    channel, _ = setup_org(db, events=("conversation.opened", "conversation.closed"))
+    apply(db, channel, msg(mid="m1", ts=T0))
+    conv = db.run_sync(
+        lambda tx: tx.list_conversations(
+            channel.org_id, status="open", channel_id=None, contact_id=None, before=None, limit=5
+        )
+    )[0]
+    done = db.run_sync(mark_done, channel.org_id, conv.id, now_ms=T0 + 10_000)
+    assert done is not None
+    assert done.status == "done"
+    # marking again changes nothing and fires nothing
+    db.run_sync(mark_done, channel.org_id, conv.id, now_ms=T0 + 20_000)
+    assert count(db, "SELECT count(*) FROM events WHERE type = 'conversation.closed'") == 1
+    assert apply(db, channel, msg(mid="m-late", ts=T0 + 5_000), now=T0 + 30_000) == "late"
+    assert apply(db, channel, msg(mid="m3", ts=T0 + 40_000), now=T0 + 40_000) == "reopened"
+    contacts = count(db, "SELECT count(DISTINCT contact_id) FROM conversations")
+    assert contacts == 1
+    assert count(db, "SELECT count(*) FROM events WHERE type = 'conversation.opened'") == 2
+
+
+def test_process_pending_applies_stored_notifications(db: Database) -> None:
+    _channel, _ = setup_org(db)
+    body = orjson.dumps(
+        {
+            "object": "instagram",
+            "entry": [
+                {
+                    "id": "1784",
+                    "time": T0,
+                    "messaging": [
+                        {
+                            "sender": {"id": "111"},
+                            "recipient": {"id": "1784"},
+                            "timestamp": T0,
+                            "message": {"mid": "a", "text": "hi"},
+                        },
+                        {
+                            "sender": {"id": "222"},
+                            "recipient": {"id": "1784"},
+                            "timestamp": T0,
+                            "message": {"mid": "b", "text": "yo"},
+                        },
+                    ],
+                },
+                {
+                    "id": "9999",
+                    "time": T0,
+                    "messaging": [
+                        {
+                            "sender": {"id": "333"},
+                            "recipient": {"id": "9999"},
+                            "timestamp": T0,
+                            "message": {"mid": "c", "text": "?"},
+                        },
+                    ],
+                },
+            ],
+        }
+    )
+    db.run_sync(lambda tx: tx.insert_notification(body, T0))
+    db.run_sync(lambda tx: tx.insert_notification(body, T0))  # Meta redelivers
+    report = db.run_sync(process_pending, now_ms=T0, limit=10, policy=POLICY)
+    assert report.notifications == 2
+    assert report.openings == 2
+    assert report.duplicates == 2
+    assert report.unknown_accounts == {"9999"}
+    assert report.awaiting_profile == 2
+    assert db.run_sync(lambda tx: tx.pending_notifications(10)) == []
+
+
+def test_deliveries_wait_for_the_profile_then_are_claimed_once(db: Database) -> None:
+    channel, _ = setup_org(db)
+    apply(db, channel, msg())
+    assert db.run_sync(lambda tx: tx.claim_due_deliveries(T0, T0 + 60_000, 10)) == []
+    waiting = db.run_sync(lambda tx: tx.awaiting_profiles(T0, 10))
+    assert len(waiting) == 1
+    ready = db.run_sync(
+        apply_profile_results, [ProfileResult(waiting[0], CustomerProfile("jane", "Jane"))], T0
+    )
+    assert ready == 1
+    claimed = db.run_sync(lambda tx: tx.claim_due_deliveries(T0, T0 + 60_000, 10))
+    assert len(claimed) == 1
+    body = orjson.loads(claimed[0].payload)
+    assert body["from"] == "jane"
+    assert body["to"] == "acme_store"
+    # claimed under a lease: nobody else gets it until the lease expires
+    assert db.run_sync(lambda tx: tx.claim_due_deliveries(T0 + 1, T0 + 60_000, 10)) == []
+    again = db.run_sync(lambda tx: tx.claim_due_deliveries(T0 + 60_000, T0 + 120_000, 10))
+    assert [d.id for d in again] == [claimed[0].id]
+
+
+def test_profile_failure_retries_until_deadline_then_sends_best_known(db: Database) -> None:
+    channel, _ = setup_org(db)
+    apply(db, channel, msg(igsid="555"))
+    waiting = db.run_sync(lambda tx: tx.awaiting_profiles(T0, 10))[0]
+    assert (
+        db.run_sync(apply_profile_results, [ProfileResult(waiting, None, retryable=True)], T0) == 0
+    )
+    assert db.run_sync(lambda tx: tx.awaiting_profiles(T0, 10)) == []  # postponed
+    later = T0 + 61_000
+    waiting = db.run_sync(lambda tx: tx.awaiting_profiles(later, 10))[0]
+    assert (
+        db.run_sync(apply_profile_results, [ProfileResult(waiting, None, retryable=True)], later)
+        == 1
+    )
+    claimed = db.run_sync(lambda tx: tx.claim_due_deliveries(later, later + 1, 10))
+    body = orjson.loads(claimed[0].payload)
+    assert body["from"] == "555"
+    assert body["customerName"] == "555"
+
+
+def test_disabled_webhook_deliveries_wait(db: Database) -> None:
+    channel, webhook = setup_org(db)
+    db.run_sync(lambda tx: tx.get_or_create_contact(channel.org_id, channel.id, "111", T0))
+    db.run_sync(
+        lambda tx: tx.set_contact_profile(
+            tx.get_or_create_contact(channel.org_id, channel.id, "111", T0).id,
+            "jane",
+            None,
+            "ok",
+            T0,
+        )
+    )
+    apply(db, channel, msg())
+    db.run_sync(lambda tx: tx.disable_webhook(webhook.id, "410 Gone", T0))
+    assert db.run_sync(lambda tx: tx.claim_due_deliveries(T0, T0 + 1, 10)) == []
+
+
+def test_many_customers_random_order(db: Database) -> None:
+    channel, _ = setup_org(db)
+    items = [msg(igsid=str(c), mid=f"{c}-{k}", ts=T0 + k) for c in range(30) for k in range(3)]
+    items += items[:20]  # duplicates
+    random.Random(7).shuffle(items)
+    for item in items:
+        apply(db, channel, item)
+    assert count(db, "SELECT count(*) FROM conversations") == 30
+    assert count(db, "SELECT count(*) FROM events") == 30
