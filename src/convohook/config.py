@@ -40,6 +40,14 @@ class Settings(BaseSettings):
             return (float(value),)
         return value
 
+    @field_validator("meta_app_secret", "meta_verify_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # An empty app secret would make every forged signature valid: treat it as not set.
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
     @field_validator("public_url", "graph_api_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:

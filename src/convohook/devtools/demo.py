@@ -9,12 +9,12 @@ from typing import Any
 import aiohttp
 import orjson
 import uvicorn
-from convohook.devtools.graph_standin import create_graph_standin
 from rich.console import Console
 from rich.panel import Panel
 from rich.syntax import Syntax
 
 from convohook.config import Settings
+from convohook.devtools.graph_standin import create_graph_standin
 from convohook.devtools.simulate import SimulationError, send_dm
 from convohook.runtime.services import Services
 from convohook.usecases.orgs import create_org

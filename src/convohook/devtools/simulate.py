@@ -7,7 +7,8 @@ import time
 from typing import Any
 
 import aiohttp
-from convohook.devtools.graph_standin import igsid_for_username, register_profile
+
+from convohook.devtools.graph_standin import StandinError, igsid_for_username, register_profile
 from convohook.meta.notifications import encode, entry, notification, text_message
 from convohook.meta.signature import sign_body
 
@@ -56,7 +57,10 @@ async def send_dm(
 ) -> dict[str, Any]:
     igsid = igsid_for_username(username)
     if register:
-        await register_profile(graph_url, igsid, username, name)
+        try:
+            await register_profile(graph_url, igsid, username, name)
+        except StandinError as exc:
+            raise SimulationError(str(exc)) from exc
     message_id = mid or new_mid()
     ts = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
     body = encode(

@@ -99,6 +99,9 @@ def apply_item(
 ) -> Decision:
     if item.kind not in _STORED_KINDS:
         return Decision.IGNORE
+    if item.customer_igsid == channel.account_id:
+        # The business as its own "customer": an echo that lost its is_echo flag.
+        return Decision.IGNORE
     contact = tx.get_or_create_contact(channel.org_id, channel.id, item.customer_igsid, now_ms)
     # Items without a mid cannot be deduplicated by Meta's id; the (kind, customer, time) triple
     # is what identifies a redelivery of the same item then.

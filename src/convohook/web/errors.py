@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
@@ -31,7 +32,7 @@ class ApiError(Exception):
 
 
 def error_response(
-    status: int, message: str, *, headers: dict[str, str] | None = None, **extra: Any
+    status: int, message: str, *, headers: Mapping[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
     body = {"error": _CODES.get(status, "error"), "message": message, **extra}
     return JSONResponse(body, status_code=status, headers=headers)

@@ -1,0 +1,138 @@
+"""Test doubles that are real servers: a webhook receiver, the app on a real socket, Meta."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+import uvicorn
+from aiohttp import web
+from standardwebhooks.webhooks import Webhook as StandardWebhook
+
+from convohook.meta.notifications import encode
+from convohook.meta.signature import sign_body
+
+TIMEOUT = aiohttp.ClientTimeout(total=10)
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return orjson.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    """A subscriber endpoint. Answers `statuses` in turn (then 200); verifies with the public
+    `standardwebhooks` library when given the secret."""
+
+    statuses: list[int] = field(default_factory=list)
+    received: list[Received] = field(default_factory=list)
+    url: str = ""
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.received.append(Received(dict(request.headers), await request.read()))
+        self.arrived.set()
+        status = self.statuses.pop(0) if self.statuses else 200
+        return web.Response(status=status, text="ok" if status < 300 else "nope")
+
+    def verify_all(self, secret: str) -> list[Any]:
+        verifier = StandardWebhook(secret)
+        return [verifier.verify(r.body, r.headers) for r in self.received]
+
+    async def wait_for(self, count: int, timeout: float = 15.0) -> list[Received]:
+        async with asyncio.timeout(timeout):
+            while len(self.received) < count:
+                self.arrived.clear()
+                await self.arrived.wait()
+        return self.received
+
+
+@contextlib.asynccontextmanager
+async def run_receiver(receiver: Receiver) -> AsyncIterator[Receiver]:
+    app = web.Application()
+    app.router.add_route("POST", "/{tail:.*}", receiver.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    receiver.url = f"http://127.0.0.1:{port}/hook"
+    try:
+        yield receiver
+    finally:
+        await runner.cleanup()
+
+
+def free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@contextlib.asynccontextmanager
+async def serve_asgi(app: Any, sock: socket.socket) -> AsyncIterator[str]:
+    """Run an ASGI app on a real socket in this loop (uvicorn, as in production)."""
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+class Meta:
+    """Plays Meta: signs notifications with the app secret and POSTs them."""
+
+    def __init__(self, base_url: str, app_secret: str) -> None:
+        self.base_url = base_url
+        self.app_secret = app_secret
+
+    async def post(self, body: dict[str, Any] | bytes, *, signature: str | None = None) -> int:
+        raw = body if isinstance(body, bytes) else encode(body)
+        sig = signature if signature is not None else sign_body(self.app_secret, raw)
+        async with (
+            aiohttp.ClientSession(timeout=TIMEOUT) as http,
+            http.post(
+                f"{self.base_url}/webhooks/instagram",
+                data=raw,
+                headers={"Content-Type": "application/json", "X-Hub-Signature-256": sig},
+            ) as response,
+        ):
+            await response.read()
+            return response.status
+
+
+class Api:
+    def __init__(self, base_url: str, api_key: str) -> None:
+        self.base_url = base_url
+        self.headers = {"Authorization": f"Bearer {api_key}"}
+
+    async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        async with (
+            aiohttp.ClientSession(timeout=TIMEOUT, headers=self.headers) as http,
+            http.request(method, f"{self.base_url}{path}", json=body) as response,
+        ):
+            raw = await response.read()
+            return response.status, orjson.loads(raw) if raw else None
+
+    async def ok(self, method: str, path: str, body: Any = None) -> Any:
+        status, payload = await self.call(method, path, body)
+        assert status < 300, (status, payload)
+        return payload
