@@ -1,5 +1,2 @@
-"""Meta's side of the wire: webhook signatures, tolerant notification parsing, test builders.
-
-Everything here is pure so the receiver, the processor, the simulator and the tests share one
-understanding of Meta's shapes without any of them touching the network.
-"""
+"""Meta's side: signature checks, tolerant notification parsing and builders (pure), and the
+Instagram User Profile API client (`graph.py`, the one module here that does network I/O)."""

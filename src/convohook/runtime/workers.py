@@ -100,6 +100,9 @@ class ProfileEnricher:
                 ", will retry" if exc.retryable else "",
             )
             return ProfileResult(waiting, None, retryable=exc.retryable, error=exc.reason)
+        except Exception as exc:  # one odd answer must not fail the other lookups of the batch
+            log.exception("profile lookup of %s failed unexpectedly", waiting.contact.igsid)
+            return ProfileResult(waiting, None, retryable=True, error=repr(exc))
         return ProfileResult(waiting, profile)
 
     async def run_once(self) -> int:

@@ -1,0 +1,367 @@
+"""The web app in process, on real sockets: API contract, isolation, inbound, delivery, bots."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from convohook.config import Settings
+from convohook.devtools.graph_standin import ProfileRegistry, create_graph_standin
+from convohook.meta import notifications as n
+from convohook.runtime.services import Services
+from convohook.usecases.orgs import create_org
+from convohook.web.app import create_app
+from harness import Api, Meta, Receiver, free_socket, run_receiver, serve_asgi
+
+ACCOUNT = "17841400000000001"
+SECRET = "test-app-secret"
+
+
+@dataclass
+class Stack:
+    base: Api
+    other: Api
+    meta: Meta
+    graph: ProfileRegistry
+    receiver: Receiver
+    services: Services
+    channel: dict[str, Any]
+
+    async def subscribe(
+        self, url: str | None = None, events: list[str] | None = None
+    ) -> dict[str, Any]:
+        return await self.base.ok(
+            "POST",
+            "/api/v1/webhooks",
+            {
+                "name": "crm",
+                "url": url or self.receiver.url,
+                "channel_type": "INSTAGRAM",
+                "channel_ids": [self.channel["id"]],
+                "events": events or ["conversation.opened"],
+            },
+        )
+
+    async def dm(self, igsid: str, mid: str, ts: int = 1_700_000_000_000, text: str = "hi") -> None:
+        body = n.notification([n.entry(ACCOUNT, [n.text_message(igsid, ACCOUNT, mid, ts, text)])])
+        assert await self.meta.post(body) == 200
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    registry = ProfileRegistry()
+    async with (
+        serve_asgi(create_graph_standin(registry), free_socket()) as graph_url,
+        run_receiver(Receiver()) as receiver,
+    ):
+        sock = free_socket()
+        public = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        settings = Settings(
+            database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+            meta_app_secret=SECRET,  # type: ignore[arg-type]
+            meta_verify_token="verify-me",  # type: ignore[arg-type]
+            graph_api_url=f"{graph_url}/v24.0",
+            allow_private_targets=True,
+            retry_schedule=(0.2, 0.2),
+            public_url=public,
+            profile_deadline=1.5,
+        )
+        app = create_app(settings)
+        async with serve_asgi(app, sock) as base:
+            services: Services = app.state.services
+            mine = await services.db.run(create_org, "Acme", services.clock())
+            theirs = await services.db.run(create_org, "Other", services.clock())
+            api = Api(base, mine.api_key)
+            channel = await api.ok(
+                "POST",
+                "/api/v1/channels",
+                {
+                    "type": "INSTAGRAM",
+                    "handle": "acme_store",
+                    "account_id": ACCOUNT,
+                    "access_token": "tok",
+                },
+            )
+            yield Stack(
+                api,
+                Api(base, theirs.api_key),
+                Meta(base, SECRET),
+                registry,
+                receiver,
+                services,
+                channel,
+            )
+
+
+async def eventually(check: Any, timeout: float = 10.0) -> Any:
+    async with asyncio.timeout(timeout):
+        while True:
+            value = await check()
+            if value:
+                return value
+            await asyncio.sleep(0.05)
+
+
+# --- authentication and isolation -----------------------------------------------------------
+
+
+async def test_api_needs_a_valid_bearer_key(stack: Stack) -> None:
+    anonymous = Api(stack.base.base_url, "")
+    anonymous.headers = {}
+    status, body = await anonymous.call("GET", "/api/v1/channels")
+    assert status == 401
+    assert "Authorization: Bearer" in body["message"]
+    status, body = await Api(stack.base.base_url, "chk_wrong").call("GET", "/api/v1/channels")
+    assert (status, body["error"]) == (401, "unauthorized")
+
+
+async def test_an_org_never_sees_another_orgs_objects(stack: Stack) -> None:
+    webhook = await stack.subscribe()
+    bot = await stack.base.ok("POST", "/api/v1/bots", {"name": "b", "trigger": "webhook"})
+    stack.graph.put("900", "jane", "Jane")
+    await stack.dm("900", "m-iso")
+    conversation = (await eventually(lambda: stack.base.ok("GET", "/api/v1/conversations")))[
+        "items"
+    ]
+    conversation = conversation[0]
+    for path in (
+        f"/api/v1/webhooks/{webhook['id']}",
+        f"/api/v1/webhooks/{webhook['id']}/deliveries",
+        f"/api/v1/bots/{bot['id']}/captures",
+    ):
+        status, body = await stack.other.call("GET", path)
+        assert status == 404, path
+        assert body["error"] == "not_found"
+    assert (await stack.other.call("POST", f"/api/v1/conversations/{conversation['id']}/done"))[
+        0
+    ] == 404
+    assert (
+        await stack.other.call("PATCH", f"/api/v1/webhooks/{webhook['id']}", {"enabled": False})
+    )[0] == 404
+    assert (await stack.other.call("DELETE", f"/api/v1/webhooks/{webhook['id']}"))[0] == 404
+    assert (await stack.other.ok("GET", "/api/v1/channels"))["items"] == []
+    assert (await stack.other.ok("GET", "/api/v1/conversations"))["items"] == []
+    assert (await stack.other.ok("GET", "/api/v1/contacts"))["items"] == []
+    status, body = await stack.other.call(
+        "POST",
+        "/api/v1/webhooks",
+        {
+            "name": "x",
+            "url": "https://example.com/h",
+            "channel_ids": [stack.channel["id"]],
+            "events": ["conversation.opened"],
+        },
+    )
+    assert status == 422
+    assert stack.channel["id"] in body["message"]
+
+
+# --- validation -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"url": "ftp://example.com/x"}, "url"),
+        ({"url": "not a url"}, "url"),
+        ({"events": ["conversation.exploded"]}, "events"),
+        ({"events": []}, "events"),
+        ({"channel_ids": []}, "channel_ids"),
+        ({"channel_type": "WHATSAPP"}, "channel_type"),
+        ({"name": ""}, "name"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
+async def test_webhook_input_is_validated_with_clear_messages(
+    stack: Stack, change: dict[str, Any], fragment: str
+) -> None:
+    body = {
+        "name": "crm",
+        "url": "https://example.com/h",
+        "channel_type": "INSTAGRAM",
+        "channel_ids": [stack.channel["id"]],
+        "events": ["conversation.opened"],
+        **change,
+    }
+    status, answer = await stack.base.call("POST", "/api/v1/webhooks", body)
+    assert status == 422
+    assert fragment in answer["message"]
+    assert (await stack.base.ok("GET", "/api/v1/webhooks"))["items"] == []
+
+
+async def test_channel_validation_and_conflict(stack: Stack) -> None:
+    status, body = await stack.base.call(
+        "POST",
+        "/api/v1/channels",
+        {"type": "INSTAGRAM", "handle": "x", "account_id": ACCOUNT, "access_token": "t"},
+    )
+    assert status == 409
+    assert "already connected" in body["message"]
+    status, body = await stack.base.call("POST", "/api/v1/channels", {"type": "INSTAGRAM"})
+    assert status == 422
+    assert "handle" in body["message"]
+    assert "access_token" not in stack.channel
+
+
+async def test_secret_is_shown_once_and_lists_paginate(stack: Stack) -> None:
+    created = await stack.subscribe()
+    assert created["secret"].startswith("whsec_")
+    assert "secret" not in await stack.base.ok("GET", f"/api/v1/webhooks/{created['id']}")
+    for i in range(3):
+        await stack.base.ok(
+            "POST",
+            "/api/v1/channels",
+            {"type": "INSTAGRAM", "handle": f"h{i}", "account_id": f"99{i}", "access_token": "t"},
+        )
+    first = await stack.base.ok("GET", "/api/v1/channels?limit=3")
+    assert len(first["items"]) == 3
+    assert first["next"]
+    second = await stack.base.ok("GET", f"/api/v1/channels?limit=3&cursor={first['next']}")
+    assert len(second["items"]) == 1
+    assert second["next"] is None
+    ids = [c["id"] for c in first["items"] + second["items"]]
+    assert len(set(ids)) == 4
+
+
+async def test_conversation_filters_are_validated(stack: Stack) -> None:
+    status, body = await stack.base.call("GET", "/api/v1/conversations?status=maybe")
+    assert status == 422
+    assert "status" in body["message"]
+
+
+# --- inbound --------------------------------------------------------------------------------
+
+
+async def test_inbound_rejects_bad_signatures_and_bodies_and_stores_nothing(stack: Stack) -> None:
+    await stack.subscribe()
+    body = n.encode(n.notification([n.entry(ACCOUNT, [n.text_message("1", ACCOUNT, "x", 1, "t")])]))
+    assert await stack.meta.post(body, signature="sha256=" + "0" * 64) == 401
+    assert await stack.meta.post(body, signature="") == 401
+    assert await stack.meta.post(b"{not json") == 400
+    assert await stack.meta.post(b"[1, 2]") == 400
+    assert await stack.meta.post(b"{" + b" " * 1_100_000 + b"}") == 413
+    stored = await stack.services.db.run(lambda tx: tx.pending_notifications(10))
+    assert stored == []
+    assert (await stack.base.ok("GET", "/api/v1/conversations"))["items"] == []
+
+
+async def test_verification_handshake(stack: Stack) -> None:
+    ok = (
+        "/webhooks/instagram?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=1158201444"
+    )
+    status, _ = await stack.base.call("GET", ok.replace("verify-me", "wrong"))
+    assert status == 403
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http, http.get(stack.base.base_url + ok) as response:
+        assert response.status == 200
+        assert await response.text() == "1158201444"
+
+
+# --- delivery, profiles, bots ---------------------------------------------------------------
+
+
+async def test_opening_is_delivered_signed_and_logged(stack: Stack) -> None:
+    webhook = await stack.subscribe()
+    stack.graph.put("111", "jane.doe", "Jane Doe")
+    await stack.dm("111", "m1")
+    await stack.dm("111", "m2", ts=1_700_000_000_001)
+    await stack.dm("111", "m1")  # Meta redelivers
+    [received] = await stack.receiver.wait_for(1)
+    [verified] = stack.receiver.verify_all(webhook["secret"])
+    assert verified["from"] == "jane.doe"
+    assert received.body.startswith(b'{"to":"acme_store","from":"jane.doe","handle":"jane.doe",')
+    deliveries = await eventually(lambda: _delivered(stack, webhook["id"]))
+    [delivery] = deliveries
+    assert delivery["id"] == received.headers["webhook-id"]
+    assert [a["status_code"] for a in delivery["attempts"]] == [200]
+    contacts = await stack.base.ok("GET", "/api/v1/contacts?handle=jane.doe")
+    assert contacts["items"][0]["customer_id"] == verified["dtCustomerId"]
+
+
+async def _delivered(stack: Stack, webhook_id: str) -> list[dict[str, Any]] | None:
+    items = (await stack.base.ok("GET", f"/api/v1/webhooks/{webhook_id}/deliveries"))["items"]
+    return items if items and all(d["status"] == "succeeded" for d in items) else None
+
+
+async def test_done_fires_closed_and_reopen_keeps_the_customer_id(stack: Stack) -> None:
+    await stack.subscribe(events=["conversation.opened", "conversation.closed"])
+    stack.graph.put("222", "sam", None)
+    await stack.dm("222", "a1", ts=1_000)
+    await stack.receiver.wait_for(1)
+    [conversation] = (await stack.base.ok("GET", "/api/v1/conversations?status=open"))["items"]
+    done = await stack.base.ok("POST", f"/api/v1/conversations/{conversation['id']}/done")
+    assert done["status"] == "done"
+    assert done["done_at"] is not None
+    await stack.receiver.wait_for(2)
+    await stack.dm("222", "a2", ts=2_000)  # written long before the done mark: late
+    await stack.dm("222", "a3", ts=stack.services.clock() + 1_000)
+    received = await stack.receiver.wait_for(3)
+    opened, closed, reopened = (r.json() for r in received)
+    assert closed["conversationClosed"] is True
+    assert reopened["conversationOpened"] is True
+    assert opened["dtCustomerId"] == reopened["dtCustomerId"] == closed["dtCustomerId"]
+    assert opened["customerName"] == "sam"  # no display name: the username
+    assert stack.graph.requests_for("222") == 1  # the profile was cached
+    await asyncio.sleep(0.3)
+    assert len(stack.receiver.received) == 3
+
+
+async def test_graph_down_delays_then_sends_best_known(stack: Stack) -> None:
+    await stack.subscribe()
+    stack.graph.set_fault("down")
+    await stack.dm("333", "g1")
+    [received] = await stack.receiver.wait_for(1, timeout=15)
+    body = received.json()
+    assert body["from"] == "333"
+    assert body["customerName"] == "333"
+    assert stack.graph.requests_for("333") >= 2  # retried before giving up
+
+
+async def test_failing_receiver_is_retried_with_the_same_webhook_id(stack: Stack) -> None:
+    webhook = await stack.subscribe()
+    stack.receiver.statuses = [500, 503]
+    stack.graph.put("444", "lee", "Lee")
+    await stack.dm("444", "r1")
+    received = await stack.receiver.wait_for(3)
+    assert len({r.headers["webhook-id"] for r in received}) == 1
+    stack.receiver.verify_all(webhook["secret"])
+    [delivery] = await eventually(lambda: _delivered(stack, webhook["id"]))
+    assert [a["status_code"] for a in delivery["attempts"]] == [500, 503, 200]
+
+
+async def test_capture_bot_records_what_it_receives(stack: Stack) -> None:
+    bot = await stack.base.ok("POST", "/api/v1/bots", {"name": "Lead bot", "trigger": "webhook"})
+    assert bot["webhook_url"].startswith(stack.base.base_url + "/hooks/bots/")
+    await stack.subscribe(url=bot["webhook_url"])
+    stack.graph.put("555", "kim", "Kim K")
+    await stack.dm("555", "c1")
+    captures = await eventually(
+        lambda: _items(stack.base.ok("GET", f"/api/v1/bots/{bot['id']}/captures"))
+    )
+    [capture] = captures
+    assert capture["body"]["customerName"] == "Kim K"
+    assert capture["headers"]["webhook-signature"].startswith("v1,")
+    assert orjson.loads(capture["raw_body"]) == capture["body"]
+
+
+async def _items(call: Any) -> list[dict[str, Any]] | None:
+    return (await call)["items"] or None
+
+
+async def test_unknown_account_is_acknowledged_and_skipped(stack: Stack) -> None:
+    await stack.subscribe()
+    body = n.notification([n.entry("404404", [n.text_message("9", "404404", "u1", 1, "x")])])
+    assert await stack.meta.post(body) == 200
+    await eventually(lambda: _processed(stack))
+    assert stack.receiver.received == []
+
+
+async def _processed(stack: Stack) -> bool:
+    return await stack.services.db.run(lambda tx: tx.pending_notifications(1)) == []
