@@ -365,3 +365,26 @@ async def test_unknown_account_is_acknowledged_and_skipped(stack: Stack) -> None
 
 async def _processed(stack: Stack) -> bool:
     return await stack.services.db.run(lambda tx: tx.pending_notifications(1)) == []
+
+
+async def test_metrics_count_notifications_openings_and_attempts(stack: Stack) -> None:
+    await stack.subscribe()
+    stack.graph.put("666", "mo", "Mo")
+    await stack.dm("666", "x1")
+    assert await stack.meta.post(b"{}", signature="sha256=00") == 401
+    await stack.receiver.wait_for(1)
+
+    async def scraped() -> str | None:
+        import aiohttp
+
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(stack.base.base_url + "/metrics") as response,
+        ):
+            text = await response.text()
+        return text if 'convohook_delivery_attempts_total{outcome="success"' in text else None
+
+    text = await eventually(scraped)
+    assert 'convohook_notifications_received_total{outcome="stored"} 1.0' in text
+    assert 'convohook_notifications_received_total{outcome="invalid_signature"} 1.0' in text
+    assert 'convohook_conversations_opened_total{reason="first_message"} 1.0' in text

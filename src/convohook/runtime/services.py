@@ -11,6 +11,7 @@ import aiohttp
 from convohook.config import Settings
 from convohook.delivery.transport import create_session
 from convohook.meta.graph import GraphClient
+from convohook.runtime.metrics import Metrics
 from convohook.runtime.signal import Signal
 from convohook.storage.database import Database, open_database
 from convohook.usecases.clock import Clock, system_clock
@@ -38,6 +39,7 @@ class Services:
     graph: GraphClient
     graph_session: aiohttp.ClientSession
     rng: random.Random
+    metrics: Metrics = field(default_factory=Metrics)
 
     @property
     def exempt_origins(self) -> frozenset[str]:

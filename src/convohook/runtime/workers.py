@@ -9,6 +9,7 @@ import logging
 from convohook.delivery.signing import webhook_headers
 from convohook.delivery.transport import send
 from convohook.meta.graph import ProfileUnavailable
+from convohook.runtime.metrics import status_class
 from convohook.runtime.services import Services
 from convohook.storage.base import StorageError, Transaction
 from convohook.storage.records import AwaitingProfile, DueDelivery
@@ -46,6 +47,10 @@ class Processor:
         report = await s.db.run_retrying(
             process_pending, now_ms=s.clock(), limit=limit, policy=self.policy
         )
+        metrics = s.metrics
+        metrics.openings.labels("first_message").inc(report.openings - report.reopened)
+        metrics.openings.labels("reopened").inc(report.reopened)
+        metrics.duplicates.inc(report.duplicates)
         if report.deliveries:
             s.signals.deliveries.notify()
         if report.awaiting_profile:
@@ -160,6 +165,11 @@ class Dispatcher:
                 allow_private=s.settings.allow_private_targets,
                 exempt_origins=s.exempt_origins,
             )
+            outcome = "success" if result.ok else "failure"
+            s.metrics.attempts.labels(
+                outcome, status_class(result.status_code, result.error_class)
+            ).inc()
+            s.metrics.attempt_seconds.observe(result.duration_ms / 1000)
             await self._results.put(SentAttempt(due, result, attempted_at))
         finally:
             self._in_flight -= 1

@@ -31,6 +31,7 @@ class ProcessReport:
     notifications: int = 0
     items: int = 0
     openings: int = 0
+    reopened: int = 0
     duplicates: int = 0
     deliveries: int = 0
     awaiting_profile: int = 0
@@ -143,6 +144,7 @@ def apply_item(
         first_message_at_ms=item.timestamp_ms,
     )
     report.openings += 1
+    report.reopened += decision is Decision.REOPEN
     report.deliveries += emitted.deliveries
     report.awaiting_profile += 0 if emitted.ready else 1
     return decision

@@ -33,6 +33,11 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok", "version": __version__})
 
 
+async def metrics(request: Request) -> Response:
+    services: Services = request.app.state.services
+    return Response(services.metrics.render(), media_type="text/plain; version=0.0.4")
+
+
 def create_app(
     settings: Settings,
     *,
@@ -72,5 +77,6 @@ def create_app(
     for route in [*inbound.routes, *captures.routes]:
         app.router.routes.append(route)
     app.add_route("/healthz", healthz, methods=["GET"])
+    app.add_route("/metrics", metrics, methods=["GET"])
     app.include_router(api.router)
     return app

@@ -69,6 +69,7 @@ async def receive(request: Request) -> Response:
     try:
         body = await read_body(request, settings.max_inbound_bytes)
     except BodyTooLarge:
+        services.metrics.notifications.labels("too_large").inc()
         return error_response(413, f"notification larger than {settings.max_inbound_bytes} bytes")
     # The signature is checked on the raw bytes before anything is parsed or stored.
     if not verify_signature(
@@ -76,6 +77,7 @@ async def receive(request: Request) -> Response:
         body,
         request.headers.get("x-hub-signature-256"),
     ):
+        services.metrics.notifications.labels("invalid_signature").inc()
         return error_response(
             401,
             "invalid X-Hub-Signature-256: it must be sha256=HMAC(app secret, raw body); "
@@ -84,15 +86,19 @@ async def receive(request: Request) -> Response:
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError:
+        services.metrics.notifications.labels("malformed").inc()
         return error_response(400, "body is not valid JSON")
     if not isinstance(parsed, dict):
+        services.metrics.notifications.labels("malformed").inc()
         return error_response(400, "body must be a JSON object")
     try:
         await services.db.run(lambda tx: tx.insert_notification(body, services.clock()))
     except StorageError as exc:
         log.error("could not store a notification, answering 503 so Meta retries: %s", exc)
+        services.metrics.notifications.labels("unavailable").inc()
         return error_response(503, "storage unavailable, try again")
     services.signals.notifications.notify()
+    services.metrics.notifications.labels("stored").inc()
     return PlainTextResponse("EVENT_RECEIVED")
 
 
