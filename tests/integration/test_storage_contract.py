@@ -7,12 +7,14 @@ import random
 import orjson
 import pytest
 
+from convohook.delivery.transport import AttemptResult
 from convohook.domain.inbound import InboundItem, ItemKind
 from convohook.domain.payload import CustomerProfile
 from convohook.storage.base import ConflictError, Transaction
 from convohook.storage.database import Database
 from convohook.storage.records import Channel, Webhook
 from convohook.usecases.conversations import mark_done
+from convohook.usecases.delivery import SentAttempt, record_attempts, retry_now
 from convohook.usecases.orgs import create_org, org_for_api_key
 from convohook.usecases.processing import (
     ProcessingPolicy,
@@ -258,3 +260,61 @@ def test_many_customers_random_order(db: Database) -> None:
         apply(db, channel, item)
     assert count(db, "SELECT count(*) FROM conversations") == 30
     assert count(db, "SELECT count(*) FROM events") == 30
+
+
+def _ready_delivery(db: Database) -> tuple[Channel, Webhook]:
+    channel, webhook = setup_org(db)
+
+    def known_profile(tx: Transaction) -> None:
+        contact = tx.get_or_create_contact(channel.org_id, channel.id, "111", T0)
+        tx.set_contact_profile(contact.id, "jane", None, "ok", T0)
+
+    db.run_sync(known_profile)
+    apply(db, channel, msg())
+    return channel, webhook
+
+
+def test_attempts_follow_the_schedule_then_fail(db: Database) -> None:
+    channel, _ = _ready_delivery(db)
+    failure = AttemptResult(500, "boom", 3.0, "HTTP 500", "http")
+    now = T0
+    statuses = []
+    for _ in range(3):
+        [due] = db.run_sync(lambda tx, now=now: tx.claim_due_deliveries(now, now + 1_000, 10))
+        db.run_sync(
+            record_attempts,
+            [SentAttempt(due, failure, now)],
+            now_ms=now,
+            schedule=(1.0, 1.0),
+            rng=random.Random(1),
+        )
+        delivery = db.run_sync(lambda tx, i=due.id: tx.get_delivery(channel.org_id, i))
+        assert delivery is not None
+        statuses.append(delivery.status)
+        now += 2_000  # past the retry (1 s ±20%)
+    assert statuses == ["pending", "pending", "failed"]
+    assert delivery.attempt_count == 3
+    assert [a.status_code for a in delivery.attempts] == [500, 500, 500]
+    assert delivery.last_error is not None
+    assert "gave up after 3 attempts" in delivery.last_error
+    assert db.run_sync(lambda tx: tx.claim_due_deliveries(now, now + 1, 10)) == []
+    # a manual retry sends it again
+    db.run_sync(retry_now, channel.org_id, delivery.id, now)
+    assert len(db.run_sync(lambda tx: tx.claim_due_deliveries(now, now + 1, 10))) == 1
+
+
+def test_gone_disables_the_webhook(db: Database) -> None:
+    channel, webhook = _ready_delivery(db)
+    [due] = db.run_sync(lambda tx: tx.claim_due_deliveries(T0, T0 + 1_000, 10))
+    gone = AttemptResult(410, "", 1.0, "HTTP 410", "http")
+    db.run_sync(
+        record_attempts,
+        [SentAttempt(due, gone, T0)],
+        now_ms=T0,
+        schedule=(1.0,),
+        rng=random.Random(1),
+    )
+    current = db.run_sync(lambda tx: tx.get_webhook(channel.org_id, webhook.id))
+    assert current is not None
+    assert current.enabled is False
+    assert "410" in (current.disabled_reason or "")

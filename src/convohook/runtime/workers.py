@@ -7,7 +7,7 @@ import contextlib
 import logging
 
 from convohook.delivery.signing import webhook_headers
-from convohook.delivery.transport import send
+from convohook.delivery.transport import AttemptResult, send
 from convohook.meta.graph import ProfileUnavailable
 from convohook.runtime.metrics import status_class
 from convohook.runtime.services import Services
@@ -155,16 +155,22 @@ class Dispatcher:
         s = self.s
         try:
             attempted_at = s.clock()
-            headers = webhook_headers([due.secret], due.id, attempted_at // 1000, due.payload)
-            result = await send(
-                s.delivery_session,
-                due.url,
-                headers,
-                due.payload,
-                timeout=s.settings.delivery_timeout,
-                allow_private=s.settings.allow_private_targets,
-                exempt_origins=s.exempt_origins,
-            )
+            try:
+                headers = webhook_headers([due.secret], due.id, attempted_at // 1000, due.payload)
+                result = await send(
+                    s.delivery_session,
+                    due.url,
+                    headers,
+                    due.payload,
+                    timeout=s.settings.delivery_timeout,
+                    allow_private=s.settings.allow_private_targets,
+                    exempt_origins=s.exempt_origins,
+                )
+            except Exception as exc:
+                # Logged as a failed attempt and retried on the schedule, rather than left
+                # claimed until its lease runs out and then tried again, forever.
+                log.exception("dispatcher: attempt of %s failed before sending", due.id)
+                result = AttemptResult(None, "", 0.0, f"internal error: {exc!r}", None)
             outcome = "success" if result.ok else "failure"
             s.metrics.attempts.labels(
                 outcome, status_class(result.status_code, result.error_class)

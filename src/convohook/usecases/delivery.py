@@ -60,7 +60,7 @@ def record_attempts(
             retry_after=parse_retry_after(result.retry_after, now_s),
         )
         step = decide_next(number, outcome, schedule, now_s, rng)
-        status, next_at = "failed", None
+        status, next_at, last_error = "failed", None, result.error
         if isinstance(step, Succeeded):
             status = "succeeded"
         elif isinstance(step, RetryAt):
@@ -68,15 +68,17 @@ def record_attempts(
             retries += 1
         elif isinstance(step, DisableWebhook):
             tx.disable_webhook(due.webhook_id, step.reason, now_ms)
+            last_error = step.reason
         else:
             assert isinstance(step, GiveUp)
+            last_error = step.reason
         tx.update_delivery(
             due.id,
             status=status,
             attempt_count=number,
             next_attempt_at_ms=next_at,
             last_status_code=result.status_code,
-            last_error=result.error,
+            last_error=last_error,
             now_ms=now_ms,
         )
     return retries
