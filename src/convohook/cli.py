@@ -165,6 +165,11 @@ def worker(
         public_url=public_url,
     )
     _migrate(settings)
+    if settings.database_url.startswith("sqlite:") and "idle_poll_seconds" not in (
+        settings.model_fields_set
+    ):
+        # A separate worker on SQLite cannot be woken by the server's inserts: look often.
+        settings = settings.model_copy(update={"idle_poll_seconds": 0.5})
 
     async def main() -> None:
         services = await build_services(settings)

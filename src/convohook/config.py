@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     profile_deadline: float = 60.0  # how long an opening may wait for its profile, seconds
     profile_ttl: float = 7 * 86400.0  # a cached profile older than this is refreshed on reopen
     demo: bool = False
+    # Workers are woken in process; this is only the safety net for rows another process wrote
+    # (`convohook worker` beside `serve --no-worker`), which cannot wake them.
+    idle_poll_seconds: float = 30.0
 
     @field_validator("retry_schedule", mode="before")
     @classmethod

@@ -24,7 +24,6 @@ from convohook.usecases.profiles import ProfileResult, apply_profile_results
 
 log = logging.getLogger(__name__)
 
-IDLE_WAIT_S = 30.0  # safety net for work written by another process, which cannot wake us
 PROCESS_BATCH = 200
 CLAIM_BATCH = 100
 
@@ -76,7 +75,7 @@ class Processor:
                 await self._isolate_poison()
                 continue
             if report.notifications < PROCESS_BATCH:
-                await self.s.signals.notifications.wait(IDLE_WAIT_S)
+                await self.s.signals.notifications.wait(self.s.settings.idle_poll_seconds)
 
     async def _isolate_poison(self) -> None:
         try:
@@ -221,9 +220,9 @@ class Dispatcher:
     async def _idle_wait(self) -> None:
         s = self.s
         next_at = await s.db.run(lambda tx: tx.next_due_at())
-        timeout = IDLE_WAIT_S
+        timeout = s.settings.idle_poll_seconds
         if next_at is not None:
-            timeout = min(IDLE_WAIT_S, max(0.0, (next_at - s.clock()) / 1000))
+            timeout = min(timeout, max(0.0, (next_at - s.clock()) / 1000))
         await s.signals.deliveries.wait(timeout)
 
     async def run(self) -> None:
