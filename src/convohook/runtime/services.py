@@ -11,6 +11,7 @@ import aiohttp
 from convohook.config import Settings
 from convohook.delivery.transport import create_session
 from convohook.meta.graph import GraphClient
+from convohook.runtime.inbound_writer import InboundWriter
 from convohook.runtime.metrics import Metrics
 from convohook.runtime.signal import Signal
 from convohook.storage.database import Database, open_database
@@ -40,6 +41,7 @@ class Services:
     graph_session: aiohttp.ClientSession
     rng: random.Random
     metrics: Metrics = field(default_factory=Metrics)
+    inbound: InboundWriter | None = None
 
     @property
     def exempt_origins(self) -> frozenset[str]:
@@ -47,7 +49,17 @@ class Services:
         # them are allowed even when private targets are not.
         return frozenset({origin_of(self.settings.public_url)})
 
+    def __post_init__(self) -> None:
+        if self.inbound is None:
+            self.inbound = InboundWriter(self.db, self.clock)
+
+    async def store_notification(self, body: bytes) -> None:
+        assert self.inbound is not None
+        await self.inbound.store(body)
+
     async def aclose(self) -> None:
+        if self.inbound is not None:
+            await self.inbound.aclose()
         await self.delivery_session.close()
         await self.graph_session.close()
         self.db.close()

@@ -92,7 +92,7 @@ async def receive(request: Request) -> Response:
         services.metrics.notifications.labels("malformed").inc()
         return error_response(400, "body must be a JSON object")
     try:
-        await services.db.run(lambda tx: tx.insert_notification(body, services.clock()))
+        await services.store_notification(body)
     except StorageError as exc:
         log.error("could not store a notification, answering 503 so Meta retries: %s", exc)
         services.metrics.notifications.labels("unavailable").inc()
