@@ -17,6 +17,7 @@ from convohook.meta import notifications as n
 from convohook.runtime.services import Services
 from convohook.usecases.orgs import create_org
 from convohook.web.app import create_app
+
 from harness import Api, Meta, Receiver, free_socket, run_receiver, serve_asgi
 
 ACCOUNT = "17841400000000001"

@@ -75,7 +75,7 @@ def test_openings_on_storage_equal_the_model(sequence: list[Op]) -> None:
                 (c for c in open_conversations if c.contact.igsid == str(op.customer)), None
             )
             if target is not None:
-                db.run_sync(mark_done, channel.org_id, target.id, now_ms=clock)
+                db.run_sync(mark_done, channel.org_id, target.id, clock=lambda now=clock: now)
             if model_open.get(op.customer):
                 model_open[op.customer] = False
                 model_done[op.customer] = clock
@@ -106,17 +106,17 @@ def test_openings_on_storage_equal_the_model(sequence: list[Op]) -> None:
         model_openings += 1
 
     with db.storage.transaction() as tx:
-        conn = tx._c  # type: ignore[attr-defined]
-        openings = conn.execute(
+        conn = tx
+        openings = conn._x(
             "SELECT count(*) FROM events WHERE type = 'conversation.opened'"
         ).fetchone()[0]
-        max_open = conn.execute(
+        max_open = conn._x(
             "SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM conversations "
             "WHERE status = 'open' GROUP BY contact_id)"
         ).fetchone()[0]
         open_customers = {
             r[0]
-            for r in conn.execute(
+            for r in conn._x(
                 "SELECT c.igsid FROM conversations v JOIN contacts c ON c.id = v.contact_id "
                 "WHERE v.status = 'open'"
             )

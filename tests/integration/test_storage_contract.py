@@ -70,7 +70,7 @@ def apply(db: Database, channel: Channel, item: InboundItem, now: int = T0) -> s
 def count(db: Database, sql: str) -> int:
     storage = db.storage
     with storage.transaction() as tx:
-        return int(tx._c.execute(sql).fetchone()[0])  # type: ignore[attr-defined]
+        return int(tx._x(sql).fetchone()[0])  # type: ignore[attr-defined]
 
 
 def test_api_key_is_stored_hashed_and_authenticates(db: Database) -> None:
@@ -130,11 +130,11 @@ def test_done_then_late_message_then_new_message(db: Database) -> None:
             channel.org_id, status="open", channel_id=None, contact_id=None, before=None, limit=5
         )
     )[0]
-    done = db.run_sync(mark_done, channel.org_id, conv.id, now_ms=T0 + 10_000)
+    done = db.run_sync(mark_done, channel.org_id, conv.id, clock=lambda: T0 + 10_000)
     assert done is not None
     assert done.status == "done"
     # marking again changes nothing and fires nothing
-    db.run_sync(mark_done, channel.org_id, conv.id, now_ms=T0 + 20_000)
+    db.run_sync(mark_done, channel.org_id, conv.id, clock=lambda: T0 + 20_000)
     assert count(db, "SELECT count(*) FROM events WHERE type = 'conversation.closed'") == 1
     assert apply(db, channel, msg(mid="m-late", ts=T0 + 5_000), now=T0 + 30_000) == "late"
     assert apply(db, channel, msg(mid="m3", ts=T0 + 40_000), now=T0 + 40_000) == "reopened"

@@ -146,7 +146,7 @@ class AwaitingProfile:
     access_token: str
     attempts: int
     deadline_ms: int
-    event_ids: tuple[str, ...]
+    events: int  # how many events wait for this profile
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from convohook.storage.base import Transaction
 from convohook.storage.records import Conversation
+from convohook.usecases.clock import Clock
 from convohook.usecases.events import CONVERSATION_CLOSED, cached_profile, emit_event
 
 
@@ -12,15 +13,22 @@ def mark_done(
     org_id: str,
     conversation_id: str,
     *,
-    now_ms: int,
+    clock: Clock,
     profile_deadline_ms: int = 60_000,
 ) -> Conversation | None:
     """Close an open conversation; marking a done one again changes nothing (idempotent)."""
     conversation = tx.get_conversation(org_id, conversation_id)
     if conversation is None:
         return None
-    if conversation.status == "done" or not tx.mark_done(conversation_id, now_ms):
+    if conversation.status == "done":
         return conversation
+    # The done time is read only once the conversation is locked: a worker attaching a message
+    # to it commits first, so every message attached to it was written before the mark, and a
+    # message written after the mark always finds it done (and reopens).
+    tx.lock_conversation(conversation_id)
+    now_ms = clock()
+    if not tx.mark_done(conversation_id, now_ms):
+        return tx.get_conversation(org_id, conversation_id)
     channel = tx.get_channel(org_id, conversation.channel_id)
     if channel is not None:
         emit_event(

@@ -279,7 +279,7 @@ async def mark_conversation_done(conversation_id: str, org: OrgDep, svc: SvcDep)
         mark_done,
         org.id,
         conversation_id,
-        now_ms=svc.clock(),
+        clock=svc.clock,
         profile_deadline_ms=int(svc.settings.profile_deadline * 1000),
     )
     if conversation is None:

@@ -1,0 +1,721 @@
+"""The SQL both backends share, written once in the common subset of SQLite and PostgreSQL.
+
+Placeholders are `?` (PostgreSQL's backend translates them); a nullable filter is written
+`CAST(? AS TEXT) IS NULL` so PostgreSQL can type the parameter; booleans are TRUE/FALSE, which
+SQLite reads as 1/0. What differs (row locking, claiming) is a hook the backends set or override.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+import orjson
+
+from convohook.domain.ids import new_customer_id, new_id
+from convohook.storage.records import (
+    Attempt,
+    AwaitingProfile,
+    Bot,
+    Capture,
+    Channel,
+    Contact,
+    Conversation,
+    Delivery,
+    DueDelivery,
+    Org,
+    StoredNotification,
+    Webhook,
+)
+
+_CONTACT_COLS = (
+    "c.id, c.org_id, c.channel_id, c.igsid, c.customer_id, c.username, c.name, "
+    "c.profile_status, c.profile_fetched_at_ms, c.created_at_ms"
+)
+_WEBHOOK_COLS = (
+    "w.id, w.org_id, w.name, w.url, w.channel_type, w.events, w.enabled, w.disabled_reason, "
+    "w.secret, w.created_at_ms, w.updated_at_ms"
+)
+_DELIVERY_COLS = (
+    "d.id, d.org_id, d.event_id, e.type, d.webhook_id, d.status, d.attempt_count, "
+    "d.next_attempt_at_ms, d.last_status_code, d.last_error, d.created_at_ms, d.updated_at_ms, "
+    "e.payload"
+)
+
+
+def _contact(row: Sequence[object]) -> Contact:
+    return Contact(*row)  # type: ignore[arg-type]
+
+
+def _webhook(row: Sequence[object], channels: Sequence[str]) -> Webhook:
+    return Webhook(
+        id=str(row[0]),
+        org_id=str(row[1]),
+        name=str(row[2]),
+        url=str(row[3]),
+        channel_type=str(row[4]),
+        events=tuple(orjson.loads(str(row[5]))),
+        enabled=bool(row[6]),
+        disabled_reason=row[7],  # type: ignore[arg-type]
+        secret=str(row[8]),
+        created_at_ms=int(row[9]),  # type: ignore[call-overload]
+        updated_at_ms=int(row[10]),  # type: ignore[call-overload]
+        channel_ids=tuple(sorted(channels)),
+    )
+
+
+def _delivery(row: Sequence[object], attempts: tuple[Attempt, ...] = ()) -> Delivery:
+    return Delivery(*row, attempts=attempts)  # type: ignore[arg-type,misc]
+
+
+class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+class SQLTransaction:
+    """Every method is one or two statements of plain SQL; no logic beyond mapping rows."""
+
+    FOR_UPDATE = ""  # row locks: PostgreSQL only (SQLite has one writer at a time anyway)
+    SKIP_LOCKED = ""
+
+    def _x(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        raise NotImplementedError
+
+    def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        raise NotImplementedError
+
+    def _channels_of(self, webhook_ids: Sequence[str]) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {i: [] for i in webhook_ids}
+        if webhook_ids:
+            marks = ",".join("?" * len(webhook_ids))
+            for webhook_id, channel_id in self._x(
+                "SELECT webhook_id, channel_id FROM webhook_channels "
+                f"WHERE webhook_id IN ({marks}) ORDER BY channel_id",
+                list(webhook_ids),
+            ).fetchall():
+                found[str(webhook_id)].append(str(channel_id))
+        return found
+
+    def _webhooks(self, rows: Sequence[Sequence[object]]) -> list[Webhook]:
+        channels = self._channels_of([str(r[0]) for r in rows])
+        return [_webhook(r, channels[str(r[0])]) for r in rows]
+
+    # organisations and API keys -------------------------------------------------------------
+
+    def insert_org(self, org: Org) -> None:
+        self._x(
+            "INSERT INTO orgs (id, name, created_at_ms) VALUES (?, ?, ?)",
+            (org.id, org.name, org.created_at_ms),
+        )
+
+    def insert_api_key(self, key_id: str, org_id: str, key_hash: str, now_ms: int) -> None:
+        self._x(
+            "INSERT INTO api_keys (id, org_id, key_hash, created_at_ms) VALUES (?, ?, ?, ?)",
+            (key_id, org_id, key_hash, now_ms),
+        )
+
+    def org_for_key_hash(self, key_hash: str) -> Org | None:
+        row = self._x(
+            "SELECT o.id, o.name, o.created_at_ms FROM api_keys k JOIN orgs o ON o.id = k.org_id "
+            "WHERE k.key_hash = ?",
+            (key_hash,),
+        ).fetchone()
+        return Org(*row) if row else None
+
+    # channels -------------------------------------------------------------------------------
+
+    def insert_channel(self, channel: Channel) -> None:
+        self._x(
+            "INSERT INTO channels (id, org_id, type, handle, account_id, access_token, "
+            "created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                channel.id,
+                channel.org_id,
+                channel.type,
+                channel.handle,
+                channel.account_id,
+                channel.access_token,
+                channel.created_at_ms,
+            ),
+        )
+
+    _CHANNEL_SELECT = (
+        "SELECT id, org_id, type, handle, account_id, access_token, created_at_ms FROM channels "
+    )
+
+    def list_channels(self, org_id: str, before: str | None, limit: int) -> list[Channel]:
+        rows = self._x(
+            self._CHANNEL_SELECT + "WHERE org_id = ? AND (CAST(? AS TEXT) IS NULL OR id < ?) "
+            "ORDER BY id DESC LIMIT ?",
+            (org_id, before, before, limit),
+        ).fetchall()
+        return [Channel(*r) for r in rows]
+
+    def get_channel(self, org_id: str, channel_id: str) -> Channel | None:
+        row = self._x(
+            self._CHANNEL_SELECT + "WHERE org_id = ? AND id = ?", (org_id, channel_id)
+        ).fetchone()
+        return Channel(*row) if row else None
+
+    def channel_by_account(self, account_id: str) -> Channel | None:
+        row = self._x(self._CHANNEL_SELECT + "WHERE account_id = ?", (account_id,)).fetchone()
+        return Channel(*row) if row else None
+
+    # webhooks -------------------------------------------------------------------------------
+
+    def insert_webhook(self, webhook: Webhook) -> None:
+        self._x(
+            "INSERT INTO webhooks (id, org_id, name, url, channel_type, events, secret, enabled, "
+            "disabled_reason, created_at_ms, updated_at_ms) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                webhook.id,
+                webhook.org_id,
+                webhook.name,
+                webhook.url,
+                webhook.channel_type,
+                orjson.dumps(list(webhook.events)).decode(),
+                webhook.secret,
+                webhook.enabled,
+                webhook.disabled_reason,
+                webhook.created_at_ms,
+                webhook.updated_at_ms,
+            ),
+        )
+        self._set_webhook_channels(webhook)
+
+    def _set_webhook_channels(self, webhook: Webhook) -> None:
+        self._x("DELETE FROM webhook_channels WHERE webhook_id = ?", (webhook.id,))
+        self._many(
+            "INSERT INTO webhook_channels (webhook_id, channel_id) VALUES (?, ?)",
+            [(webhook.id, channel_id) for channel_id in webhook.channel_ids],
+        )
+
+    def update_webhook(self, webhook: Webhook) -> None:
+        self._x(
+            "UPDATE webhooks SET name = ?, url = ?, channel_type = ?, events = ?, secret = ?, "
+            "enabled = ?, disabled_reason = ?, updated_at_ms = ? WHERE id = ? AND org_id = ?",
+            (
+                webhook.name,
+                webhook.url,
+                webhook.channel_type,
+                orjson.dumps(list(webhook.events)).decode(),
+                webhook.secret,
+                webhook.enabled,
+                webhook.disabled_reason,
+                webhook.updated_at_ms,
+                webhook.id,
+                webhook.org_id,
+            ),
+        )
+        self._set_webhook_channels(webhook)
+
+    def delete_webhook(self, org_id: str, webhook_id: str) -> bool:
+        cur = self._x("DELETE FROM webhooks WHERE org_id = ? AND id = ?", (org_id, webhook_id))
+        return cur.rowcount > 0
+
+    def get_webhook(self, org_id: str, webhook_id: str) -> Webhook | None:
+        row = self._x(
+            f"SELECT {_WEBHOOK_COLS} FROM webhooks w WHERE w.org_id = ? AND w.id = ?",
+            (org_id, webhook_id),
+        ).fetchone()
+        return self._webhooks([row])[0] if row else None
+
+    def list_webhooks(self, org_id: str, before: str | None, limit: int) -> list[Webhook]:
+        rows = self._x(
+            f"SELECT {_WEBHOOK_COLS} FROM webhooks w WHERE w.org_id = ? "
+            "AND (CAST(? AS TEXT) IS NULL OR w.id < ?) ORDER BY w.id DESC LIMIT ?",
+            (org_id, before, before, limit),
+        ).fetchall()
+        return self._webhooks(rows)
+
+    def webhooks_for(self, channel_id: str, event_type: str) -> list[Webhook]:
+        rows = self._x(
+            f"SELECT {_WEBHOOK_COLS} FROM webhooks w "
+            "JOIN webhook_channels wc ON wc.webhook_id = w.id "
+            "WHERE wc.channel_id = ? AND w.enabled = TRUE ORDER BY w.id",
+            (channel_id,),
+        ).fetchall()
+        return [w for w in self._webhooks(rows) if event_type in w.events]
+
+    def disable_webhook(self, webhook_id: str, reason: str, now_ms: int) -> None:
+        self._x(
+            "UPDATE webhooks SET enabled = FALSE, disabled_reason = ?, updated_at_ms = ? "
+            "WHERE id = ?",
+            (reason, now_ms, webhook_id),
+        )
+
+    # contacts -------------------------------------------------------------------------------
+
+    def get_or_create_contact(
+        self, org_id: str, channel_id: str, igsid: str, now_ms: int
+    ) -> Contact:
+        self._x(
+            "INSERT INTO contacts (id, org_id, channel_id, igsid, customer_id, created_at_ms) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (channel_id, igsid) DO NOTHING",
+            (new_id("ct", now_ms), org_id, channel_id, igsid, new_customer_id(), now_ms),
+        )
+        row = self._x(
+            f"SELECT {_CONTACT_COLS} FROM contacts c WHERE c.channel_id = ? AND c.igsid = ?",
+            (channel_id, igsid),
+        ).fetchone()
+        return _contact(row)
+
+    def set_contact_profile(
+        self, contact_id: str, username: str, name: str | None, status: str, now_ms: int
+    ) -> None:
+        self._x(
+            "UPDATE contacts SET username = ?, name = ?, profile_status = ?, "
+            "profile_fetched_at_ms = ? WHERE id = ?",
+            (username, name, status, now_ms, contact_id),
+        )
+
+    def get_contact(self, org_id: str, contact_id: str) -> Contact | None:
+        row = self._x(
+            f"SELECT {_CONTACT_COLS} FROM contacts c WHERE c.org_id = ? AND c.id = ?",
+            (org_id, contact_id),
+        ).fetchone()
+        return _contact(row) if row else None
+
+    def list_contacts(
+        self,
+        org_id: str,
+        *,
+        handle: str | None,
+        channel_id: str | None,
+        before: str | None,
+        limit: int,
+    ) -> list[Contact]:
+        rows = self._x(
+            f"SELECT {_CONTACT_COLS} FROM contacts c WHERE c.org_id = ? "
+            "AND (CAST(? AS TEXT) IS NULL OR c.username = ?) "
+            "AND (CAST(? AS TEXT) IS NULL OR c.channel_id = ?) "
+            "AND (CAST(? AS TEXT) IS NULL OR c.id < ?) ORDER BY c.id DESC LIMIT ?",
+            (org_id, handle, handle, channel_id, channel_id, before, before, limit),
+        ).fetchall()
+        return [_contact(r) for r in rows]
+
+    # messages -------------------------------------------------------------------------------
+
+    def insert_message(
+        self,
+        channel_id: str,
+        mid: str,
+        contact_id: str,
+        kind: str,
+        text: str | None,
+        timestamp_ms: int,
+        now_ms: int,
+    ) -> bool:
+        cur = self._x(
+            "INSERT INTO messages (channel_id, mid, contact_id, kind, text, timestamp_ms, "
+            "received_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (channel_id, mid, contact_id, kind, text, timestamp_ms, now_ms),
+        )
+        return cur.rowcount > 0
+
+    def set_message_conversation(self, channel_id: str, mid: str, conversation_id: str) -> None:
+        self._x(
+            "UPDATE messages SET conversation_id = ? WHERE channel_id = ? AND mid = ?",
+            (conversation_id, channel_id, mid),
+        )
+
+    # conversations --------------------------------------------------------------------------
+
+    def open_conversation_of(self, channel_id: str, contact_id: str) -> str | None:
+        row = self._x(
+            "SELECT id FROM conversations WHERE channel_id = ? AND contact_id = ? "
+            "AND status = 'open'" + self.FOR_UPDATE,
+            (channel_id, contact_id),
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def last_done_at(self, channel_id: str, contact_id: str) -> int | None:
+        row = self._x(
+            "SELECT max(done_at_ms) FROM conversations WHERE channel_id = ? AND contact_id = ?",
+            (channel_id, contact_id),
+        ).fetchone()
+        return int(row[0]) if row and row[0] is not None else None
+
+    def insert_conversation(
+        self,
+        conversation_id: str,
+        org_id: str,
+        channel_id: str,
+        contact_id: str,
+        reason: str,
+        opened_at_ms: int,
+    ) -> None:
+        self._x(
+            "INSERT INTO conversations (id, org_id, channel_id, contact_id, status, reason, "
+            "opened_at_ms) VALUES (?, ?, ?, ?, 'open', ?, ?)",
+            (conversation_id, org_id, channel_id, contact_id, reason, opened_at_ms),
+        )
+
+    def lock_conversation(self, conversation_id: str) -> None:
+        self._x("SELECT id FROM conversations WHERE id = ?" + self.FOR_UPDATE, (conversation_id,))
+
+    def mark_done(self, conversation_id: str, done_at_ms: int) -> bool:
+        cur = self._x(
+            "UPDATE conversations SET status = 'done', done_at_ms = ? "
+            "WHERE id = ? AND status = 'open'",
+            (done_at_ms, conversation_id),
+        )
+        return cur.rowcount > 0
+
+    _CONVERSATION_SELECT = (
+        "SELECT v.id, v.org_id, v.channel_id, v.status, v.reason, v.opened_at_ms, v.done_at_ms, "
+        f"{_CONTACT_COLS} FROM conversations v JOIN contacts c ON c.id = v.contact_id "
+    )
+
+    @staticmethod
+    def _conversation(row: Sequence[object]) -> Conversation:
+        return Conversation(
+            id=str(row[0]),
+            org_id=str(row[1]),
+            channel_id=str(row[2]),
+            status=str(row[3]),
+            reason=str(row[4]),
+            opened_at_ms=int(row[5]),  # type: ignore[call-overload]
+            done_at_ms=row[6],  # type: ignore[arg-type]
+            contact=_contact(row[7:]),
+        )
+
+    def get_conversation(self, org_id: str, conversation_id: str) -> Conversation | None:
+        row = self._x(
+            self._CONVERSATION_SELECT + "WHERE v.org_id = ? AND v.id = ?",
+            (org_id, conversation_id),
+        ).fetchone()
+        return self._conversation(row) if row else None
+
+    def list_conversations(
+        self,
+        org_id: str,
+        *,
+        status: str | None,
+        channel_id: str | None,
+        contact_id: str | None,
+        before: str | None,
+        limit: int,
+    ) -> list[Conversation]:
+        rows = self._x(
+            self._CONVERSATION_SELECT
+            + "WHERE v.org_id = ? AND (CAST(? AS TEXT) IS NULL OR v.status = ?) "
+            "AND (CAST(? AS TEXT) IS NULL OR v.channel_id = ?) "
+            "AND (CAST(? AS TEXT) IS NULL OR v.contact_id = ?) "
+            "AND (CAST(? AS TEXT) IS NULL OR v.id < ?) ORDER BY v.id DESC LIMIT ?",
+            (
+                org_id,
+                status,
+                status,
+                channel_id,
+                channel_id,
+                contact_id,
+                contact_id,
+                before,
+                before,
+                limit,
+            ),
+        ).fetchall()
+        return [self._conversation(r) for r in rows]
+
+    # events and the outbox ------------------------------------------------------------------
+
+    def insert_event(
+        self,
+        *,
+        event_id: str,
+        org_id: str,
+        channel_id: str,
+        event_type: str,
+        conversation_id: str,
+        contact_id: str,
+        reason: str | None,
+        payload: bytes | None,
+        profile_deadline_ms: int,
+        first_message_text: str | None,
+        first_message_at_ms: int | None,
+        now_ms: int,
+    ) -> None:
+        self._x(
+            "INSERT INTO events (id, org_id, channel_id, type, conversation_id, contact_id, "
+            "reason, payload, profile_deadline_ms, first_message_text, first_message_at_ms, "
+            "created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event_id,
+                org_id,
+                channel_id,
+                event_type,
+                conversation_id,
+                contact_id,
+                reason,
+                payload,
+                profile_deadline_ms,
+                first_message_text,
+                first_message_at_ms,
+                now_ms,
+            ),
+        )
+
+    def insert_deliveries(
+        self, rows: Iterable[tuple[str, str]], event_id: str, org_id: str, now_ms: int
+    ) -> None:
+        self._many(
+            "INSERT INTO deliveries (id, org_id, event_id, webhook_id, status, "
+            "next_attempt_at_ms, created_at_ms, updated_at_ms) "
+            "VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
+            [
+                (delivery_id, org_id, event_id, webhook_id, now_ms, now_ms, now_ms)
+                for delivery_id, webhook_id in rows
+            ],
+        )
+
+    def awaiting_profiles(self, now_ms: int, limit: int) -> list[AwaitingProfile]:
+        rows = self._x(
+            f"SELECT {_CONTACT_COLS}, ch.handle, ch.access_token, max(e.profile_attempts), "
+            "min(e.profile_deadline_ms), count(*) "
+            "FROM events e JOIN contacts c ON c.id = e.contact_id "
+            "JOIN channels ch ON ch.id = e.channel_id "
+            "WHERE e.payload IS NULL AND e.profile_next_at_ms <= ? "
+            "GROUP BY c.id, ch.handle, ch.access_token ORDER BY min(e.created_at_ms) LIMIT ?",
+            (now_ms, limit),
+        ).fetchall()
+        return [
+            AwaitingProfile(
+                contact=_contact(r[:10]),
+                channel_handle=str(r[10]),
+                access_token=str(r[11]),
+                attempts=int(r[12]),
+                deadline_ms=int(r[13]),
+                events=int(r[14]),
+            )
+            for r in rows
+        ]
+
+    def events_awaiting_profile(self, contact_id: str) -> list[tuple[str, str]]:
+        rows = self._x(
+            "SELECT id, type FROM events WHERE contact_id = ? AND payload IS NULL ORDER BY id",
+            (contact_id,),
+        ).fetchall()
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    def set_event_payload(self, event_id: str, payload: bytes) -> None:
+        self._x(
+            "UPDATE events SET payload = ? WHERE id = ? AND payload IS NULL", (payload, event_id)
+        )
+
+    def postpone_profile(self, contact_id: str, attempts: int, next_at_ms: int) -> None:
+        self._x(
+            "UPDATE events SET profile_attempts = ?, profile_next_at_ms = ? "
+            "WHERE contact_id = ? AND payload IS NULL",
+            (attempts, next_at_ms, contact_id),
+        )
+
+    # deliveries -----------------------------------------------------------------------------
+
+    def _claim_ids(self, now_ms: int, lease_until_ms: int, limit: int) -> list[str]:
+        # Due = pending and scheduled, or sending under a lease that expired (its worker died).
+        rows = self._x(
+            "UPDATE deliveries SET status = 'sending', lease_until_ms = ? WHERE id IN ("
+            " SELECT d.id FROM deliveries d JOIN events e ON e.id = d.event_id"
+            " JOIN webhooks w ON w.id = d.webhook_id"
+            " WHERE d.status = 'pending' AND d.next_attempt_at_ms <= ?"
+            " AND e.payload IS NOT NULL AND w.enabled = TRUE"
+            " UNION ALL"
+            " SELECT d.id FROM deliveries d WHERE d.status = 'sending' AND d.lease_until_ms <= ?"
+            " LIMIT ?) RETURNING id",
+            (lease_until_ms, now_ms, now_ms, limit),
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def claim_due_deliveries(
+        self, now_ms: int, lease_until_ms: int, limit: int
+    ) -> list[DueDelivery]:
+        ids = self._claim_ids(now_ms, lease_until_ms, limit)
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        details = self._x(
+            "SELECT d.id, d.webhook_id, w.url, w.secret, e.payload, d.attempt_count "
+            "FROM deliveries d JOIN events e ON e.id = d.event_id "
+            f"JOIN webhooks w ON w.id = d.webhook_id WHERE d.id IN ({marks}) ORDER BY d.id",
+            ids,
+        ).fetchall()
+        return [DueDelivery(*r) for r in details]
+
+    def next_due_at(self) -> int | None:
+        row = self._x(
+            "SELECT min(t) FROM ("
+            " SELECT min(d.next_attempt_at_ms) AS t FROM deliveries d"
+            " JOIN events e ON e.id = d.event_id JOIN webhooks w ON w.id = d.webhook_id"
+            " WHERE d.status = 'pending' AND e.payload IS NOT NULL AND w.enabled = TRUE"
+            " UNION ALL SELECT min(lease_until_ms) FROM deliveries WHERE status = 'sending') AS due"
+        ).fetchone()
+        return int(row[0]) if row and row[0] is not None else None
+
+    def record_attempt(self, delivery_id: str, attempt: Attempt) -> None:
+        self._x(
+            "INSERT INTO attempts (delivery_id, attempt_number, attempted_at_ms, url, "
+            "status_code, response_body, duration_ms, error, error_class) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                delivery_id,
+                attempt.attempt_number,
+                attempt.attempted_at_ms,
+                attempt.url,
+                attempt.status_code,
+                attempt.response_body,
+                attempt.duration_ms,
+                attempt.error,
+                attempt.error_class,
+            ),
+        )
+
+    def update_delivery(
+        self,
+        delivery_id: str,
+        *,
+        status: str,
+        attempt_count: int,
+        next_attempt_at_ms: int | None,
+        last_status_code: int | None,
+        last_error: str | None,
+        now_ms: int,
+    ) -> None:
+        self._x(
+            "UPDATE deliveries SET status = ?, attempt_count = ?, next_attempt_at_ms = ?, "
+            "lease_until_ms = NULL, last_status_code = ?, last_error = ?, updated_at_ms = ? "
+            "WHERE id = ?",
+            (
+                status,
+                attempt_count,
+                next_attempt_at_ms,
+                last_status_code,
+                last_error,
+                now_ms,
+                delivery_id,
+            ),
+        )
+
+    def _attempts(self, delivery_ids: list[str]) -> dict[str, list[Attempt]]:
+        found: dict[str, list[Attempt]] = {i: [] for i in delivery_ids}
+        if not delivery_ids:
+            return found
+        marks = ",".join("?" * len(delivery_ids))
+        rows = self._x(
+            "SELECT delivery_id, attempt_number, attempted_at_ms, url, status_code, "
+            "response_body, duration_ms, error, error_class FROM attempts "
+            f"WHERE delivery_id IN ({marks}) ORDER BY id",
+            delivery_ids,
+        ).fetchall()
+        for r in rows:
+            found[str(r[0])].append(Attempt(*r[1:]))
+        return found
+
+    def get_delivery(self, org_id: str, delivery_id: str) -> Delivery | None:
+        row = self._x(
+            f"SELECT {_DELIVERY_COLS} FROM deliveries d JOIN events e ON e.id = d.event_id "
+            "WHERE d.org_id = ? AND d.id = ?",
+            (org_id, delivery_id),
+        ).fetchone()
+        if not row:
+            return None
+        return _delivery(row, tuple(self._attempts([delivery_id])[delivery_id]))
+
+    def list_deliveries(
+        self, org_id: str, webhook_id: str, before: str | None, limit: int
+    ) -> list[Delivery]:
+        rows = self._x(
+            f"SELECT {_DELIVERY_COLS} FROM deliveries d JOIN events e ON e.id = d.event_id "
+            "WHERE d.org_id = ? AND d.webhook_id = ? AND (CAST(? AS TEXT) IS NULL OR d.id < ?) "
+            "ORDER BY d.id DESC LIMIT ?",
+            (org_id, webhook_id, before, before, limit),
+        ).fetchall()
+        attempts = self._attempts([str(r[0]) for r in rows])
+        return [_delivery(r, tuple(attempts[str(r[0])])) for r in rows]
+
+    def reschedule_delivery(self, delivery_id: str, now_ms: int) -> None:
+        self._x(
+            "UPDATE deliveries SET status = 'pending', next_attempt_at_ms = ?, "
+            "lease_until_ms = NULL, updated_at_ms = ? WHERE id = ?",
+            (now_ms, now_ms, delivery_id),
+        )
+
+    # inbound notifications ------------------------------------------------------------------
+
+    def insert_notification(self, body: bytes, now_ms: int) -> int:
+        row = self._x(
+            "INSERT INTO notifications (body, received_at_ms) VALUES (?, ?) RETURNING id",
+            (body, now_ms),
+        ).fetchone()
+        return int(row[0])
+
+    def pending_notifications(self, limit: int) -> list[StoredNotification]:
+        rows = self._x(
+            "SELECT id, body, received_at_ms FROM notifications WHERE status = 'pending' "
+            "ORDER BY id LIMIT ?" + self.SKIP_LOCKED,
+            (limit,),
+        ).fetchall()
+        return [StoredNotification(int(r[0]), bytes(r[1]), int(r[2])) for r in rows]
+
+    def mark_notifications_processed(
+        self, ids: Sequence[int], now_ms: int, error: str | None = None
+    ) -> None:
+        # A notification we could not process is kept as 'failed' with its error, never dropped.
+        self._many(
+            "UPDATE notifications SET status = ?, processed_at_ms = ?, error = ? WHERE id = ?",
+            [("failed" if error else "processed", now_ms, error, i) for i in ids],
+        )
+
+    # capture bots ---------------------------------------------------------------------------
+
+    def insert_bot(self, bot: Bot) -> None:
+        self._x(
+            "INSERT INTO bots (id, org_id, name, trigger, token, created_at_ms) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (bot.id, bot.org_id, bot.name, bot.trigger, bot.token, bot.created_at_ms),
+        )
+
+    def get_bot(self, org_id: str, bot_id: str) -> Bot | None:
+        row = self._x(
+            "SELECT id, org_id, name, trigger, token, created_at_ms FROM bots "
+            "WHERE org_id = ? AND id = ?",
+            (org_id, bot_id),
+        ).fetchone()
+        return Bot(*row) if row else None
+
+    def bot_by_token(self, token: str) -> Bot | None:
+        row = self._x(
+            "SELECT id, org_id, name, trigger, token, created_at_ms FROM bots WHERE token = ?",
+            (token,),
+        ).fetchone()
+        return Bot(*row) if row else None
+
+    def insert_capture(self, capture: Capture) -> None:
+        self._x(
+            "INSERT INTO captures (id, bot_id, received_at_ms, method, headers, body) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                capture.id,
+                capture.bot_id,
+                capture.received_at_ms,
+                capture.method,
+                orjson.dumps(capture.headers).decode(),
+                capture.body,
+            ),
+        )
+
+    def list_captures(self, bot_id: str, before: str | None, limit: int) -> list[Capture]:
+        rows = self._x(
+            "SELECT id, bot_id, received_at_ms, method, headers, body FROM captures "
+            "WHERE bot_id = ? AND (CAST(? AS TEXT) IS NULL OR id < ?) ORDER BY id DESC LIMIT ?",
+            (bot_id, before, before, limit),
+        ).fetchall()
+        return [
+            Capture(str(r[0]), str(r[1]), int(r[2]), str(r[3]), orjson.loads(r[4]), str(r[5]))
+            for r in rows
+        ]
