@@ -1,7 +1,13 @@
-"""Shared fixtures. Backends are parametrized so one contract suite runs on each."""
+"""Shared fixtures. Backends are parametrized so one contract suite runs on each.
+
+PostgreSQL tests get a database of their own, cloned from a migrated template (fast, isolated).
+Without a reachable PostgreSQL they are skipped with the reason, except in CI, where they fail.
+"""
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,18 +17,70 @@ from convohook.storage.base import Storage
 from convohook.storage.database import Database
 from convohook.storage.sqlite import SQLiteStorage
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgresql"]
+ADMIN_URL = os.environ.get(
+    "CONVOHOOK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+TEMPLATE = "convohook_test_template"
 
 
-def make_storage(backend: str, tmp_path: Path) -> Storage:
+def _admin_execute(*statements: str) -> None:
+    import psycopg
+
+    with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+        for statement in statements:
+            conn.execute(statement)  # type: ignore[arg-type]
+
+
+def database_url(name: str) -> str:
+    return ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> str:
+    """A migrated template database, made once per test session."""
+    try:
+        _admin_execute(
+            f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)", f"CREATE DATABASE {TEMPLATE}"
+        )
+    except Exception as exc:
+        reason = f"PostgreSQL is not reachable at {ADMIN_URL}: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(reason + " (CI must run every PostgreSQL test)")
+        pytest.skip(reason)
+    from convohook.storage.postgres import PostgresStorage
+
+    storage = PostgresStorage(database_url(TEMPLATE), pool_size=1)
+    storage.migrate()
+    storage.close()
+    return TEMPLATE
+
+
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    template = request.getfixturevalue("postgres_template")
+    name = f"convohook_t_{uuid.uuid4().hex[:12]}"
+    _admin_execute(f"CREATE DATABASE {name} TEMPLATE {template}")
+    yield database_url(name)
+    _admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def make_storage(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Storage:
     if backend == "sqlite":
         return SQLiteStorage(f"sqlite:///{tmp_path / 'convohook.db'}")
-    raise AssertionError(backend)
+    from convohook.storage.postgres import PostgresStorage
+
+    return PostgresStorage(request.getfixturevalue("postgres_url"), pool_size=4)
 
 
 @pytest.fixture(params=BACKENDS)
-def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
-    store = make_storage(request.param, tmp_path)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def storage(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Storage]:
+    store = make_storage(backend, tmp_path, request)
     store.migrate()
     yield store
     store.close()
@@ -30,12 +88,12 @@ def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]
 
 @pytest.fixture
 def db(storage: Storage) -> Database:
-    return Database(storage)
+    return Database(storage, threads=1 if storage.dialect == "sqlite" else 4)
 
 
-def find_shared_fixtures() -> Path | None:
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "shared" / "fixtures"
-        if candidate.is_dir():
-            return candidate
-    return None
+@pytest.fixture
+def database_url_for(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A fresh, empty-but-migrated database URL of the parametrized backend."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'convohook.db'}"
+    return str(request.getfixturevalue("postgres_url"))

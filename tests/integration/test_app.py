@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -55,7 +54,7 @@ class Stack:
 
 
 @pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+async def stack(database_url_for: str) -> AsyncIterator[Stack]:
     registry = ProfileRegistry()
     async with (
         serve_asgi(create_graph_standin(registry), free_socket()) as graph_url,
@@ -64,7 +63,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         sock = free_socket()
         public = f"http://127.0.0.1:{sock.getsockname()[1]}"
         settings = Settings(
-            database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+            database_url=database_url_for,
             meta_app_secret=SECRET,  # type: ignore[arg-type]
             meta_verify_token="verify-me",  # type: ignore[arg-type]
             graph_api_url=f"{graph_url}/v24.0",
@@ -127,10 +126,9 @@ async def test_an_org_never_sees_another_orgs_objects(stack: Stack) -> None:
     bot = await stack.base.ok("POST", "/api/v1/bots", {"name": "b", "trigger": "webhook"})
     stack.graph.put("900", "jane", "Jane")
     await stack.dm("900", "m-iso")
-    conversation = (await eventually(lambda: stack.base.ok("GET", "/api/v1/conversations")))[
-        "items"
-    ]
-    conversation = conversation[0]
+    [conversation] = await eventually(
+        lambda: _items(stack.base.ok("GET", "/api/v1/conversations"))
+    )
     for path in (
         f"/api/v1/webhooks/{webhook['id']}",
         f"/api/v1/webhooks/{webhook['id']}/deliveries",

@@ -318,3 +318,44 @@ def test_gone_disables_the_webhook(db: Database) -> None:
     assert current is not None
     assert current.enabled is False
     assert "410" in (current.disabled_reason or "")
+
+
+async def test_parallel_workers_open_one_conversation_per_customer(db: Database) -> None:
+    setup_org(db)
+    for k in range(40):
+        body = orjson.dumps(
+            {
+                "object": "instagram",
+                "entry": [
+                    {
+                        "id": "1784",
+                        "time": T0,
+                        "messaging": [
+                            {
+                                "sender": {"id": "777"},
+                                "recipient": {"id": "1784"},
+                                "timestamp": T0 + k,
+                                "message": {"mid": f"p{k}", "text": "hi"},
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
+        db.run_sync(lambda tx, body=body: tx.insert_notification(body, T0))
+
+    async def worker() -> int:
+        handled = 0
+        while True:
+            report = await db.run_retrying(process_pending, now_ms=T0, limit=3, policy=POLICY)
+            if report.notifications == 0:
+                return handled
+            handled += report.notifications
+
+    import asyncio
+
+    handled = await asyncio.gather(*(worker() for _ in range(4)))
+    assert sum(handled) == 40  # every notification processed exactly once
+    assert count(db, "SELECT count(*) FROM conversations") == 1
+    assert count(db, "SELECT count(*) FROM events") == 1
+    assert count(db, "SELECT count(*) FROM messages") == 40

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
+from collections.abc import Callable
 
 from convohook.delivery.signing import webhook_headers
 from convohook.delivery.transport import AttemptResult, send
@@ -247,7 +249,33 @@ class Dispatcher:
                 await recorder
 
 
+def _wake_on_notify(services: Services, loop: asyncio.AbstractEventLoop) -> Callable[[str], None]:
+    signals = services.signals
+    targets = {
+        "notifications": [signals.notifications],
+        "profiles": [signals.profiles],
+        "deliveries": [signals.deliveries],
+    }
+    everything = [signals.notifications, signals.profiles, signals.deliveries]
+
+    def on_notify(what: str) -> None:
+        for signal in targets.get(what, everything):
+            loop.call_soon_threadsafe(signal.notify)
+
+    return on_notify
+
+
 async def run_workers(services: Services) -> None:
-    """Run all three loops until cancelled."""
+    """Run all three loops until cancelled; across processes, wake on the database's NOTIFY."""
+    listen = getattr(services.db.storage, "listen", None)
+    stop = threading.Event()
+    if listen is not None:
+        on_notify = _wake_on_notify(services, asyncio.get_running_loop())
+        threading.Thread(
+            target=listen, args=(on_notify, stop), name="convohook-listen", daemon=True
+        ).start()
     loops = [Processor(services).run(), ProfileEnricher(services).run(), Dispatcher(services).run()]
-    await asyncio.gather(*loops)
+    try:
+        await asyncio.gather(*loops)
+    finally:
+        stop.set()

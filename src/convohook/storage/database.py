@@ -11,6 +11,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 from convohook.storage.base import ConflictError, Storage, Transaction, UnavailableError
 
 P = ParamSpec("P")
+POOL_SIZE = 8  # PostgreSQL connections per process, one per executor thread
 R = TypeVar("R")
 
 
@@ -91,12 +92,16 @@ def open_storage(database_url: str) -> Storage:
         from convohook.storage.sqlite import SQLiteStorage
 
         return SQLiteStorage(database_url)
+    if database_url.startswith(("postgresql:", "postgres:")):
+        from convohook.storage.postgres import PostgresStorage
+
+        return PostgresStorage(database_url, pool_size=POOL_SIZE)
     raise ValueError(
-        f"unsupported CONVOHOOK_DATABASE_URL {database_url!r}: this build supports "
-        "sqlite:///path.db; the PostgreSQL backend is tracked as issue 3"
+        f"unsupported CONVOHOOK_DATABASE_URL {database_url!r}: use sqlite:///path.db "
+        "(embedded) or postgresql://user@host/dbname (scale-out)"
     )
 
 
 def open_database(database_url: str) -> Database:
     storage = open_storage(database_url)
-    return Database(storage, threads=1 if storage.dialect == "sqlite" else 8)
+    return Database(storage, threads=1 if storage.dialect == "sqlite" else POOL_SIZE)

@@ -1,0 +1,187 @@
+"""PostgreSQL backend (scale-out): psycopg 3 with a connection pool, row locks, LISTEN/NOTIFY.
+
+Many `serve --no-worker` and `worker` processes share one database. Work is claimed with
+`FOR UPDATE SKIP LOCKED` (deliveries additionally under a lease, so a killed worker's claims are
+taken over), the one-open-conversation rule is a unique index, and a lost race is retried by
+`Database.run_retrying`. Workers are woken by NOTIFY, sent in the same transaction as the work.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+import psycopg.errors
+from psycopg_pool import ConnectionPool
+
+from convohook.storage import migrations
+from convohook.storage.base import ConflictError, UnavailableError
+from convohook.storage.sql import Cursor, SQLTransaction
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "convohook"
+MIGRATION_LOCK = 7_201_004  # pg_advisory_xact_lock key: one migrator at a time
+
+
+@functools.lru_cache(maxsize=512)
+def _pg(sql: str) -> str:
+    """The shared SQL uses `?` placeholders (it contains no literal `?` or `%`)."""
+    return sql.replace("?", "%s")
+
+
+def normalize_url(url: str) -> str:
+    return "postgresql://" + url.split("://", 1)[1] if url.startswith("postgres://") else url
+
+
+class PostgresTransaction(SQLTransaction):
+    FOR_UPDATE = " FOR UPDATE"
+    SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._c = conn
+
+    def _x(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        return self._c.execute(_pg(sql), params)
+
+    def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            with self._c.cursor() as cur:
+                cur.executemany(_pg(sql), rows)
+
+    def _notify(self, what: str) -> None:
+        # Delivered at commit, and only then: a woken worker always finds the work.
+        self._c.execute("SELECT pg_notify(%s, %s)", (CHANNEL, what))
+
+    def _claim_ids(self, now_ms: int, lease_until_ms: int, limit: int) -> list[str]:
+        rows = self._x(
+            "WITH due AS ("
+            " SELECT d.id FROM deliveries d JOIN events e ON e.id = d.event_id"
+            " JOIN webhooks w ON w.id = d.webhook_id"
+            " WHERE d.status = 'pending' AND d.next_attempt_at_ms <= ?"
+            " AND e.payload IS NOT NULL AND w.enabled = TRUE"
+            " ORDER BY d.next_attempt_at_ms LIMIT ? FOR UPDATE OF d SKIP LOCKED),"
+            " expired AS ("
+            " SELECT id FROM deliveries WHERE status = 'sending' AND lease_until_ms <= ?"
+            " LIMIT ? FOR UPDATE SKIP LOCKED)"
+            " UPDATE deliveries SET status = 'sending', lease_until_ms = ?"
+            " WHERE id IN (SELECT id FROM due UNION ALL SELECT id FROM expired) RETURNING id",
+            (now_ms, limit, now_ms, limit, lease_until_ms),
+        ).fetchall()
+        return [str(r[0]) for r in rows[:limit]]
+
+    def insert_notification(self, body: bytes, now_ms: int) -> int:
+        notification_id = super().insert_notification(body, now_ms)
+        self._notify("notifications")
+        return notification_id
+
+    def insert_event(self, **kwargs: Any) -> None:
+        super().insert_event(**kwargs)
+        self._notify("deliveries" if kwargs.get("payload") is not None else "profiles")
+
+    def set_event_payload(self, event_id: str, payload: bytes) -> None:
+        super().set_event_payload(event_id, payload)
+        self._notify("deliveries")
+
+    def reschedule_delivery(self, delivery_id: str, now_ms: int) -> None:
+        super().reschedule_delivery(delivery_id, now_ms)
+        self._notify("deliveries")
+
+
+class PostgresStorage:
+    dialect = "postgresql"
+
+    def __init__(self, url: str, *, pool_size: int = 8, connect_timeout: float = 10.0) -> None:
+        self.url = normalize_url(url)
+        self._pool = ConnectionPool(
+            self.url,
+            min_size=1,
+            max_size=pool_size,
+            kwargs={"connect_timeout": int(connect_timeout), "application_name": "convohook"},
+            open=False,
+        )
+        try:
+            self._pool.open(wait=True, timeout=connect_timeout)
+        except psycopg.OperationalError as exc:
+            raise UnavailableError(f"cannot connect to PostgreSQL: {exc}") from exc
+        except Exception as exc:  # the pool's own timeout error
+            raise UnavailableError(
+                f"cannot connect to PostgreSQL at {_redacted(self.url)} within "
+                f"{connect_timeout:g} s: is it running, and is CONVOHOOK_DATABASE_URL right?"
+            ) from exc
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[PostgresTransaction]:
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                yield PostgresTransaction(conn)
+        except (psycopg.errors.IntegrityError, psycopg.errors.SerializationFailure) as exc:
+            raise ConflictError(str(exc)) from exc
+        except psycopg.errors.DeadlockDetected as exc:
+            raise ConflictError(str(exc)) from exc
+        except psycopg.OperationalError as exc:
+            raise UnavailableError(f"PostgreSQL is not available: {exc}") from exc
+
+    def _applied(self, conn: psycopg.Connection[Any]) -> set[int]:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)"
+        )
+        return {int(r[0]) for r in conn.execute("SELECT version FROM schema_migrations")}
+
+    def pending_migrations(self) -> list[str]:
+        with self._pool.connection() as conn, conn.transaction():
+            applied = self._applied(conn)
+        return [m.name for m in migrations.load("postgresql") if m.version not in applied]
+
+    def migrate(self) -> list[str]:
+        done = []
+        with self._pool.connection() as conn, conn.transaction():
+            # Several processes may start at once: the advisory lock makes them take turns.
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            applied = self._applied(conn)
+            for migration in migrations.load("postgresql"):
+                if migration.version in applied:
+                    continue
+                conn.execute(migration.sql.encode())
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at_ms) "
+                    "VALUES (%s, %s, %s)",
+                    (migration.version, migration.name, int(time.time() * 1000)),
+                )
+                done.append(migration.name)
+        return done
+
+    def listen(self, on_notify: Callable[[str], None], stop: threading.Event) -> None:
+        """Block, calling `on_notify(what)` for every NOTIFY, until `stop` is set.
+        Reconnects after a lost connection; meanwhile the workers' idle poll covers."""
+        while not stop.is_set():
+            try:
+                with psycopg.connect(self.url, autocommit=True, connect_timeout=10) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    on_notify("*")  # anything sent while we were not listening
+                    while not stop.is_set():
+                        for note in conn.notifies(timeout=1.0):
+                            on_notify(note.payload)
+            except psycopg.OperationalError as exc:
+                if not stop.is_set():
+                    log.warning("LISTEN connection lost, reconnecting in 1 s: %s", exc)
+                    stop.wait(1.0)
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def _redacted(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
