@@ -208,7 +208,9 @@ class Dispatcher:
     async def claim_and_send(self) -> int:
         s = self.s
         now = s.clock()
-        lease_ms = int((s.settings.delivery_timeout + 60) * 1000)
+        # Long enough for any attempt to finish and be recorded; short enough that a killed
+        # worker's claims are sent again soon.
+        lease_ms = int((2 * s.settings.delivery_timeout + 5) * 1000)
         due = await s.db.run(
             lambda tx: tx.claim_due_deliveries(now, now + lease_ms, min(self.capacity, CLAIM_BATCH))
         )
