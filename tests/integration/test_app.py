@@ -126,9 +126,7 @@ async def test_an_org_never_sees_another_orgs_objects(stack: Stack) -> None:
     bot = await stack.base.ok("POST", "/api/v1/bots", {"name": "b", "trigger": "webhook"})
     stack.graph.put("900", "jane", "Jane")
     await stack.dm("900", "m-iso")
-    [conversation] = await eventually(
-        lambda: _items(stack.base.ok("GET", "/api/v1/conversations"))
-    )
+    [conversation] = await eventually(lambda: _items(stack.base.ok("GET", "/api/v1/conversations")))
     for path in (
         f"/api/v1/webhooks/{webhook['id']}",
         f"/api/v1/webhooks/{webhook['id']}/deliveries",

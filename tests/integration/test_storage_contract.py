@@ -197,7 +197,7 @@ def test_deliveries_wait_for_the_profile_then_are_claimed_once(db: Database) -> 
     channel, _ = setup_org(db)
     apply(db, channel, msg())
     assert db.run_sync(lambda tx: tx.claim_due_deliveries(T0, T0 + 60_000, 10)) == []
-    waiting = db.run_sync(lambda tx: tx.awaiting_profiles(T0, 10))
+    waiting = db.run_sync(lambda tx: tx.claim_awaiting_profiles(T0, T0 + 10_000, 10))
     assert len(waiting) == 1
     ready = db.run_sync(
         apply_profile_results, [ProfileResult(waiting[0], CustomerProfile("jane", "Jane"))], T0
@@ -217,13 +217,15 @@ def test_deliveries_wait_for_the_profile_then_are_claimed_once(db: Database) -> 
 def test_profile_failure_retries_until_deadline_then_sends_best_known(db: Database) -> None:
     channel, _ = setup_org(db)
     apply(db, channel, msg(igsid="555"))
-    waiting = db.run_sync(lambda tx: tx.awaiting_profiles(T0, 10))[0]
+    waiting = db.run_sync(lambda tx: tx.claim_awaiting_profiles(T0, T0 + 10_000, 10))[0]
     assert (
         db.run_sync(apply_profile_results, [ProfileResult(waiting, None, retryable=True)], T0) == 0
     )
-    assert db.run_sync(lambda tx: tx.awaiting_profiles(T0, 10)) == []  # postponed
+    assert (
+        db.run_sync(lambda tx: tx.claim_awaiting_profiles(T0, T0 + 10_000, 10)) == []
+    )  # postponed
     later = T0 + 61_000
-    waiting = db.run_sync(lambda tx: tx.awaiting_profiles(later, 10))[0]
+    waiting = db.run_sync(lambda tx: tx.claim_awaiting_profiles(later, later + 10_000, 10))[0]
     assert (
         db.run_sync(apply_profile_results, [ProfileResult(waiting, None, retryable=True)], later)
         == 1
@@ -359,3 +361,19 @@ async def test_parallel_workers_open_one_conversation_per_customer(db: Database)
     assert count(db, "SELECT count(*) FROM conversations") == 1
     assert count(db, "SELECT count(*) FROM events") == 1
     assert count(db, "SELECT count(*) FROM messages") == 40
+
+
+def test_profile_lookups_are_claimed_so_workers_share_them(db: Database) -> None:
+    channel, _ = setup_org(db)
+    for c in range(5):
+        apply(db, channel, msg(igsid=f"80{c}", mid=f"pl{c}"))
+    first = db.run_sync(lambda tx: tx.claim_awaiting_profiles(T0, T0 + 10_000, 3))
+    second = db.run_sync(lambda tx: tx.claim_awaiting_profiles(T0, T0 + 10_000, 10))
+    assert len(first) == 3
+    assert len(second) == 2
+    assert {w.contact.id for w in first}.isdisjoint({w.contact.id for w in second})
+    assert db.run_sync(lambda tx: tx.claim_awaiting_profiles(T0 + 1, T0 + 10_000, 10)) == []
+    # a worker that died: its claims come back when the lease runs out
+    assert (
+        len(db.run_sync(lambda tx: tx.claim_awaiting_profiles(T0 + 10_000, T0 + 20_000, 10))) == 5
+    )

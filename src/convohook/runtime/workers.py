@@ -113,7 +113,9 @@ class ProfileEnricher:
 
     async def run_once(self) -> int:
         s = self.s
-        waiting = await s.db.run(lambda tx: tx.awaiting_profiles(s.clock(), 64))
+        now = s.clock()
+        lease_ms = int((s.settings.graph_timeout * 2 + 5) * 1000)
+        waiting = await s.db.run(lambda tx: tx.claim_awaiting_profiles(now, now + lease_ms, 256))
         if not waiting:
             return 0
         results = await asyncio.gather(*(self._lookup(w) for w in waiting))

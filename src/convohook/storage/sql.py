@@ -474,15 +474,29 @@ class SQLTransaction:
             ],
         )
 
-    def awaiting_profiles(self, now_ms: int, limit: int) -> list[AwaitingProfile]:
+    def claim_awaiting_profiles(
+        self, now_ms: int, lease_until_ms: int, limit: int
+    ) -> list[AwaitingProfile]:
+        """Contacts whose events wait for a profile, claimed until `lease_until_ms` so that other
+        workers look up other customers meanwhile (and take these over if this one dies)."""
+        claimed = self._x(
+            "UPDATE events SET profile_next_at_ms = ? WHERE id IN ("
+            " SELECT id FROM events WHERE payload IS NULL AND profile_next_at_ms <= ?"
+            " ORDER BY profile_next_at_ms LIMIT ?" + self.SKIP_LOCKED + ") RETURNING contact_id",
+            (lease_until_ms, now_ms, limit),
+        ).fetchall()
+        contact_ids = sorted({str(r[0]) for r in claimed})
+        if not contact_ids:
+            return []
+        marks = ",".join("?" * len(contact_ids))
         rows = self._x(
             f"SELECT {_CONTACT_COLS}, ch.handle, ch.access_token, max(e.profile_attempts), "
             "min(e.profile_deadline_ms), count(*) "
             "FROM events e JOIN contacts c ON c.id = e.contact_id "
             "JOIN channels ch ON ch.id = e.channel_id "
-            "WHERE e.payload IS NULL AND e.profile_next_at_ms <= ? "
-            "GROUP BY c.id, ch.handle, ch.access_token ORDER BY min(e.created_at_ms) LIMIT ?",
-            (now_ms, limit),
+            f"WHERE e.payload IS NULL AND e.contact_id IN ({marks}) "
+            "GROUP BY c.id, ch.handle, ch.access_token",
+            contact_ids,
         ).fetchall()
         return [
             AwaitingProfile(
