@@ -28,10 +28,10 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from convohook.devtools.graph_standin import ProfileRegistry, create_graph_standin  # noqa: E402
-from convohook.meta import notifications as n  # noqa: E402
+from convohook.devtools.graph_standin import ProfileRegistry, create_graph_standin
+from convohook.meta import notifications as n
 
-from harness import Api, Meta, Receiver, free_socket, run_receiver, serve_asgi  # noqa: E402
+from harness import Api, Meta, Receiver, free_socket, run_receiver, serve_asgi
 
 CONVOHOOK = Path(sys.executable).parent / "convohook"
 SECRET = "bench-app-secret"
@@ -155,9 +155,7 @@ async def run(workers: int, customers: int, batch: int) -> dict[str, float]:
             started = time.perf_counter()
             await asyncio.gather(*(post(b) for b in bodies))
             posted = time.perf_counter() - started
-            async with asyncio.timeout(600):
-                while len(receiver.received) < customers:
-                    await asyncio.sleep(0.02)
+            await receiver.wait_for(customers, timeout=600)
             elapsed = time.perf_counter() - started
             return {
                 "workers": workers,
@@ -201,7 +199,8 @@ async def main() -> None:
     print("|---|---|---|---|---|")
     for r in results:
         print(
-            f"| {r['workers']} | {r['customers']} | {r['inbound_s']} | {r['elapsed_s']} | {r['events_per_s']} |"
+            f"| {r['workers']} | {r['customers']} | {r['inbound_s']} | {r['elapsed_s']} "
+            f"| {r['events_per_s']} |"
         )
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from convohook.delivery.retry import DEFAULT_SCHEDULE, parse_schedule
 from convohook.meta.graph import default_graph_api_url
@@ -19,7 +21,8 @@ class Settings(BaseSettings):
     meta_verify_token: SecretStr | None = None
     graph_api_url: str = Field(default_factory=default_graph_api_url)
     allow_private_targets: bool = False
-    retry_schedule: tuple[float, ...] = DEFAULT_SCHEDULE
+    # NoDecode: the variable is `5,300,1800` (as documented), not JSON; `_schedule` parses it.
+    retry_schedule: Annotated[tuple[float, ...], NoDecode] = DEFAULT_SCHEDULE
     public_url: str = "http://127.0.0.1:8000"
 
     # Beyond the public contract: tuning with safe defaults.
