@@ -45,6 +45,12 @@ def igsid(i: int) -> str:
     return f"66{i:014d}"
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 2)
+
+
 async def healthy(url: str) -> None:
     async with asyncio.timeout(30), aiohttp.ClientSession() as http:
         while True:
@@ -157,6 +163,9 @@ async def run(workers: int, customers: int, batch: int) -> dict[str, float]:
             posted = time.perf_counter() - started
             await receiver.wait_for(customers, timeout=600)
             elapsed = time.perf_counter() - started
+            cpu = {"serve": cpu_seconds(procs[0].pid),
+                   "workers": round(sum(cpu_seconds(p.pid) for p in procs[1:]), 2),
+                   "harness": round(time.process_time(), 2)}
             return {
                 "workers": workers,
                 "customers": customers,
@@ -164,6 +173,7 @@ async def run(workers: int, customers: int, batch: int) -> dict[str, float]:
                 "inbound_s": round(posted, 2),
                 "elapsed_s": round(elapsed, 2),
                 "events_per_s": round(customers / elapsed, 1),
+                "cpu_s": cpu,
             }
     finally:
         for proc in procs:

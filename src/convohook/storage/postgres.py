@@ -45,7 +45,9 @@ class PostgresTransaction(SQLTransaction):
     SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        super().__init__()
         self._c = conn
+        self._wake: set[str] = set()
 
     def _x(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         return self._c.execute(_pg(sql), params)
@@ -56,8 +58,14 @@ class PostgresTransaction(SQLTransaction):
                 cur.executemany(_pg(sql), rows)
 
     def _notify(self, what: str) -> None:
-        # Delivered at commit, and only then: a woken worker always finds the work.
-        self._c.execute("SELECT pg_notify(%s, %s)", (CHANNEL, what))
+        self._wake.add(what)
+
+    def send_notifies(self) -> None:
+        """One NOTIFY per kind of work per transaction, sent last: PostgreSQL delivers it at
+        commit, and only then, so a woken worker always finds the work."""
+        for what in sorted(self._wake):
+            self._c.execute("SELECT pg_notify(%s, %s)", (CHANNEL, what))
+        self._wake.clear()
 
     def _claim_ids(self, now_ms: int, lease_until_ms: int, limit: int) -> list[str]:
         rows = self._x(
@@ -120,7 +128,9 @@ class PostgresStorage:
     def transaction(self, *, write: bool = True) -> Iterator[PostgresTransaction]:
         try:
             with self._pool.connection() as conn, conn.transaction():
-                yield PostgresTransaction(conn)
+                tx = PostgresTransaction(conn)
+                yield tx
+                tx.send_notifies()
         except (psycopg.errors.IntegrityError, psycopg.errors.SerializationFailure) as exc:
             raise ConflictError(str(exc)) from exc
         except psycopg.errors.DeadlockDetected as exc:

@@ -82,6 +82,11 @@ class SQLTransaction:
     FOR_UPDATE = ""  # row locks: PostgreSQL only (SQLite has one writer at a time anyway)
     SKIP_LOCKED = ""
 
+    def __init__(self) -> None:
+        # A transaction lives for one unit of work: what it read of the webhooks table stays
+        # true until it commits (webhooks are not changed by the workers).
+        self._subscribers: dict[tuple[str, str], list[Webhook]] = {}
+
     def _x(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         raise NotImplementedError
 
@@ -234,6 +239,12 @@ class SQLTransaction:
         return self._webhooks(rows)
 
     def webhooks_for(self, channel_id: str, event_type: str) -> list[Webhook]:
+        key = (channel_id, event_type)
+        if key not in self._subscribers:
+            self._subscribers[key] = self._load_webhooks_for(channel_id, event_type)
+        return self._subscribers[key]
+
+    def _load_webhooks_for(self, channel_id: str, event_type: str) -> list[Webhook]:
         rows = self._x(
             f"SELECT {_WEBHOOK_COLS} FROM webhooks w "
             "JOIN webhook_channels wc ON wc.webhook_id = w.id "

@@ -28,6 +28,7 @@ def path_from_url(url: str) -> str:
 
 class SQLiteTransaction(SQLTransaction):
     def __init__(self, conn: sqlite3.Connection) -> None:
+        super().__init__()
         self._c = conn
 
     def _x(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
@@ -53,7 +54,6 @@ class SQLiteStorage:
         # FULL: a notification acknowledged to Meta survives a power cut, not only a crash.
         self._conn.execute("PRAGMA synchronous = FULL")
         self._conn.execute("PRAGMA foreign_keys = ON")
-        self._tx = SQLiteTransaction(self._conn)
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[SQLiteTransaction]:
@@ -62,7 +62,7 @@ class SQLiteStorage:
         except sqlite3.OperationalError as exc:
             raise UnavailableError(f"SQLite database is not available: {exc}") from exc
         try:
-            yield self._tx
+            yield SQLiteTransaction(self._conn)
         except sqlite3.IntegrityError as exc:
             self._conn.execute("ROLLBACK")
             raise ConflictError(str(exc)) from exc
