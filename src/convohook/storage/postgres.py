@@ -111,7 +111,12 @@ class PostgresStorage:
             self.url,
             min_size=1,
             max_size=pool_size,
-            kwargs={"connect_timeout": int(connect_timeout), "application_name": "convohook"},
+            kwargs={
+                "connect_timeout": int(connect_timeout),
+                "application_name": "convohook",
+                # Every call has a bound: a stuck statement fails (and is retried) after 30 s.
+                "options": "-c statement_timeout=30000 -c lock_timeout=10000",
+            },
             open=False,
         )
         try:
