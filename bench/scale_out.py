@@ -163,9 +163,11 @@ async def run(workers: int, customers: int, batch: int) -> dict[str, float]:
             posted = time.perf_counter() - started
             await receiver.wait_for(customers, timeout=600)
             elapsed = time.perf_counter() - started
-            cpu = {"serve": cpu_seconds(procs[0].pid),
-                   "workers": round(sum(cpu_seconds(p.pid) for p in procs[1:]), 2),
-                   "harness": round(time.process_time(), 2)}
+            cpu = {
+                "serve": cpu_seconds(procs[0].pid),
+                "workers": round(sum(cpu_seconds(p.pid) for p in procs[1:]), 2),
+                "harness": round(time.process_time(), 2),
+            }
             return {
                 "workers": workers,
                 "customers": customers,
