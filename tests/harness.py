@@ -39,8 +39,11 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     url: str = ""
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    delay: float = 0.0  # seconds before answering (a slow endpoint)
 
     async def handle(self, request: web.Request) -> web.Response:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         self.received.append(Received(dict(request.headers), await request.read()))
         self.arrived.set()
         status = self.statuses.pop(0) if self.statuses else 200

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     max_inbound_bytes: int = 1_048_576
     delivery_timeout: float = 15.0
     delivery_concurrency: int = 256
+    retry_min_delay_after_throttle: float = 30.0  # after a timeout or a 429, seconds
+    endpoint_disable_after: float = 5 * 86400.0  # failing without a success this long: disabled
     graph_timeout: float = 5.0
     profile_deadline: float = 60.0  # how long an opening may wait for its profile, seconds
     profile_ttl: float = 7 * 86400.0  # a cached profile older than this is refreshed on reopen

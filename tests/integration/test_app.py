@@ -395,3 +395,196 @@ async def test_metrics_count_notifications_openings_and_attempts(stack: Stack) -
     assert 'convohook_notifications_received_total{outcome="stored"} 1.0' in text
     assert 'convohook_notifications_received_total{outcome="invalid_signature"} 1.0' in text
     assert 'convohook_conversations_opened_total{reason="first_message"} 1.0' in text
+
+
+# --- delivery options (issue 4) -------------------------------------------------------------
+
+
+async def test_custom_headers_and_bearer_auth_are_sent(stack: Stack) -> None:
+    webhook = await stack.base.ok(
+        "POST",
+        "/api/v1/webhooks",
+        {
+            "name": "crm",
+            "url": stack.receiver.url,
+            "channel_ids": [stack.channel["id"]],
+            "headers": {"X-Team": "sales", "X-Source": "instagram"},
+            "auth": {"type": "bearer", "token": "t0k3n"},
+        },
+    )
+    assert webhook["auth"] == {"type": "bearer"}
+    assert (
+        "t0k3n"
+        not in orjson.dumps(
+            await stack.base.ok("GET", f"/api/v1/webhooks/{webhook['id']}")
+        ).decode()
+    )
+    stack.graph.put("701", "hdr", "Hdr")
+    await stack.dm("701", "h1")
+    [received] = await stack.receiver.wait_for(1)
+    assert received.headers["X-Team"] == "sales"
+    assert received.headers["Authorization"] == "Bearer t0k3n"
+    stack.receiver.verify_all(webhook["secret"])
+
+
+async def test_basic_auth(stack: Stack) -> None:
+    await stack.base.ok(
+        "POST",
+        "/api/v1/webhooks",
+        {
+            "name": "crm",
+            "url": stack.receiver.url,
+            "channel_ids": [stack.channel["id"]],
+            "auth": {"type": "basic", "username": "ann", "password": "s3cret"},
+        },
+    )
+    stack.graph.put("702", "basic", None)
+    await stack.dm("702", "b1")
+    [received] = await stack.receiver.wait_for(1)
+    assert received.headers["Authorization"] == "Basic YW5uOnMzY3JldA=="
+
+
+@pytest.mark.parametrize(
+    ("headers", "fragment"),
+    [
+        ({"Content-Type": "text/plain"}, "cannot be overridden"),
+        ({"webhook-signature": "v1,forged"}, "cannot be overridden"),
+        ({"Authorization": "Bearer x"}, "use auth"),
+        ({"X-Evil": "a\r\nInjected: yes"}, "one line"),
+        ({"Bad Name": "x"}, "not a valid header name"),
+    ],
+)
+async def test_custom_headers_are_validated(
+    stack: Stack, headers: dict[str, str], fragment: str
+) -> None:
+    status, body = await stack.base.call(
+        "POST",
+        "/api/v1/webhooks",
+        {
+            "name": "crm",
+            "url": stack.receiver.url,
+            "channel_ids": [stack.channel["id"]],
+            "headers": headers,
+        },
+    )
+    assert status == 422
+    assert fragment in body["message"]
+
+
+async def test_standard_envelope_format(stack: Stack) -> None:
+    webhook = await stack.base.ok(
+        "POST",
+        "/api/v1/webhooks",
+        {
+            "name": "crm",
+            "url": stack.receiver.url,
+            "channel_ids": [stack.channel["id"]],
+            "format": "standard",
+        },
+    )
+    stack.graph.put("703", "envy", "Envy")
+    await stack.dm("703", "s1", ts=1_700_000_000_123, text="first words")
+    await stack.receiver.wait_for(1)
+    [body] = stack.receiver.verify_all(webhook["secret"])
+    assert list(body) == ["type", "timestamp", "data"]
+    assert body["type"] == "conversation.opened"
+    data = body["data"]
+    assert data["from"] == "envy"
+    assert data["conversationOpened"] is True
+    assert data["reason"] == "first_message"
+    assert data["igsid"] == "703"
+    assert data["eventId"].startswith("evt_")
+    assert data["conversationId"].startswith("conv_")
+    assert data["firstMessage"] == {"text": "first words", "timestamp": "2023-11-14T22:13:20.123Z"}
+
+
+async def test_secret_rotation_sends_both_signatures_during_grace(stack: Stack) -> None:
+    webhook = await stack.subscribe()
+    rotated = await stack.base.ok(
+        "POST", f"/api/v1/webhooks/{webhook['id']}/rotate-secret", {"grace_seconds": 3600}
+    )
+    assert rotated["secret"] != webhook["secret"]
+    assert rotated["previous_valid_until"]
+    stack.graph.put("704", "rot", None)
+    await stack.dm("704", "r1")
+    [received] = await stack.receiver.wait_for(1)
+    assert len(received.headers["webhook-signature"].split(" ")) == 2
+    stack.receiver.verify_all(webhook["secret"])  # receivers not yet switched
+    stack.receiver.verify_all(rotated["secret"])  # receivers already switched
+
+
+async def test_ed25519_webhook_signs_v1a(stack: Stack) -> None:
+    from convohook.delivery.signing import verify_v1a
+
+    webhook = await stack.base.ok(
+        "POST",
+        "/api/v1/webhooks",
+        {
+            "name": "crm",
+            "url": stack.receiver.url,
+            "channel_ids": [stack.channel["id"]],
+            "signature_scheme": "ed25519",
+        },
+    )
+    assert "secret" not in webhook
+    assert webhook["public_key"].startswith("whpk_")
+    stack.graph.put("705", "ed", None)
+    await stack.dm("705", "e1")
+    [received] = await stack.receiver.wait_for(1)
+    h = received.headers
+    assert h["webhook-signature"].startswith("v1a,")
+    assert verify_v1a(
+        webhook["public_key"],
+        h["webhook-id"],
+        int(h["webhook-timestamp"]),
+        received.body,
+        h["webhook-signature"],
+    )
+
+
+async def test_per_webhook_timeout(stack: Stack) -> None:
+    webhook = await stack.base.ok(
+        "POST",
+        "/api/v1/webhooks",
+        {
+            "name": "slow",
+            "url": stack.receiver.url,
+            "channel_ids": [stack.channel["id"]],
+            "timeout_seconds": 1,
+        },
+    )
+    stack.receiver.delay = 3
+    stack.graph.put("706", "slow", None)
+    await stack.dm("706", "t1")
+
+    async def timed_out() -> list[dict[str, Any]] | None:
+        items = (await stack.base.ok("GET", f"/api/v1/webhooks/{webhook['id']}/deliveries"))[
+            "items"
+        ]
+        return items if items and items[0]["attempts"] else None
+
+    [delivery] = await eventually(timed_out)
+    assert delivery["attempts"][0]["error_class"] == "timeout"
+    assert delivery["status"] == "pending"
+
+
+async def test_recover_resends_failed_deliveries(stack: Stack) -> None:
+    webhook = await stack.subscribe()
+    stack.receiver.statuses = [500, 500, 500]  # 1 + 2 retries: the delivery fails
+    stack.graph.put("707", "rec", None)
+    await stack.dm("707", "f1")
+    await stack.receiver.wait_for(3)
+
+    async def failed() -> list[dict[str, Any]] | None:
+        items = (await stack.base.ok("GET", f"/api/v1/webhooks/{webhook['id']}/deliveries"))[
+            "items"
+        ]
+        return items if items and items[0]["status"] == "failed" else None
+
+    await eventually(failed)
+    answer = await stack.base.ok(
+        "POST", f"/api/v1/webhooks/{webhook['id']}/recover", {"since": "2020-01-01T00:00:00Z"}
+    )
+    assert answer["recovered"] == 1
+    await stack.receiver.wait_for(4)
+    assert len({r.headers["webhook-id"] for r in stack.receiver.received}) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import orjson
 import pytest
@@ -23,6 +24,7 @@ from convohook.usecases.processing import (
     process_pending,
 )
 from convohook.usecases.profiles import ProfileResult, apply_profile_results
+from convohook.usecases.webhooks import recover, rotate_secret
 
 T0 = 1_700_000_000_000
 POLICY = ProcessingPolicy(profile_deadline_ms=60_000, profile_ttl_ms=86_400_000)
@@ -377,3 +379,104 @@ def test_profile_lookups_are_claimed_so_workers_share_them(db: Database) -> None
     assert (
         len(db.run_sync(lambda tx: tx.claim_awaiting_profiles(T0 + 10_000, T0 + 20_000, 10))) == 5
     )
+
+
+# --- delivery engine (issue 4), with a controllable clock -----------------------------------
+
+DAY = 86_400_000
+
+
+def _fail_once(db: Database, now: int, *, disable_after_ms: int = 5 * DAY) -> str:
+    [due] = db.run_sync(lambda tx: tx.claim_due_deliveries(now, now + 1_000, 10))
+    failure = AttemptResult(None, "", 10.0, "connection refused", "connect")
+    db.run_sync(
+        record_attempts,
+        [SentAttempt(due, failure, now)],
+        now_ms=now,
+        schedule=(3_600.0,) * 100,
+        rng=random.Random(1),
+        disable_after_ms=disable_after_ms,
+    )
+    return due.id
+
+
+def test_a_webhook_failing_for_five_days_is_disabled_and_recovered(db: Database) -> None:
+    channel, webhook = _ready_delivery(db)
+    now = T0
+    while True:
+        delivery_id = _fail_once(db, now)
+        current = db.run_sync(lambda tx: tx.get_webhook(channel.org_id, webhook.id))
+        assert current is not None
+        if not current.enabled:
+            break
+        assert now - T0 < 5 * DAY + 2 * 3_600_000, "not disabled after five days"
+        now += 3_600_000 * 2  # the next retry is due (1 h ±20%)
+    assert now - T0 >= 5 * DAY
+    assert "failed for 5 days" in (current.disabled_reason or "")
+    # Deliveries of a disabled webhook wait.
+    assert db.run_sync(lambda tx: tx.claim_due_deliveries(now + DAY, now + DAY, 10)) == []
+    # Re-enable, and recover what failed meanwhile.
+    db.run_sync(
+        lambda tx: tx.update_webhook(
+            replace(current, enabled=True, disabled_reason=None, failing_since_ms=None)
+        )
+    )
+    db.run_sync(
+        lambda tx: tx.update_delivery(
+            delivery_id,
+            status="failed",
+            attempt_count=99,
+            next_attempt_at_ms=None,
+            last_status_code=None,
+            last_error="gave up",
+            now_ms=now,
+        )
+    )
+    assert db.run_sync(recover, channel.org_id, webhook.id, since_ms=T0 + 1, now_ms=now) == 0
+    assert db.run_sync(recover, channel.org_id, webhook.id, since_ms=T0, now_ms=now) == 1
+    assert len(db.run_sync(lambda tx: tx.claim_due_deliveries(now, now + 1, 10))) == 1
+
+
+def test_a_success_resets_the_health_window(db: Database) -> None:
+    channel, webhook = _ready_delivery(db)
+    _fail_once(db, T0)
+    assert db.run_sync(lambda tx: tx.get_webhook(channel.org_id, webhook.id)).failing_since_ms == T0  # type: ignore[union-attr]
+    [due] = db.run_sync(lambda tx: tx.claim_due_deliveries(T0 + 2 * 3_600_000, T0 + DAY, 10))
+    ok = AttemptResult(200, "ok", 5.0, None, None)
+    db.run_sync(
+        record_attempts,
+        [SentAttempt(due, ok, T0 + DAY)],
+        now_ms=T0 + DAY,
+        schedule=(1.0,),
+        rng=random.Random(1),
+    )
+    assert (
+        db.run_sync(lambda tx: tx.get_webhook(channel.org_id, webhook.id)).failing_since_ms is None
+    )  # type: ignore[union-attr]
+
+
+def test_rotation_signs_with_both_secrets_during_the_grace_period(db: Database) -> None:
+    channel, webhook = _ready_delivery(db)
+    rotation = db.run_sync(
+        rotate_secret, channel.org_id, webhook.id, scheme=None, grace_ms=DAY, now_ms=T0
+    )
+    assert rotation is not None
+    [due] = db.run_sync(lambda tx: tx.claim_due_deliveries(T0, T0 + 1_000, 10))
+    assert due.secrets == (rotation.webhook.secret, webhook.secret)
+    db.run_sync(lambda tx: tx.reschedule_delivery(due.id, T0 + DAY))
+    [later] = db.run_sync(lambda tx: tx.claim_due_deliveries(T0 + DAY, T0 + DAY + 1, 10))
+    assert later.secrets == (rotation.webhook.secret,)
+
+
+def test_min_delay_after_throttling_applies_to_timeouts_and_429() -> None:
+    from convohook.delivery.retry import AttemptOutcome, RetryAt, decide_next
+
+    for outcome in (AttemptOutcome(429), AttemptOutcome(None, "timeout")):
+        step = decide_next(1, outcome, (1.0,), 0.0, random.Random(1), min_delay_after_throttle=30)
+        assert isinstance(step, RetryAt)
+        assert step.at >= 30
+    step = decide_next(
+        1, AttemptOutcome(500, "http"), (1.0,), 0.0, random.Random(1), min_delay_after_throttle=30
+    )
+    assert isinstance(step, RetryAt)
+    assert step.at < 2

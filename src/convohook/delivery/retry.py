@@ -121,6 +121,7 @@ def decide_next(
     now: float,
     rng: random.Random,
     jitter: float = 0.2,
+    min_delay_after_throttle: float = 0.0,
 ) -> NextStep:
     """After attempt `attempt_number` (1-based) ended with `outcome`, what happens next.
 
@@ -150,6 +151,10 @@ def decide_next(
         )
 
     delay = schedule[attempt_number - 1] * (1 + rng.uniform(-jitter, jitter))
+    if status == 429 or outcome.error_class == "timeout":
+        # The receiver is overloaded (it said so, or could not answer in time): coming back
+        # sooner than this only adds to its load, whatever the configured schedule says.
+        delay = max(delay, min_delay_after_throttle)
     if status in _RETRY_AFTER_STATUSES and outcome.retry_after is not None:
         # The cap applies to the receiver's request only, so a configured schedule longer than a
         # day is still followed.

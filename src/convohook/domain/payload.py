@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import orjson
@@ -61,3 +62,40 @@ def conversation_closed_body(
     fields["conversationOpened"] = False
     fields["conversationClosed"] = True
     return orjson.dumps(fields)
+
+
+@dataclass(frozen=True, slots=True)
+class EventFacts:
+    """What the extended format adds to the DoubleTick fields."""
+
+    event_id: str
+    event_type: str
+    created_at_ms: int
+    reason: str | None
+    conversation_id: str | None
+    igsid: str | None
+    first_message_text: str | None
+    first_message_at_ms: int | None
+
+
+def _iso(ms: int) -> str:
+    seconds, millis = divmod(ms, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+
+
+def standard_envelope(doubletick_body: bytes, facts: EventFacts) -> bytes:
+    """The opt-in extended format: a Standard Webhooks envelope {type, timestamp, data} whose
+    data is the DoubleTick fields plus the event's own (deterministic: same bytes every retry)."""
+    data: dict[str, object] = orjson.loads(doubletick_body)
+    data["eventId"] = facts.event_id
+    data["reason"] = facts.reason
+    data["conversationId"] = facts.conversation_id
+    data["igsid"] = facts.igsid
+    data["firstMessage"] = (
+        {"text": facts.first_message_text, "timestamp": _iso(facts.first_message_at_ms)}
+        if facts.first_message_at_ms is not None
+        else None
+    )
+    return orjson.dumps(
+        {"type": facts.event_type, "timestamp": _iso(facts.created_at_ms), "data": data}
+    )

@@ -8,7 +8,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from convohook.delivery.signing import webhook_headers
+from convohook.delivery.request import build_request
 from convohook.delivery.transport import AttemptResult, send
 from convohook.meta.graph import ProfileUnavailable
 from convohook.runtime.metrics import status_class
@@ -159,13 +159,13 @@ class Dispatcher:
         try:
             attempted_at = s.clock()
             try:
-                headers = webhook_headers([due.secret], due.id, attempted_at // 1000, due.payload)
+                request = build_request(due, attempted_at // 1000)
                 result = await send(
                     s.delivery_session,
                     due.url,
-                    headers,
-                    due.payload,
-                    timeout=s.settings.delivery_timeout,
+                    request.headers,
+                    request.body,
+                    timeout=due.timeout_s or s.settings.delivery_timeout,
                     allow_private=s.settings.allow_private_targets,
                     exempt_origins=s.exempt_origins,
                 )
@@ -198,6 +198,8 @@ class Dispatcher:
                         now_ms=s.clock(),
                         schedule=s.settings.retry_schedule,
                         rng=s.rng,
+                        min_delay_after_throttle=s.settings.retry_min_delay_after_throttle,
+                        disable_after_ms=int(s.settings.endpoint_disable_after * 1000),
                     )
                     break
                 except StorageError as exc:

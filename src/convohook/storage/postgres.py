@@ -97,6 +97,10 @@ class PostgresTransaction(SQLTransaction):
         super().set_event_payload(event_id, payload)
         self._notify("deliveries")
 
+    def recover_deliveries(self, webhook_id: str, since_ms: int, now_ms: int) -> int:
+        self._notify("deliveries")
+        return super().recover_deliveries(webhook_id, since_ms, now_ms)
+
     def reschedule_delivery(self, delivery_id: str, now_ms: int) -> None:
         super().reschedule_delivery(delivery_id, now_ms)
         self._notify("deliveries")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -40,6 +40,12 @@ class Webhook:
     secret: str
     created_at_ms: int
     updated_at_ms: int
+    format: str = "doubletick"  # doubletick | standard
+    headers: dict[str, str] = field(default_factory=dict)
+    auth_type: str | None = None  # basic | bearer
+    auth_value: str | None = None  # "user:password" or the token; never returned by the API
+    timeout_s: float | None = None  # None: the server's CONVOHOOK_DELIVERY_TIMEOUT
+    failing_since_ms: int | None = None  # first failure of the current unbroken run
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +141,24 @@ class DueDelivery:
     secret: str
     payload: bytes
     attempt_count: int
+    event_id: str = ""
+    event_type: str = ""
+    event_created_at_ms: int = 0
+    reason: str | None = None
+    conversation_id: str | None = None
+    igsid: str | None = None
+    first_message_text: str | None = None
+    first_message_at_ms: int | None = None
+    format: str = "doubletick"
+    headers: dict[str, str] = field(default_factory=dict)
+    auth_type: str | None = None
+    auth_value: str | None = None
+    timeout_s: float | None = None
+    previous_secrets: tuple[str, ...] = ()  # still valid during a rotation's grace period
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return (self.secret, *self.previous_secrets)
 
 
 @dataclass(frozen=True, slots=True)

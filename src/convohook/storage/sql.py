@@ -34,7 +34,8 @@ _CONTACT_COLS = (
 )
 _WEBHOOK_COLS = (
     "w.id, w.org_id, w.name, w.url, w.channel_type, w.events, w.enabled, w.disabled_reason, "
-    "w.secret, w.created_at_ms, w.updated_at_ms"
+    "w.secret, w.created_at_ms, w.updated_at_ms, w.format, w.headers, w.auth_type, w.auth_value, "
+    "w.timeout_s, w.failing_since_ms"
 )
 _DELIVERY_COLS = (
     "d.id, d.org_id, d.event_id, e.type, d.webhook_id, d.status, d.attempt_count, "
@@ -61,6 +62,47 @@ def _webhook(row: Sequence[object], channels: Sequence[str]) -> Webhook:
         created_at_ms=int(row[9]),  # type: ignore[call-overload]
         updated_at_ms=int(row[10]),  # type: ignore[call-overload]
         channel_ids=tuple(sorted(channels)),
+        format=str(row[11]),
+        headers=orjson.loads(str(row[12])),
+        auth_type=row[13],  # type: ignore[arg-type]
+        auth_value=row[14],  # type: ignore[arg-type]
+        timeout_s=row[15],  # type: ignore[arg-type]
+        failing_since_ms=row[16],  # type: ignore[arg-type]
+    )
+
+
+def _webhook_options(webhook: Webhook) -> tuple[object, ...]:
+    return (
+        webhook.format,
+        orjson.dumps(webhook.headers).decode(),
+        webhook.auth_type,
+        webhook.auth_value,
+        webhook.timeout_s,
+    )
+
+
+def _due(r: Sequence[Any], previous_secrets: tuple[str, ...]) -> DueDelivery:
+    return DueDelivery(
+        id=str(r[0]),
+        webhook_id=str(r[1]),
+        url=str(r[2]),
+        secret=str(r[3]),
+        payload=bytes(r[4]),
+        attempt_count=int(r[5]),
+        event_id=str(r[6]),
+        event_type=str(r[7]),
+        event_created_at_ms=int(r[8]),
+        reason=r[9],
+        conversation_id=r[10],
+        igsid=r[11],
+        first_message_text=r[12],
+        first_message_at_ms=r[13],
+        format=str(r[14]),
+        headers=orjson.loads(r[15]),
+        auth_type=r[16],
+        auth_value=r[17],
+        timeout_s=r[18],
+        previous_secrets=previous_secrets,
     )
 
 
@@ -175,8 +217,8 @@ class SQLTransaction:
     def insert_webhook(self, webhook: Webhook) -> None:
         self._x(
             "INSERT INTO webhooks (id, org_id, name, url, channel_type, events, secret, enabled, "
-            "disabled_reason, created_at_ms, updated_at_ms) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "disabled_reason, created_at_ms, updated_at_ms, format, headers, auth_type, "
+            "auth_value, timeout_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 webhook.id,
                 webhook.org_id,
@@ -189,6 +231,7 @@ class SQLTransaction:
                 webhook.disabled_reason,
                 webhook.created_at_ms,
                 webhook.updated_at_ms,
+                *_webhook_options(webhook),
             ),
         )
         self._set_webhook_channels(webhook)
@@ -203,7 +246,9 @@ class SQLTransaction:
     def update_webhook(self, webhook: Webhook) -> None:
         self._x(
             "UPDATE webhooks SET name = ?, url = ?, channel_type = ?, events = ?, secret = ?, "
-            "enabled = ?, disabled_reason = ?, updated_at_ms = ? WHERE id = ? AND org_id = ?",
+            "enabled = ?, disabled_reason = ?, updated_at_ms = ?, format = ?, headers = ?, "
+            "auth_type = ?, auth_value = ?, timeout_s = ?, failing_since_ms = ? "
+            "WHERE id = ? AND org_id = ?",
             (
                 webhook.name,
                 webhook.url,
@@ -213,6 +258,8 @@ class SQLTransaction:
                 webhook.enabled,
                 webhook.disabled_reason,
                 webhook.updated_at_ms,
+                *_webhook_options(webhook),
+                webhook.failing_since_ms,
                 webhook.id,
                 webhook.org_id,
             ),
@@ -565,12 +612,62 @@ class SQLTransaction:
             return []
         marks = ",".join("?" * len(ids))
         details = self._x(
-            "SELECT d.id, d.webhook_id, w.url, w.secret, e.payload, d.attempt_count "
+            "SELECT d.id, d.webhook_id, w.url, w.secret, e.payload, d.attempt_count, e.id, e.type, "
+            "e.created_at_ms, e.reason, e.conversation_id, c.igsid, e.first_message_text, "
+            "e.first_message_at_ms, w.format, w.headers, w.auth_type, w.auth_value, w.timeout_s "
             "FROM deliveries d JOIN events e ON e.id = d.event_id "
-            f"JOIN webhooks w ON w.id = d.webhook_id WHERE d.id IN ({marks}) ORDER BY d.id",
+            "JOIN webhooks w ON w.id = d.webhook_id LEFT JOIN contacts c ON c.id = e.contact_id "
+            f"WHERE d.id IN ({marks}) ORDER BY d.id",
             ids,
         ).fetchall()
-        return [DueDelivery(*r) for r in details]
+        previous = self._previous_secrets(sorted({str(r[1]) for r in details}), now_ms)
+        return [_due(r, tuple(previous.get(str(r[1]), ()))) for r in details]
+
+    def _previous_secrets(self, webhook_ids: Sequence[str], now_ms: int) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        if webhook_ids:
+            marks = ",".join("?" * len(webhook_ids))
+            for webhook_id, secret in self._x(
+                "SELECT webhook_id, secret FROM webhook_secrets "
+                f"WHERE webhook_id IN ({marks}) AND expires_at_ms > ? ORDER BY created_at_ms DESC",
+                [*webhook_ids, now_ms],
+            ).fetchall():
+                found.setdefault(str(webhook_id), []).append(str(secret))
+        return found
+
+    def keep_previous_secret(
+        self, webhook_id: str, secret: str, expires_at_ms: int, now_ms: int
+    ) -> None:
+        self._x(
+            "INSERT INTO webhook_secrets (id, webhook_id, secret, expires_at_ms, created_at_ms) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (new_id("whs", now_ms), webhook_id, secret, expires_at_ms, now_ms),
+        )
+        self._x("DELETE FROM webhook_secrets WHERE expires_at_ms <= ?", (now_ms,))
+
+    def webhook_failing(self, webhook_id: str, now_ms: int) -> int:
+        """Note a failure; returns when the current unbroken run of failures began."""
+        row = self._x(
+            "UPDATE webhooks SET failing_since_ms = COALESCE(failing_since_ms, ?) WHERE id = ? "
+            "RETURNING failing_since_ms",
+            (now_ms, webhook_id),
+        ).fetchone()
+        return int(row[0]) if row else now_ms
+
+    def webhook_healthy(self, webhook_id: str) -> None:
+        self._x(
+            "UPDATE webhooks SET failing_since_ms = NULL "
+            "WHERE id = ? AND failing_since_ms IS NOT NULL",
+            (webhook_id,),
+        )
+
+    def recover_deliveries(self, webhook_id: str, since_ms: int, now_ms: int) -> int:
+        cur = self._x(
+            "UPDATE deliveries SET status = 'pending', next_attempt_at_ms = ?, updated_at_ms = ? "
+            "WHERE webhook_id = ? AND status = 'failed' AND created_at_ms >= ?",
+            (now_ms, now_ms, webhook_id, since_ms),
+        )
+        return int(cur.rowcount)
 
     def next_due_at(self) -> int | None:
         row = self._x(

@@ -34,8 +34,13 @@ def record_attempts(
     now_ms: int,
     schedule: Sequence[float],
     rng: random.Random,
+    min_delay_after_throttle: float = 0.0,
+    disable_after_ms: int = 5 * 86_400_000,
 ) -> int:
-    """Log every attempt and move each delivery on; returns how many will be retried."""
+    """Log every attempt and move each delivery on; returns how many will be retried.
+
+    Endpoint health: a webhook whose attempts have failed without a single success for
+    `disable_after_ms` is disabled (its deliveries wait; re-enable it and recover them)."""
     retries = 0
     for item in sent:
         due, result = item.due, item.result
@@ -59,7 +64,19 @@ def record_attempts(
             error_class=result.error_class,
             retry_after=parse_retry_after(result.retry_after, now_s),
         )
-        step = decide_next(number, outcome, schedule, now_s, rng)
+        step = decide_next(
+            number, outcome, schedule, now_s, rng, min_delay_after_throttle=min_delay_after_throttle
+        )
+        if isinstance(step, Succeeded):
+            tx.webhook_healthy(due.webhook_id)
+        elif now_ms - tx.webhook_failing(due.webhook_id, now_ms) >= disable_after_ms:
+            days = disable_after_ms / 86_400_000
+            tx.disable_webhook(
+                due.webhook_id,
+                f"every attempt failed for {days:g} days: disabled; fix the endpoint, re-enable "
+                "the webhook and recover its failed deliveries",
+                now_ms,
+            )
         status, next_at, last_error = "failed", None, result.error
         if isinstance(step, Succeeded):
             status = "succeeded"

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import JSONResponse
 
-from convohook.delivery.signing import generate_secret
+from convohook.delivery.request import check_custom_headers
 from convohook.delivery.ssrf import BlockedTarget, InvalidTarget, check_target, check_url, is_exempt
 from convohook.domain.ids import new_id
 from convohook.runtime.services import Services
@@ -18,6 +19,7 @@ from convohook.storage.records import Bot, Channel, Org, Webhook
 from convohook.usecases.conversations import mark_done
 from convohook.usecases.delivery import retry_now
 from convohook.usecases.orgs import org_for_api_key
+from convohook.usecases.webhooks import new_secret, recover, rotate_secret, what_receivers_need
 from convohook.web import schemas as s
 from convohook.web.errors import ApiError
 
@@ -125,9 +127,25 @@ def _check_channels(tx: Transaction, org_id: str, channel_ids: Sequence[str]) ->
         )
 
 
+def _check_headers(headers: dict[str, str] | None) -> None:
+    problem = check_custom_headers(headers or {})
+    if problem is not None:
+        raise ApiError(422, f"headers: {problem}")
+
+
+def _auth_columns(auth: s.BasicAuth | s.BearerAuth | None) -> tuple[str | None, str | None]:
+    if isinstance(auth, s.BasicAuth):
+        return "basic", f"{auth.username}:{auth.password}"
+    if isinstance(auth, s.BearerAuth):
+        return "bearer", auth.token
+    return None, None
+
+
 @router.post("/webhooks", status_code=201)
 async def create_webhook(body: s.WebhookIn, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
     await _check_url(svc, body.url)
+    _check_headers(body.headers)
+    auth_type, auth_value = _auth_columns(body.auth)
     now = svc.clock()
     webhook = Webhook(
         id=new_id("wh", now),
@@ -139,9 +157,14 @@ async def create_webhook(body: s.WebhookIn, org: OrgDep, svc: SvcDep) -> dict[st
         events=tuple(dict.fromkeys(body.events)),
         enabled=body.enabled,
         disabled_reason=None,
-        secret=generate_secret(),
+        secret=new_secret(body.signature_scheme),
         created_at_ms=now,
         updated_at_ms=now,
+        format=body.format,
+        headers=body.headers,
+        auth_type=auth_type,
+        auth_value=auth_value,
+        timeout_s=body.timeout_seconds,
     )
 
     def insert(tx: Transaction) -> None:
@@ -175,6 +198,7 @@ async def update_webhook(
 ) -> dict[str, Any]:
     if body.url is not None:
         await _check_url(svc, body.url)
+    _check_headers(body.headers)
     now = svc.clock()
 
     def update(tx: Transaction) -> Webhook:
@@ -184,12 +208,15 @@ async def update_webhook(
         if body.channel_ids is not None:
             _check_channels(tx, org.id, body.channel_ids)
         enabled = current.enabled if body.enabled is None else body.enabled
-        changed = Webhook(
-            id=current.id,
-            org_id=current.org_id,
+        auth_type, auth_value = current.auth_type, current.auth_value
+        if body.remove_auth:
+            auth_type, auth_value = None, None
+        if body.auth is not None:
+            auth_type, auth_value = _auth_columns(body.auth)
+        changed = replace(
+            current,
             name=body.name if body.name is not None else current.name,
             url=body.url if body.url is not None else current.url,
-            channel_type=current.channel_type,
             channel_ids=(
                 tuple(sorted(set(body.channel_ids)))
                 if body.channel_ids is not None
@@ -198,8 +225,15 @@ async def update_webhook(
             events=tuple(dict.fromkeys(body.events)) if body.events else current.events,
             enabled=enabled,
             disabled_reason=None if enabled else (current.disabled_reason or "disabled by user"),
-            secret=current.secret,
-            created_at_ms=current.created_at_ms,
+            # Re-enabling starts a fresh health window.
+            failing_since_ms=current.failing_since_ms if enabled == current.enabled else None,
+            format=body.format or current.format,
+            headers=body.headers if body.headers is not None else current.headers,
+            auth_type=auth_type,
+            auth_value=auth_value,
+            timeout_s=body.timeout_seconds
+            if body.timeout_seconds is not None
+            else current.timeout_s,
             updated_at_ms=now,
         )
         tx.update_webhook(changed)
@@ -215,6 +249,39 @@ async def delete_webhook(webhook_id: str, org: OrgDep, svc: SvcDep) -> JSONRespo
     if not await svc.db.run(lambda tx: tx.delete_webhook(org.id, webhook_id)):
         raise not_found("webhook", webhook_id)
     return JSONResponse(None, status_code=204)
+
+
+@router.post("/webhooks/{webhook_id}/rotate-secret")
+async def rotate_webhook_secret(
+    webhook_id: str, body: s.RotateIn, org: OrgDep, svc: SvcDep
+) -> dict[str, Any]:
+    rotation = await svc.db.run(
+        rotate_secret,
+        org.id,
+        webhook_id,
+        scheme=body.signature_scheme,
+        grace_ms=body.grace_seconds * 1000,
+        now_ms=svc.clock(),
+    )
+    if rotation is None:
+        raise not_found("webhook", webhook_id)
+    return {
+        **s.webhook_json(rotation.webhook),
+        **what_receivers_need(rotation.webhook.secret),
+        "previous_valid_until": s.iso(rotation.previous_valid_until_ms),
+    }
+
+
+@router.post("/webhooks/{webhook_id}/recover", status_code=202)
+async def recover_webhook(
+    webhook_id: str, body: s.RecoverIn, org: OrgDep, svc: SvcDep
+) -> dict[str, Any]:
+    since_ms = int(body.since.timestamp() * 1000)
+    recovered = await svc.db.run(recover, org.id, webhook_id, since_ms=since_ms, now_ms=svc.clock())
+    if recovered is None:
+        raise not_found("webhook", webhook_id)
+    svc.signals.deliveries.notify()
+    return {"recovered": recovered, "since": s.iso(since_ms)}
 
 
 @router.get("/webhooks/{webhook_id}/deliveries")

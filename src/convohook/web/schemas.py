@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from convohook.delivery.signing import SECRET_KEY_PREFIX, public_key_of
 from convohook.storage.records import (
     Attempt,
     Bot,
@@ -38,6 +39,23 @@ class ChannelIn(_Strict):
     access_token: str = Field(min_length=1, max_length=2048)
 
 
+class BasicAuth(_Strict):
+    type: Literal["basic"]
+    username: str = Field(min_length=1, max_length=200, pattern=r"^[^:\r\n]*$")
+    password: str = Field(max_length=500, pattern=r"^[^\r\n]*$")
+
+
+class BearerAuth(_Strict):
+    type: Literal["bearer"]
+    token: str = Field(min_length=1, max_length=2000, pattern=r"^[^\s]+$")
+
+
+Auth = Annotated[BasicAuth | BearerAuth, Field(discriminator="type")]
+PayloadFormat = Literal["doubletick", "standard"]
+SignatureScheme = Literal["hmac", "ed25519"]
+Timeout = Annotated[float, Field(ge=1, le=60, description="seconds before an attempt times out")]
+
+
 class WebhookIn(_Strict):
     name: str = Field(min_length=1, max_length=200)
     url: str = Field(min_length=1, max_length=2048)
@@ -45,6 +63,11 @@ class WebhookIn(_Strict):
     channel_ids: list[str] = Field(min_length=1, max_length=100)
     events: list[EventName] = Field(default=["conversation.opened"], min_length=1)
     enabled: bool = True
+    format: PayloadFormat = "doubletick"
+    headers: dict[str, str] = Field(default_factory=dict)
+    auth: Auth | None = None
+    timeout_seconds: Timeout | None = None
+    signature_scheme: SignatureScheme = "hmac"
 
 
 class WebhookPatch(_Strict):
@@ -53,6 +76,20 @@ class WebhookPatch(_Strict):
     channel_ids: list[str] | None = Field(default=None, min_length=1, max_length=100)
     events: list[EventName] | None = Field(default=None, min_length=1)
     enabled: bool | None = None
+    format: PayloadFormat | None = None
+    headers: dict[str, str] | None = None
+    auth: Auth | None = None
+    remove_auth: bool = False
+    timeout_seconds: Timeout | None = None
+
+
+class RotateIn(_Strict):
+    grace_seconds: int = Field(default=86_400, ge=0, le=7 * 86_400)
+    signature_scheme: SignatureScheme | None = None
+
+
+class RecoverIn(_Strict):
+    since: datetime = Field(description="resend failed deliveries created at or after this time")
 
 
 class BotIn(_Strict):
@@ -82,6 +119,7 @@ def channel_json(c: Channel) -> dict[str, Any]:
 
 
 def webhook_json(w: Webhook, *, with_secret: bool = False) -> dict[str, Any]:
+    ed25519 = w.secret.startswith(SECRET_KEY_PREFIX)
     body: dict[str, Any] = {
         "id": w.id,
         "name": w.name,
@@ -91,10 +129,18 @@ def webhook_json(w: Webhook, *, with_secret: bool = False) -> dict[str, Any]:
         "events": list(w.events),
         "enabled": w.enabled,
         "disabled_reason": w.disabled_reason,
+        "failing_since": iso(w.failing_since_ms),
+        "format": w.format,
+        "headers": w.headers,
+        "auth": {"type": w.auth_type} if w.auth_type else None,  # credentials never returned
+        "timeout_seconds": w.timeout_s,
+        "signature_scheme": "ed25519" if ed25519 else "hmac",
         "created_at": iso(w.created_at_ms),
         "updated_at": iso(w.updated_at_ms),
     }
-    if with_secret:
+    if ed25519:
+        body["public_key"] = public_key_of(w.secret)  # public: receivers verify with it
+    elif with_secret:
         body["secret"] = w.secret
     return body
 
