@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     delivery_concurrency: int = 256
     retry_min_delay_after_throttle: float = 30.0  # after a timeout or a 429, seconds
     endpoint_disable_after: float = 5 * 86400.0  # failing without a success this long: disabled
+    retention_days: float = 30.0  # payloads, attempts, notifications, captures; 0 keeps all
     graph_timeout: float = 5.0
     profile_deadline: float = 60.0  # how long an opening may wait for its profile, seconds
     profile_ttl: float = 7 * 86400.0  # a cached profile older than this is refreshed on reopen

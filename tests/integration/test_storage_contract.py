@@ -24,6 +24,7 @@ from convohook.usecases.processing import (
     process_pending,
 )
 from convohook.usecases.profiles import ProfileResult, apply_profile_results
+from convohook.usecases.retention import clean_once
 from convohook.usecases.webhooks import recover, rotate_secret
 
 T0 = 1_700_000_000_000
@@ -480,3 +481,29 @@ def test_min_delay_after_throttling_applies_to_timeouts_and_429() -> None:
     )
     assert isinstance(step, RetryAt)
     assert step.at < 2
+
+
+def test_retention_removes_old_finished_work_and_keeps_state(db: Database) -> None:
+    channel, _ = _ready_delivery(db)  # a pending delivery, from T0
+    apply(db, channel, msg(igsid="222", mid="other"))  # waits for a profile: kept
+    db.run_sync(lambda tx: tx.insert_notification(b"{}", T0))
+    db.run_sync(process_pending, now_ms=T0, limit=10, policy=POLICY)
+    [due] = db.run_sync(lambda tx: tx.claim_due_deliveries(T0, T0 + 1_000, 10))
+    db.run_sync(
+        record_attempts,
+        [SentAttempt(due, AttemptResult(200, "", 1.0, None, None), T0)],
+        now_ms=T0,
+        schedule=(1.0,),
+        rng=random.Random(1),
+    )
+    assert db.run_sync(clean_once, before_ms=T0).total == 0  # nothing is old enough yet
+    cleaned = db.run_sync(clean_once, before_ms=T0 + DAY)
+    assert cleaned.deliveries == 1
+    assert cleaned.events == 1
+    assert cleaned.notifications == 1
+    assert db.run_sync(clean_once, before_ms=T0 + DAY).total == 0
+    assert count(db, "SELECT count(*) FROM attempts") == 0
+    assert count(db, "SELECT count(*) FROM events") == 1  # the one still waiting for a profile
+    assert count(db, "SELECT count(*) FROM conversations") == 2
+    assert count(db, "SELECT count(*) FROM contacts") == 2
+    assert count(db, "SELECT count(*) FROM messages") == 2

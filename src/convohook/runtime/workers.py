@@ -23,6 +23,7 @@ from convohook.usecases.processing import (
     quarantine,
 )
 from convohook.usecases.profiles import ProfileResult, apply_profile_results
+from convohook.usecases.retention import clean_once
 
 log = logging.getLogger(__name__)
 
@@ -255,6 +256,41 @@ class Dispatcher:
                 await recorder
 
 
+class Janitor:
+    """Applies the retention window: a few bounded batches every `INTERVAL_S`."""
+
+    INTERVAL_S = 3600.0
+    FIRST_RUN_S = 60.0
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def run_once(self) -> int:
+        days = self.s.settings.retention_days
+        if days <= 0:
+            return 0
+        before = self.s.clock() - int(days * 86_400_000)
+        removed = 0
+        while True:
+            cleaned = await self.s.db.run_retrying(clean_once, before_ms=before)
+            removed += cleaned.total
+            if cleaned.total == 0:
+                break
+            await asyncio.sleep(0)  # let the hot path in between batches
+        if removed:
+            log.info("retention: removed %d rows older than %g days", removed, days)
+        return removed
+
+    async def run(self) -> None:
+        await asyncio.sleep(self.FIRST_RUN_S)
+        while True:
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("retention: cleanup failed, trying again next hour")
+            await asyncio.sleep(self.INTERVAL_S)
+
+
 def _wake_on_notify(services: Services, loop: asyncio.AbstractEventLoop) -> Callable[[str], None]:
     signals = services.signals
     targets = {
@@ -280,7 +316,12 @@ async def run_workers(services: Services) -> None:
         threading.Thread(
             target=listen, args=(on_notify, stop), name="convohook-listen", daemon=True
         ).start()
-    loops = [Processor(services).run(), ProfileEnricher(services).run(), Dispatcher(services).run()]
+    loops = [
+        Processor(services).run(),
+        ProfileEnricher(services).run(),
+        Dispatcher(services).run(),
+        Janitor(services).run(),
+    ]
     try:
         await asyncio.gather(*loops)
     finally:

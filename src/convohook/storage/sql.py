@@ -793,6 +793,51 @@ class SQLTransaction:
             [("failed" if error else "processed", now_ms, error, i) for i in ids],
         )
 
+    # retention ------------------------------------------------------------------------------
+
+    def delete_finished_deliveries(self, before_ms: int, limit: int) -> int:
+        ids = [
+            str(r[0])
+            for r in self._x(
+                "SELECT id FROM deliveries WHERE status IN ('succeeded', 'failed') "
+                "AND updated_at_ms < ? ORDER BY updated_at_ms LIMIT ?",
+                (before_ms, limit),
+            ).fetchall()
+        ]
+        if not ids:
+            return 0
+        marks = ",".join("?" * len(ids))
+        self._x(f"DELETE FROM attempts WHERE delivery_id IN ({marks})", ids)
+        return int(self._x(f"DELETE FROM deliveries WHERE id IN ({marks})", ids).rowcount)
+
+    def delete_orphan_events(self, before_ms: int, limit: int) -> int:
+        return int(
+            self._x(
+                "DELETE FROM events WHERE id IN (SELECT e.id FROM events e "
+                "WHERE e.created_at_ms < ? AND e.payload IS NOT NULL "
+                "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) LIMIT ?)",
+                (before_ms, limit),
+            ).rowcount
+        )
+
+    def delete_processed_notifications(self, before_ms: int, limit: int) -> int:
+        return int(
+            self._x(
+                "DELETE FROM notifications WHERE id IN (SELECT id FROM notifications "
+                "WHERE status <> 'pending' AND received_at_ms < ? ORDER BY id LIMIT ?)",
+                (before_ms, limit),
+            ).rowcount
+        )
+
+    def delete_captures(self, before_ms: int, limit: int) -> int:
+        return int(
+            self._x(
+                "DELETE FROM captures WHERE id IN (SELECT id FROM captures "
+                "WHERE received_at_ms < ? ORDER BY id LIMIT ?)",
+                (before_ms, limit),
+            ).rowcount
+        )
+
     # capture bots ---------------------------------------------------------------------------
 
     def insert_bot(self, bot: Bot) -> None:
