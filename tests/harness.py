@@ -40,10 +40,17 @@ class Receiver:
     url: str = ""
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     delay: float = 0.0  # seconds before answering (a slow endpoint)
+    in_flight: int = 0
+    max_in_flight: int = 0
 
     async def handle(self, request: web.Request) -> web.Response:
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+        finally:
+            self.in_flight -= 1
         self.received.append(Received(dict(request.headers), await request.read()))
         self.arrived.set()
         status = self.statuses.pop(0) if self.statuses else 200

@@ -588,3 +588,31 @@ async def test_recover_resends_failed_deliveries(stack: Stack) -> None:
     assert answer["recovered"] == 1
     await stack.receiver.wait_for(4)
     assert len({r.headers["webhook-id"] for r in stack.receiver.received}) == 1
+
+
+async def test_concurrency_limit_is_respected(stack: Stack) -> None:
+    webhook = await stack.base.ok(
+        "POST",
+        "/api/v1/webhooks",
+        {
+            "name": "one at a time",
+            "url": stack.receiver.url,
+            "channel_ids": [stack.channel["id"]],
+            "max_concurrency": 1,
+            "rate_limit_per_second": 50,
+        },
+    )
+    assert webhook["max_concurrency"] == 1
+    stack.receiver.delay = 0.2
+    for i in range(5):
+        stack.graph.put(f"80{i}", f"c{i}", None)
+        await stack.dm(f"80{i}", f"cc{i}")
+    await stack.receiver.wait_for(5, timeout=30)
+    assert stack.receiver.max_in_flight == 1
+
+    async def all_once() -> list[dict[str, Any]] | None:
+        items = await _delivered(stack, webhook["id"])
+        return items if items and len(items) == 5 else None
+
+    deliveries = await eventually(all_once, timeout=15)
+    assert all(len(d["attempts"]) == 1 for d in deliveries)  # holding back is not an attempt

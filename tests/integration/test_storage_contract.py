@@ -507,3 +507,40 @@ def test_retention_removes_old_finished_work_and_keeps_state(db: Database) -> No
     assert count(db, "SELECT count(*) FROM conversations") == 2
     assert count(db, "SELECT count(*) FROM contacts") == 2
     assert count(db, "SELECT count(*) FROM messages") == 2
+
+
+def test_fifo_webhook_sends_a_conversations_events_in_order(db: Database) -> None:
+    channel, webhook = _ready_delivery(db)
+    db.run_sync(
+        lambda tx: tx.update_webhook(
+            replace(webhook, events=("conversation.opened", "conversation.closed"), ordering="fifo")
+        )
+    )
+    [conv] = db.run_sync(
+        lambda tx: tx.list_conversations(
+            channel.org_id, status="open", channel_id=None, contact_id=None, before=None, limit=5
+        )
+    )
+    db.run_sync(mark_done, channel.org_id, conv.id, clock=lambda: T0 + 1)
+    # The opened delivery is first; the closed one waits for it.
+    [first] = db.run_sync(lambda tx: tx.claim_due_deliveries(T0 + 2, T0 + 1_000, 10))
+    assert db.run_sync(lambda tx: tx.claim_due_deliveries(T0 + 2, T0 + 1_000, 10)) == []
+    db.run_sync(
+        record_attempts,
+        [SentAttempt(first, AttemptResult(200, "", 1.0, None, None), T0)],
+        now_ms=T0 + 3,
+        schedule=(1.0,),
+        rng=random.Random(1),
+    )
+    [second] = db.run_sync(lambda tx: tx.claim_due_deliveries(T0 + 4, T0 + 1_000, 10))
+    assert second.event_type == "conversation.closed"
+
+
+def test_deferred_deliveries_come_back_without_an_attempt(db: Database) -> None:
+    _ready_delivery(db)
+    [due] = db.run_sync(lambda tx: tx.claim_due_deliveries(T0, T0 + 1_000, 10))
+    db.run_sync(lambda tx: tx.defer_deliveries([(due.id, T0 + 500)], T0))
+    assert db.run_sync(lambda tx: tx.claim_due_deliveries(T0 + 499, T0 + 1_000, 10)) == []
+    [again] = db.run_sync(lambda tx: tx.claim_due_deliveries(T0 + 500, T0 + 1_000, 10))
+    assert again.id == due.id
+    assert again.attempt_count == 0

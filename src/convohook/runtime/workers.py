@@ -8,6 +8,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from convohook.delivery.limits import WebhookLimits
 from convohook.delivery.request import build_request
 from convohook.delivery.transport import AttemptResult, send
 from convohook.meta.graph import ProfileUnavailable
@@ -150,6 +151,7 @@ class Dispatcher:
         self._in_flight = 0
         self._slot_free = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._limits = WebhookLimits()
 
     @property
     def capacity(self) -> int:
@@ -182,6 +184,7 @@ class Dispatcher:
             s.metrics.attempt_seconds.observe(result.duration_ms / 1000)
             await self._results.put(SentAttempt(due, result, attempted_at))
         finally:
+            self._limits.release(due.webhook_id)
             self._in_flight -= 1
             self._slot_free.set()
 
@@ -219,12 +222,24 @@ class Dispatcher:
         due = await s.db.run(
             lambda tx: tx.claim_due_deliveries(now, now + lease_ms, min(self.capacity, CLAIM_BATCH))
         )
+        held_back = []
         for item in due:
+            wait = self._limits.admit(
+                item.webhook_id,
+                rate=item.rate_limit_per_s,
+                concurrency=item.max_concurrency,
+                now=now / 1000,
+            )
+            if wait > 0:
+                held_back.append((item.id, now + max(1, int(wait * 1000))))
+                continue
             self._in_flight += 1
             task = asyncio.create_task(self._send(item))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return len(due)
+        if held_back:
+            await s.db.run(lambda tx: tx.defer_deliveries(held_back, now))
+        return len(due) - len(held_back)
 
     async def _idle_wait(self) -> None:
         s = self.s

@@ -22,7 +22,7 @@ from psycopg_pool import ConnectionPool
 
 from convohook.storage import migrations
 from convohook.storage.base import ConflictError, UnavailableError
-from convohook.storage.sql import Cursor, SQLTransaction
+from convohook.storage.sql import FIFO_READY, Cursor, SQLTransaction
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,8 @@ class PostgresTransaction(SQLTransaction):
             " JOIN webhooks w ON w.id = d.webhook_id"
             " WHERE d.status = 'pending' AND d.next_attempt_at_ms <= ?"
             " AND e.payload IS NOT NULL AND w.enabled = TRUE"
-            " ORDER BY d.next_attempt_at_ms LIMIT ? FOR UPDATE OF d SKIP LOCKED),"
+            + FIFO_READY
+            + " ORDER BY d.next_attempt_at_ms LIMIT ? FOR UPDATE OF d SKIP LOCKED),"
             " expired AS ("
             " SELECT id FROM deliveries WHERE status = 'sending' AND lease_until_ms <= ?"
             " LIMIT ? FOR UPDATE SKIP LOCKED)"

@@ -46,6 +46,9 @@ class Webhook:
     auth_value: str | None = None  # "user:password" or the token; never returned by the API
     timeout_s: float | None = None  # None: the server's CONVOHOOK_DELIVERY_TIMEOUT
     failing_since_ms: int | None = None  # first failure of the current unbroken run
+    rate_limit_per_s: float | None = None
+    max_concurrency: int | None = None
+    ordering: str = "none"  # none | fifo (per conversation)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +158,8 @@ class DueDelivery:
     auth_value: str | None = None
     timeout_s: float | None = None
     previous_secrets: tuple[str, ...] = ()  # still valid during a rotation's grace period
+    rate_limit_per_s: float | None = None
+    max_concurrency: int | None = None
 
     @property
     def secrets(self) -> tuple[str, ...]:

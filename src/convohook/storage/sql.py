@@ -35,7 +35,15 @@ _CONTACT_COLS = (
 _WEBHOOK_COLS = (
     "w.id, w.org_id, w.name, w.url, w.channel_type, w.events, w.enabled, w.disabled_reason, "
     "w.secret, w.created_at_ms, w.updated_at_ms, w.format, w.headers, w.auth_type, w.auth_value, "
-    "w.timeout_s, w.failing_since_ms"
+    "w.timeout_s, w.failing_since_ms, w.rate_limit_per_s, w.max_concurrency, w.ordering"
+)
+# With strict ordering a delivery waits while an earlier one of the same conversation to the same
+# webhook is still pending or being sent (delivery ids are time-ordered).
+FIFO_READY = (
+    " AND (w.ordering <> 'fifo' OR NOT EXISTS ("
+    " SELECT 1 FROM deliveries p JOIN events pe ON pe.id = p.event_id"
+    " WHERE p.webhook_id = d.webhook_id AND pe.conversation_id = e.conversation_id"
+    " AND p.status IN ('pending', 'sending') AND p.id < d.id))"
 )
 _DELIVERY_COLS = (
     "d.id, d.org_id, d.event_id, e.type, d.webhook_id, d.status, d.attempt_count, "
@@ -68,6 +76,9 @@ def _webhook(row: Sequence[object], channels: Sequence[str]) -> Webhook:
         auth_value=row[14],  # type: ignore[arg-type]
         timeout_s=row[15],  # type: ignore[arg-type]
         failing_since_ms=row[16],  # type: ignore[arg-type]
+        rate_limit_per_s=row[17],  # type: ignore[arg-type]
+        max_concurrency=row[18],  # type: ignore[arg-type]
+        ordering=str(row[19]),
     )
 
 
@@ -78,6 +89,9 @@ def _webhook_options(webhook: Webhook) -> tuple[object, ...]:
         webhook.auth_type,
         webhook.auth_value,
         webhook.timeout_s,
+        webhook.rate_limit_per_s,
+        webhook.max_concurrency,
+        webhook.ordering,
     )
 
 
@@ -103,6 +117,8 @@ def _due(r: Sequence[Any], previous_secrets: tuple[str, ...]) -> DueDelivery:
         auth_value=r[17],
         timeout_s=r[18],
         previous_secrets=previous_secrets,
+        rate_limit_per_s=r[19],
+        max_concurrency=r[20],
     )
 
 
@@ -218,7 +234,8 @@ class SQLTransaction:
         self._x(
             "INSERT INTO webhooks (id, org_id, name, url, channel_type, events, secret, enabled, "
             "disabled_reason, created_at_ms, updated_at_ms, format, headers, auth_type, "
-            "auth_value, timeout_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "auth_value, timeout_s, rate_limit_per_s, max_concurrency, ordering) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 webhook.id,
                 webhook.org_id,
@@ -247,8 +264,8 @@ class SQLTransaction:
         self._x(
             "UPDATE webhooks SET name = ?, url = ?, channel_type = ?, events = ?, secret = ?, "
             "enabled = ?, disabled_reason = ?, updated_at_ms = ?, format = ?, headers = ?, "
-            "auth_type = ?, auth_value = ?, timeout_s = ?, failing_since_ms = ? "
-            "WHERE id = ? AND org_id = ?",
+            "auth_type = ?, auth_value = ?, timeout_s = ?, rate_limit_per_s = ?, "
+            "max_concurrency = ?, ordering = ?, failing_since_ms = ? WHERE id = ? AND org_id = ?",
             (
                 webhook.name,
                 webhook.url,
@@ -596,8 +613,7 @@ class SQLTransaction:
             " SELECT d.id FROM deliveries d JOIN events e ON e.id = d.event_id"
             " JOIN webhooks w ON w.id = d.webhook_id"
             " WHERE d.status = 'pending' AND d.next_attempt_at_ms <= ?"
-            " AND e.payload IS NOT NULL AND w.enabled = TRUE"
-            " UNION ALL"
+            " AND e.payload IS NOT NULL AND w.enabled = TRUE" + FIFO_READY + " UNION ALL"
             " SELECT d.id FROM deliveries d WHERE d.status = 'sending' AND d.lease_until_ms <= ?"
             " LIMIT ?) RETURNING id",
             (lease_until_ms, now_ms, now_ms, limit),
@@ -614,7 +630,8 @@ class SQLTransaction:
         details = self._x(
             "SELECT d.id, d.webhook_id, w.url, w.secret, e.payload, d.attempt_count, e.id, e.type, "
             "e.created_at_ms, e.reason, e.conversation_id, c.igsid, e.first_message_text, "
-            "e.first_message_at_ms, w.format, w.headers, w.auth_type, w.auth_value, w.timeout_s "
+            "e.first_message_at_ms, w.format, w.headers, w.auth_type, w.auth_value, w.timeout_s, "
+            "w.rate_limit_per_s, w.max_concurrency "
             "FROM deliveries d JOIN events e ON e.id = d.event_id "
             "JOIN webhooks w ON w.id = d.webhook_id LEFT JOIN contacts c ON c.id = e.contact_id "
             f"WHERE d.id IN ({marks}) ORDER BY d.id",
@@ -675,7 +692,9 @@ class SQLTransaction:
             " SELECT min(d.next_attempt_at_ms) AS t FROM deliveries d"
             " JOIN events e ON e.id = d.event_id JOIN webhooks w ON w.id = d.webhook_id"
             " WHERE d.status = 'pending' AND e.payload IS NOT NULL AND w.enabled = TRUE"
-            " UNION ALL SELECT min(lease_until_ms) FROM deliveries WHERE status = 'sending') AS due"
+            + FIFO_READY
+            + " UNION ALL"
+            " SELECT min(lease_until_ms) FROM deliveries WHERE status = 'sending') AS due"
         ).fetchone()
         return int(row[0]) if row and row[0] is not None else None
 
@@ -759,6 +778,14 @@ class SQLTransaction:
         ).fetchall()
         attempts = self._attempts([str(r[0]) for r in rows])
         return [_delivery(r, tuple(attempts[str(r[0])])) for r in rows]
+
+    def defer_deliveries(self, rows: Sequence[tuple[str, int]], now_ms: int) -> None:
+        """Put claimed deliveries back, due later, without counting an attempt (rate limits)."""
+        self._many(
+            "UPDATE deliveries SET status = 'pending', next_attempt_at_ms = ?, "
+            "lease_until_ms = NULL, updated_at_ms = ? WHERE id = ? AND status = 'sending'",
+            [(next_at, now_ms, delivery_id) for delivery_id, next_at in rows],
+        )
 
     def reschedule_delivery(self, delivery_id: str, now_ms: int) -> None:
         self._x(

@@ -165,6 +165,9 @@ async def create_webhook(body: s.WebhookIn, org: OrgDep, svc: SvcDep) -> dict[st
         auth_type=auth_type,
         auth_value=auth_value,
         timeout_s=body.timeout_seconds,
+        rate_limit_per_s=body.rate_limit_per_second,
+        max_concurrency=body.max_concurrency,
+        ordering=body.ordering,
     )
 
     def insert(tx: Transaction) -> None:
@@ -234,6 +237,13 @@ async def update_webhook(
             timeout_s=body.timeout_seconds
             if body.timeout_seconds is not None
             else current.timeout_s,
+            rate_limit_per_s=None
+            if body.remove_limits
+            else (body.rate_limit_per_second or current.rate_limit_per_s),
+            max_concurrency=None
+            if body.remove_limits
+            else (body.max_concurrency or current.max_concurrency),
+            ordering=body.ordering or current.ordering,
             updated_at_ms=now,
         )
         tx.update_webhook(changed)

@@ -54,6 +54,9 @@ Auth = Annotated[BasicAuth | BearerAuth, Field(discriminator="type")]
 PayloadFormat = Literal["doubletick", "standard"]
 SignatureScheme = Literal["hmac", "ed25519"]
 Timeout = Annotated[float, Field(ge=1, le=60, description="seconds before an attempt times out")]
+RateLimit = Annotated[float, Field(gt=0, le=10_000, description="attempts per second at most")]
+Concurrency = Annotated[int, Field(ge=1, le=1_000, description="attempts in flight at most")]
+Ordering = Literal["none", "fifo"]
 
 
 class WebhookIn(_Strict):
@@ -68,6 +71,9 @@ class WebhookIn(_Strict):
     auth: Auth | None = None
     timeout_seconds: Timeout | None = None
     signature_scheme: SignatureScheme = "hmac"
+    rate_limit_per_second: RateLimit | None = None
+    max_concurrency: Concurrency | None = None
+    ordering: Ordering = "none"
 
 
 class WebhookPatch(_Strict):
@@ -81,6 +87,10 @@ class WebhookPatch(_Strict):
     auth: Auth | None = None
     remove_auth: bool = False
     timeout_seconds: Timeout | None = None
+    rate_limit_per_second: RateLimit | None = None
+    max_concurrency: Concurrency | None = None
+    remove_limits: bool = False
+    ordering: Ordering | None = None
 
 
 class RotateIn(_Strict):
@@ -134,6 +144,9 @@ def webhook_json(w: Webhook, *, with_secret: bool = False) -> dict[str, Any]:
         "headers": w.headers,
         "auth": {"type": w.auth_type} if w.auth_type else None,  # credentials never returned
         "timeout_seconds": w.timeout_s,
+        "rate_limit_per_second": w.rate_limit_per_s,
+        "max_concurrency": w.max_concurrency,
+        "ordering": w.ordering,
         "signature_scheme": "ed25519" if ed25519 else "hmac",
         "created_at": iso(w.created_at_ms),
         "updated_at": iso(w.updated_at_ms),
