@@ -616,3 +616,62 @@ async def test_concurrency_limit_is_respected(stack: Stack) -> None:
 
     deliveries = await eventually(all_once, timeout=15)
     assert all(len(d["attempts"]) == 1 for d in deliveries)  # holding back is not an attempt
+
+
+async def test_operations_webhook_needs_no_channel_but_conversation_events_do(stack: Stack) -> None:
+    ops = await stack.base.ok(
+        "POST",
+        "/api/v1/webhooks",
+        {
+            "name": "ops",
+            "url": stack.receiver.url,
+            "events": ["webhook.disabled", "delivery.exhausted"],
+        },
+    )
+    assert ops["channel_ids"] == []
+    status, body = await stack.base.call(
+        "POST",
+        "/api/v1/webhooks",
+        {"name": "x", "url": stack.receiver.url, "events": ["conversation.opened"]},
+    )
+    assert status == 422
+    assert "channel_ids" in body["message"]
+
+
+async def test_a_410_is_reported_to_the_operations_webhook(stack: Stack) -> None:
+    async with run_receiver(Receiver()) as ops_receiver:
+        ops = await stack.base.ok(
+            "POST",
+            "/api/v1/webhooks",
+            {"name": "ops", "url": ops_receiver.url, "events": ["webhook.disabled"]},
+        )
+        gone = await stack.subscribe()
+        stack.receiver.statuses = [410]
+        stack.graph.put("901", "gone", None)
+        await stack.dm("901", "g1")
+        [report] = await ops_receiver.wait_for(1)
+        [body] = ops_receiver.verify_all(ops["secret"])
+        assert body["type"] == "webhook.disabled"
+        assert body["data"]["webhookId"] == gone["id"]
+        assert report.headers["webhook-id"].startswith("msg_")
+
+
+async def test_a_refused_connection_is_retried_once_at_once(stack: Stack) -> None:
+    sock = free_socket()
+    closed_url = f"http://127.0.0.1:{sock.getsockname()[1]}/hook"
+    sock.close()  # nothing listens there: connections are refused at once
+    webhook = await stack.subscribe(url=closed_url)
+    stack.graph.put("902", "refused", None)
+    await stack.dm("902", "x1")
+
+    async def failed() -> list[dict[str, Any]] | None:
+        items = (await stack.base.ok("GET", f"/api/v1/webhooks/{webhook['id']}/deliveries"))[
+            "items"
+        ]
+        return items if items and items[0]["status"] == "failed" else None
+
+    [delivery] = await eventually(failed)
+    # Each send is refused at once and retried at once, and both attempts count: send 1
+    # (attempts 1, 2), then a scheduled retry (3, 4) after which the schedule (0.2, 0.2) is spent.
+    assert [a["attempt"] for a in delivery["attempts"]] == [1, 2, 3, 4]
+    assert {a["error_class"] for a in delivery["attempts"]} == {"connect"}

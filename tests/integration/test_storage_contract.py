@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
+from typing import Any
 
 import orjson
 import pytest
@@ -544,3 +545,84 @@ def test_deferred_deliveries_come_back_without_an_attempt(db: Database) -> None:
     [again] = db.run_sync(lambda tx: tx.claim_due_deliveries(T0 + 500, T0 + 1_000, 10))
     assert again.id == due.id
     assert again.attempt_count == 0
+
+
+def _ops_webhook(db: Database, org_id: str) -> Webhook:
+    ops = Webhook(
+        "wh_ops",
+        org_id,
+        "ops",
+        "https://ops.example.com/h",
+        "INSTAGRAM",
+        (),
+        ("webhook.disabled", "delivery.exhausted"),
+        True,
+        None,
+        "whsec_" + "B" * 43,
+        T0,
+        T0,
+    )
+    db.run_sync(lambda tx: tx.insert_webhook(ops))
+    return ops
+
+
+def _ops_payloads(db: Database) -> list[dict[str, Any]]:
+    with db.storage.transaction() as tx:
+        rows = tx._x(  # type: ignore[attr-defined]
+            "SELECT e.payload FROM deliveries d JOIN events e ON e.id = d.event_id "
+            "WHERE d.webhook_id = 'wh_ops' ORDER BY d.id"
+        ).fetchall()
+    return [orjson.loads(bytes(r[0])) for r in rows]
+
+
+def test_exhausted_and_disabled_are_reported_to_the_operations_webhook(db: Database) -> None:
+    channel, webhook = _ready_delivery(db)
+    _ops_webhook(db, channel.org_id)
+    [due] = db.run_sync(lambda tx: tx.claim_due_deliveries(T0, T0 + 1_000, 10))
+    db.run_sync(
+        record_attempts,
+        [SentAttempt(due, AttemptResult(500, "", 1.0, "HTTP 500", "http"), T0)],
+        now_ms=T0,
+        schedule=(),
+        rng=random.Random(1),
+    )  # no retries: exhausted at once
+    [exhausted] = _ops_payloads(db)
+    assert exhausted["type"] == "delivery.exhausted"
+    assert exhausted["data"]["deliveryId"] == due.id
+    assert exhausted["data"]["webhookId"] == webhook.id
+    db.run_sync(retry_now, channel.org_id, due.id, T0 + 1)
+    claimed = db.run_sync(lambda tx: tx.claim_due_deliveries(T0 + 1, T0 + 1_000, 10))
+    [due] = [d for d in claimed if d.id == due.id]  # the report itself is due too
+    db.run_sync(
+        record_attempts,
+        [SentAttempt(due, AttemptResult(410, "", 1.0, "HTTP 410", "http"), T0)],
+        now_ms=T0 + 2,
+        schedule=(1.0,),
+        rng=random.Random(1),
+    )
+    disabled = _ops_payloads(db)[1]
+    assert disabled["type"] == "webhook.disabled"
+    assert "410" in disabled["data"]["reason"]
+
+
+def test_failures_of_operational_deliveries_are_not_reported_again(db: Database) -> None:
+    channel, _ = _ready_delivery(db)
+    _ops_webhook(db, channel.org_id)
+    [due] = db.run_sync(lambda tx: tx.claim_due_deliveries(T0, T0 + 1_000, 10))
+    db.run_sync(
+        record_attempts,
+        [SentAttempt(due, AttemptResult(500, "", 1.0, "x", "http"), T0)],
+        now_ms=T0,
+        schedule=(),
+        rng=random.Random(1),
+    )
+    [ops_due] = db.run_sync(lambda tx: tx.claim_due_deliveries(T0 + 1, T0 + 1_000, 10))
+    assert ops_due.event_type == "delivery.exhausted"
+    db.run_sync(
+        record_attempts,
+        [SentAttempt(ops_due, AttemptResult(410, "", 1.0, "x", "http"), T0)],
+        now_ms=T0 + 2,
+        schedule=(),
+        rng=random.Random(1),
+    )
+    assert len(_ops_payloads(db)) == 1  # no event about the operations webhook's own failure

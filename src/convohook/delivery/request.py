@@ -65,7 +65,8 @@ class OutgoingRequest:
 
 def build_request(due: DueDelivery, timestamp_s: int) -> OutgoingRequest:
     body = due.payload
-    if due.format == "standard":
+    # Operational events are already Standard Webhooks envelopes.
+    if due.format == "standard" and due.event_type.startswith("conversation."):
         body = standard_envelope(
             due.payload,
             EventFacts(

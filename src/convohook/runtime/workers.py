@@ -7,6 +7,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 
 from convohook.delivery.limits import WebhookLimits
 from convohook.delivery.request import build_request
@@ -157,31 +158,45 @@ class Dispatcher:
     def capacity(self) -> int:
         return self.s.settings.delivery_concurrency - self._in_flight
 
+    async def _attempt(self, due: DueDelivery, attempted_at: int) -> AttemptResult:
+        s = self.s
+        try:
+            request = build_request(due, attempted_at // 1000)
+            return await send(
+                s.delivery_session,
+                due.url,
+                request.headers,
+                request.body,
+                timeout=due.timeout_s or s.settings.delivery_timeout,
+                allow_private=s.settings.allow_private_targets,
+                exempt_origins=s.exempt_origins,
+            )
+        except Exception as exc:
+            # Logged as a failed attempt and retried on the schedule, rather than left claimed
+            # until its lease runs out and then tried again, forever.
+            log.exception("dispatcher: attempt of %s failed before sending", due.id)
+            return AttemptResult(None, "", 0.0, f"internal error: {exc!r}", None)
+
+    def _count(self, result: AttemptResult) -> None:
+        metrics = self.s.metrics
+        outcome = "success" if result.ok else "failure"
+        metrics.attempts.labels(outcome, status_class(result.status_code, result.error_class)).inc()
+        metrics.attempt_seconds.observe(result.duration_ms / 1000)
+
     async def _send(self, due: DueDelivery) -> None:
         s = self.s
         try:
             attempted_at = s.clock()
-            try:
-                request = build_request(due, attempted_at // 1000)
-                result = await send(
-                    s.delivery_session,
-                    due.url,
-                    request.headers,
-                    request.body,
-                    timeout=due.timeout_s or s.settings.delivery_timeout,
-                    allow_private=s.settings.allow_private_targets,
-                    exempt_origins=s.exempt_origins,
-                )
-            except Exception as exc:
-                # Logged as a failed attempt and retried on the schedule, rather than left
-                # claimed until its lease runs out and then tried again, forever.
-                log.exception("dispatcher: attempt of %s failed before sending", due.id)
-                result = AttemptResult(None, "", 0.0, f"internal error: {exc!r}", None)
-            outcome = "success" if result.ok else "failure"
-            s.metrics.attempts.labels(
-                outcome, status_class(result.status_code, result.error_class)
-            ).inc()
-            s.metrics.attempt_seconds.observe(result.duration_ms / 1000)
+            result = await self._attempt(due, attempted_at)
+            self._count(result)
+            if result.error_class == "connect" and result.duration_ms < 1000:
+                # Refused at once: often a restart or a deploy in progress. One immediate retry
+                # (both logged) spares the receiver a 5 s gap for a blip.
+                await self._results.put(SentAttempt(due, result, attempted_at, log_only=True))
+                due = replace(due, attempt_count=due.attempt_count + 1)
+                attempted_at = s.clock()
+                result = await self._attempt(due, attempted_at)
+                self._count(result)
             await self._results.put(SentAttempt(due, result, attempted_at))
         finally:
             self._limits.release(due.webhook_id)

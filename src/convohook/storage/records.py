@@ -160,6 +160,7 @@ class DueDelivery:
     previous_secrets: tuple[str, ...] = ()  # still valid during a rotation's grace period
     rate_limit_per_s: float | None = None
     max_concurrency: int | None = None
+    org_id: str = ""
 
     @property
     def secrets(self) -> tuple[str, ...]:

@@ -119,6 +119,7 @@ def _due(r: Sequence[Any], previous_secrets: tuple[str, ...]) -> DueDelivery:
         previous_secrets=previous_secrets,
         rate_limit_per_s=r[19],
         max_concurrency=r[20],
+        org_id=str(r[21]),
     )
 
 
@@ -317,14 +318,22 @@ class SQLTransaction:
         ).fetchall()
         return [w for w in self._webhooks(rows) if event_type in w.events]
 
-    def disable_webhook(self, webhook_id: str, reason: str, now_ms: int) -> None:
-        self._x(
+    def disable_webhook(self, webhook_id: str, reason: str, now_ms: int) -> bool:
+        """Disable; True when it was enabled until now (so it is reported once)."""
+        cur = self._x(
             "UPDATE webhooks SET enabled = FALSE, disabled_reason = ?, updated_at_ms = ? "
-            "WHERE id = ?",
+            "WHERE id = ? AND enabled = TRUE",
             (reason, now_ms, webhook_id),
         )
+        return int(cur.rowcount) > 0
 
-    # contacts -------------------------------------------------------------------------------
+    def ops_webhooks_for(self, org_id: str, event_type: str) -> list[Webhook]:
+        rows = self._x(
+            f"SELECT {_WEBHOOK_COLS} FROM webhooks w WHERE w.org_id = ? AND w.enabled = TRUE "
+            "ORDER BY w.id",
+            (org_id,),
+        ).fetchall()
+        return [w for w in self._webhooks(rows) if event_type in w.events]
 
     def get_or_create_contact(
         self, org_id: str, channel_id: str, igsid: str, now_ms: int
@@ -631,7 +640,7 @@ class SQLTransaction:
             "SELECT d.id, d.webhook_id, w.url, w.secret, e.payload, d.attempt_count, e.id, e.type, "
             "e.created_at_ms, e.reason, e.conversation_id, c.igsid, e.first_message_text, "
             "e.first_message_at_ms, w.format, w.headers, w.auth_type, w.auth_value, w.timeout_s, "
-            "w.rate_limit_per_s, w.max_concurrency "
+            "w.rate_limit_per_s, w.max_concurrency, d.org_id "
             "FROM deliveries d JOIN events e ON e.id = d.event_id "
             "JOIN webhooks w ON w.id = d.webhook_id LEFT JOIN contacts c ON c.id = e.contact_id "
             f"WHERE d.id IN ({marks}) ORDER BY d.id",

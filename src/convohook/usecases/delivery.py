@@ -18,6 +18,7 @@ from convohook.delivery.retry import (
 from convohook.delivery.transport import AttemptResult
 from convohook.storage.base import Transaction
 from convohook.storage.records import Attempt, Delivery, DueDelivery
+from convohook.usecases.ops import DELIVERY_EXHAUSTED, OPS_EVENTS, WEBHOOK_DISABLED, emit_ops_event
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,7 @@ class SentAttempt:
     due: DueDelivery
     result: AttemptResult
     attempted_at_ms: int
+    log_only: bool = False  # an attempt that was retried at once: logged, decides nothing
 
 
 def record_attempts(
@@ -58,6 +60,8 @@ def record_attempts(
                 error_class=result.error_class,
             ),
         )
+        if item.log_only:
+            continue
         now_s = now_ms / 1000
         outcome = AttemptOutcome(
             status_code=result.status_code,
@@ -71,8 +75,9 @@ def record_attempts(
             tx.webhook_healthy(due.webhook_id)
         elif now_ms - tx.webhook_failing(due.webhook_id, now_ms) >= disable_after_ms:
             days = disable_after_ms / 86_400_000
-            tx.disable_webhook(
-                due.webhook_id,
+            _disable(
+                tx,
+                due,
                 f"every attempt failed for {days:g} days: disabled; fix the endpoint, re-enable "
                 "the webhook and recover its failed deliveries",
                 now_ms,
@@ -84,11 +89,26 @@ def record_attempts(
             status, next_at = "pending", int(step.at * 1000)
             retries += 1
         elif isinstance(step, DisableWebhook):
-            tx.disable_webhook(due.webhook_id, step.reason, now_ms)
+            _disable(tx, due, step.reason, now_ms)
             last_error = step.reason
         else:
             assert isinstance(step, GiveUp)
             last_error = step.reason
+            if due.event_type not in OPS_EVENTS:
+                emit_ops_event(
+                    tx,
+                    org_id=due.org_id,
+                    event_type=DELIVERY_EXHAUSTED,
+                    data={
+                        "deliveryId": due.id,
+                        "webhookId": due.webhook_id,
+                        "url": due.url,
+                        "eventType": due.event_type,
+                        "attempts": number,
+                        "lastError": step.reason,
+                    },
+                    now_ms=now_ms,
+                )
         tx.update_delivery(
             due.id,
             status=status,
@@ -99,6 +119,17 @@ def record_attempts(
             now_ms=now_ms,
         )
     return retries
+
+
+def _disable(tx: Transaction, due: DueDelivery, reason: str, now_ms: int) -> None:
+    if tx.disable_webhook(due.webhook_id, reason, now_ms) and due.event_type not in OPS_EVENTS:
+        emit_ops_event(
+            tx,
+            org_id=due.org_id,
+            event_type=WEBHOOK_DISABLED,
+            data={"webhookId": due.webhook_id, "url": due.url, "reason": reason},
+            now_ms=now_ms,
+        )
 
 
 def retry_now(tx: Transaction, org_id: str, delivery_id: str, now_ms: int) -> Delivery | None:

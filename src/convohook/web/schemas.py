@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from convohook.delivery.signing import SECRET_KEY_PREFIX, public_key_of
 from convohook.storage.records import (
@@ -20,7 +20,10 @@ from convohook.storage.records import (
     Webhook,
 )
 
-EventName = Literal["conversation.opened", "conversation.closed"]
+EventName = Literal[
+    "conversation.opened", "conversation.closed", "webhook.disabled", "delivery.exhausted"
+]
+CONVERSATION_EVENTS = frozenset({"conversation.opened", "conversation.closed"})
 
 
 class _Strict(BaseModel):
@@ -63,7 +66,8 @@ class WebhookIn(_Strict):
     name: str = Field(min_length=1, max_length=200)
     url: str = Field(min_length=1, max_length=2048)
     channel_type: Literal["INSTAGRAM"] = "INSTAGRAM"
-    channel_ids: list[str] = Field(min_length=1, max_length=100)
+    # Empty only for an operations webhook (webhook.disabled, delivery.exhausted): no channel.
+    channel_ids: list[str] = Field(default_factory=list, max_length=100)
     events: list[EventName] = Field(default=["conversation.opened"], min_length=1)
     enabled: bool = True
     format: PayloadFormat = "doubletick"
@@ -74,6 +78,15 @@ class WebhookIn(_Strict):
     rate_limit_per_second: RateLimit | None = None
     max_concurrency: Concurrency | None = None
     ordering: Ordering = "none"
+
+    @model_validator(mode="after")
+    def _channels_for_conversation_events(self) -> WebhookIn:
+        if CONVERSATION_EVENTS.intersection(self.events) and not self.channel_ids:
+            raise ValueError(
+                "channel_ids: conversation events need at least one channel "
+                "(only webhook.disabled and delivery.exhausted can go without)"
+            )
+        return self
 
 
 class WebhookPatch(_Strict):
