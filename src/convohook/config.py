@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from convohook.delivery.retry import DEFAULT_SCHEDULE, parse_schedule
+from convohook.delivery.ssrf import Networks, parse_networks
 from convohook.meta.graph import default_graph_api_url
 
 
@@ -21,6 +22,8 @@ class Settings(BaseSettings):
     meta_verify_token: SecretStr | None = None
     graph_api_url: str = Field(default_factory=default_graph_api_url)
     allow_private_targets: bool = False
+    # Private networks webhooks may target although private targets are not allowed.
+    allowed_target_networks: Annotated[Networks, NoDecode] = ()
     # NoDecode: the variable is `5,300,1800` (as documented), not JSON; `_schedule` parses it.
     retry_schedule: Annotated[tuple[float, ...], NoDecode] = DEFAULT_SCHEDULE
     public_url: str = "http://127.0.0.1:8000"
@@ -48,6 +51,11 @@ class Settings(BaseSettings):
         if isinstance(value, int | float):
             return (float(value),)
         return value
+
+    @field_validator("allowed_target_networks", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        return parse_networks(value) if isinstance(value, str) else value
 
     @field_validator("meta_app_secret", "meta_verify_token", mode="before")
     @classmethod

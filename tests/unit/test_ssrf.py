@@ -20,6 +20,7 @@ from convohook.delivery.ssrf import (
     host_ip,
     is_exempt,
     is_public_address,
+    parse_networks,
     refusal_reason,
 )
 
@@ -207,8 +208,56 @@ def test_blocked_message_is_the_documented_one() -> None:
         check_literal_target("http://127.0.0.1/", allow_private=False)
     assert str(excinfo.value) == (
         "refusing to send to 127.0.0.1 (loopback address): set CONVOHOOK_ALLOW_PRIVATE_TARGETS=1"
-        " to allow private, loopback and link-local targets"
+        " to allow private, loopback and link-local targets, or list the network in"
+        " CONVOHOOK_ALLOWED_TARGET_NETWORKS (e.g. 10.20.0.0/16)"
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("http://10.20.3.4/", "10.20.0.0/16"),
+        ("http://[fd00::5]/", "fd00::/8"),
+        ("http://127.0.0.1:8080/", "127.0.0.0/8"),
+    ],
+)
+def test_allow_listed_networks_pass_and_others_stay_blocked(url: str, allowed: str) -> None:
+    networks = parse_networks(allowed)
+    assert check_literal_target(url, allow_private=False, allowed_networks=networks) is None
+    with pytest.raises(BlockedTarget):
+        check_literal_target("http://192.168.1.1/", allow_private=False, allowed_networks=networks)
+
+
+def test_allow_listed_networks_are_validated() -> None:
+    with pytest.raises(ValueError, match="CONVOHOOK_ALLOWED_TARGET_NETWORKS"):
+        parse_networks("10.0.0.0/8,not-a-network")
+    assert parse_networks(" 10.0.0.0/8 , ,fd00::/8") == parse_networks("10.0.0.0/8,fd00::/8")
+
+
+async def test_resolver_honours_allow_listed_networks() -> None:
+    class Fixed(AbstractResolver):
+        async def resolve(self, host: str, port: int = 0, family: Any = 0) -> list[ResolveResult]:
+            return [
+                {
+                    "hostname": host,
+                    "host": "10.20.0.7",
+                    "port": port,
+                    "family": 2,
+                    "proto": 0,
+                    "flags": 0,
+                }
+            ]
+
+        async def close(self) -> None:
+            return None
+
+    allowed = GuardedResolver(
+        allow_private=False, inner=Fixed(), allowed_networks=parse_networks("10.20.0.0/16")
+    )
+    assert (await allowed.resolve("crm.internal", 443))[0]["host"] == "10.20.0.7"
+    blocked = GuardedResolver(allow_private=False, inner=Fixed())
+    with pytest.raises(BlockedTarget):
+        await blocked.resolve("crm.internal", 443)
 
 
 @pytest.mark.parametrize(

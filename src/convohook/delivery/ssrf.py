@@ -29,7 +29,8 @@ from yarl import URL
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 ALLOW_HINT = (
-    "set CONVOHOOK_ALLOW_PRIVATE_TARGETS=1 to allow private, loopback and link-local targets"
+    "set CONVOHOOK_ALLOW_PRIVATE_TARGETS=1 to allow private, loopback and link-local targets, "
+    "or list the network in CONVOHOOK_ALLOWED_TARGET_NETWORKS (e.g. 10.20.0.0/16)"
 )
 DEFAULT_RESOLVE_TIMEOUT = 5.0
 
@@ -136,6 +137,32 @@ def refusal_reason(ip: IPAddress) -> str | None:
         if ip in network6:
             return reason
     return None
+
+
+Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
+
+def parse_networks(text: str) -> Networks:
+    """`10.0.0.0/8,fd00::/8` (CONVOHOOK_ALLOWED_TARGET_NETWORKS), with a clear error."""
+    networks = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ValueError(
+                "CONVOHOOK_ALLOWED_TARGET_NETWORKS must be comma-separated networks such as "
+                f"'10.20.0.0/16,fd00::/8', got {part!r}"
+            ) from None
+    return tuple(networks)
+
+
+def blocked_reason(ip: IPAddress, allowed: Networks = ()) -> str | None:
+    """Why sending to `ip` is refused, or None: public, or inside an allow-listed network."""
+    if any(ip.version == n.version and ip in n for n in allowed):
+        return None
+    return refusal_reason(ip)
 
 
 def is_public_address(ip: IPAddress) -> bool:
@@ -265,7 +292,11 @@ def exempt_endpoints(exempt_origins: Iterable[str]) -> frozenset[tuple[str, int]
 
 
 def check_literal_target(
-    url: str, *, allow_private: bool, exempt_origins: frozenset[str] = frozenset()
+    url: str,
+    *,
+    allow_private: bool,
+    exempt_origins: frozenset[str] = frozenset(),
+    allowed_networks: Networks = (),
 ) -> str | None:
     """Everything about `url` that can be decided without DNS.
 
@@ -278,7 +309,7 @@ def check_literal_target(
     ip = host_ip(host)
     exempt = allow_private or is_exempt(url, exempt_origins)
     if ip is not None:
-        if not exempt and (reason := refusal_reason(ip)) is not None:
+        if not exempt and (reason := blocked_reason(ip, allowed_networks)) is not None:
             raise BlockedTarget(host, ip, reason)
         if isinstance(ip, ipaddress.IPv4Address) and host != str(ip):
             # The HTTP client refuses legacy forms (and so do many receivers' Host checks).
@@ -311,6 +342,7 @@ async def check_target(
     *,
     allow_private: bool,
     exempt_origins: frozenset[str] = frozenset(),
+    allowed_networks: Networks = (),
     resolve_timeout: float = DEFAULT_RESOLVE_TIMEOUT,
 ) -> None:
     """Vet a webhook URL when it is created or changed: InvalidTarget or BlockedTarget if refused.
@@ -318,12 +350,17 @@ async def check_target(
     A name that does not resolve (yet) is accepted: DNS is often set up after the webhook, and
     the transport checks again on every send.
     """
-    host = check_literal_target(url, allow_private=allow_private, exempt_origins=exempt_origins)
+    host = check_literal_target(
+        url,
+        allow_private=allow_private,
+        exempt_origins=exempt_origins,
+        allowed_networks=allowed_networks,
+    )
     if host is None:
         return
     port = URL(url).port or 0
     for ip in await _resolve(host, port, resolve_timeout) or ():
-        if (reason := refusal_reason(ip)) is not None:
+        if (reason := blocked_reason(ip, allowed_networks)) is not None:
             raise BlockedTarget(host, ip, reason)
 
 
@@ -339,6 +376,7 @@ class GuardedResolver(AbstractResolver):
         *,
         allow_private: bool,
         exempt_origins: frozenset[str] = frozenset(),
+        allowed_networks: Networks = (),
         inner: AbstractResolver | None = None,
         timeout: float = DEFAULT_RESOLVE_TIMEOUT,
     ) -> None:
@@ -347,6 +385,7 @@ class GuardedResolver(AbstractResolver):
         self._inner = inner if inner is not None else ThreadedResolver()
         self._allow_private = allow_private
         self._exempt = exempt_endpoints(exempt_origins)
+        self._allowed = allowed_networks
         self._timeout = timeout
 
     async def resolve(
@@ -363,7 +402,7 @@ class GuardedResolver(AbstractResolver):
             return results
         for result in results:
             ip = ipaddress.ip_address(result["host"])
-            if (reason := refusal_reason(ip)) is not None:
+            if (reason := blocked_reason(ip, self._allowed)) is not None:
                 raise BlockedTarget(_normalize_host(host), ip, reason)
         return results
 

@@ -27,6 +27,7 @@ from convohook.delivery.ssrf import (
     BlockedTarget,
     GuardedResolver,
     InvalidTarget,
+    Networks,
     check_literal_target,
 )
 
@@ -59,14 +60,22 @@ class AttemptResult:
 
 
 def create_session(
-    *, allow_private: bool, exempt_origins: frozenset[str] = frozenset(), limit: int = 512
+    *,
+    allow_private: bool,
+    exempt_origins: frozenset[str] = frozenset(),
+    allowed_networks: Networks = (),
+    limit: int = 512,
 ) -> aiohttp.ClientSession:
     """The delivery session: keep-alive pool, guarded resolver, no cookies, no proxies.
 
     Call it inside the running event loop and close it at shutdown. Pass `send` the same
     `allow_private` and `exempt_origins`.
     """
-    resolver = GuardedResolver(allow_private=allow_private, exempt_origins=exempt_origins)
+    resolver = GuardedResolver(
+        allow_private=allow_private,
+        exempt_origins=exempt_origins,
+        allowed_networks=allowed_networks,
+    )
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=limit, resolver=resolver),
         # Receivers setting cookies must not make one delivery depend on another.
@@ -86,6 +95,7 @@ async def send(
     timeout: float,
     allow_private: bool,
     exempt_origins: frozenset[str] = frozenset(),
+    allowed_networks: Networks = (),
     max_body: int = DEFAULT_MAX_BODY,
 ) -> AttemptResult:
     """POST `body` to `url` once; `timeout` bounds the whole exchange, response body included.
@@ -100,7 +110,12 @@ async def send(
         return (time.perf_counter() - started) * 1000
 
     try:
-        check_literal_target(url, allow_private=allow_private, exempt_origins=exempt_origins)
+        check_literal_target(
+            url,
+            allow_private=allow_private,
+            exempt_origins=exempt_origins,
+            allowed_networks=allowed_networks,
+        )
     except (InvalidTarget, BlockedTarget) as exc:
         return AttemptResult(None, "", elapsed_ms(), str(exc), "blocked")
 

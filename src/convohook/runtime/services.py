@@ -76,6 +76,7 @@ async def build_services(
     delivery_session = create_session(
         allow_private=settings.allow_private_targets,
         exempt_origins=exempt,
+        allowed_networks=settings.allowed_target_networks,
         limit=settings.delivery_concurrency,
     )
     graph_session = aiohttp.ClientSession()

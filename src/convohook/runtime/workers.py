@@ -170,6 +170,7 @@ class Dispatcher:
                 timeout=due.timeout_s or s.settings.delivery_timeout,
                 allow_private=s.settings.allow_private_targets,
                 exempt_origins=s.exempt_origins,
+                allowed_networks=s.settings.allowed_target_networks,
             )
         except Exception as exc:
             # Logged as a failed attempt and retried on the schedule, rather than left claimed

@@ -112,7 +112,11 @@ async def _check_url(svc: Services, url: str) -> None:
     try:
         check_url(url)
         if not is_exempt(url, svc.exempt_origins):
-            await check_target(url, allow_private=svc.settings.allow_private_targets)
+            await check_target(
+                url,
+                allow_private=svc.settings.allow_private_targets,
+                allowed_networks=svc.settings.allowed_target_networks,
+            )
     except (InvalidTarget, BlockedTarget) as exc:
         raise ApiError(422, f"url: {exc}") from exc
 
