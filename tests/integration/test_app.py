@@ -34,7 +34,7 @@ class Stack:
     channel: dict[str, Any]
 
     async def subscribe(
-        self, url: str | None = None, events: list[str] | None = None
+        self, url: str | None = None, events: list[str] | None = None, **options: Any
     ) -> dict[str, Any]:
         return await self.base.ok(
             "POST",
@@ -45,6 +45,7 @@ class Stack:
                 "channel_type": "INSTAGRAM",
                 "channel_ids": [self.channel["id"]],
                 "events": events or ["conversation.opened"],
+                **options,
             },
         )
 
@@ -401,16 +402,9 @@ async def test_metrics_count_notifications_openings_and_attempts(stack: Stack) -
 
 
 async def test_custom_headers_and_bearer_auth_are_sent(stack: Stack) -> None:
-    webhook = await stack.base.ok(
-        "POST",
-        "/api/v1/webhooks",
-        {
-            "name": "crm",
-            "url": stack.receiver.url,
-            "channel_ids": [stack.channel["id"]],
-            "headers": {"X-Team": "sales", "X-Source": "instagram"},
-            "auth": {"type": "bearer", "token": "t0k3n"},
-        },
+    webhook = await stack.subscribe(
+        headers={"X-Team": "sales", "X-Source": "instagram"},
+        auth={"type": "bearer", "token": "t0k3n"},
     )
     assert webhook["auth"] == {"type": "bearer"}
     assert (
@@ -428,16 +422,7 @@ async def test_custom_headers_and_bearer_auth_are_sent(stack: Stack) -> None:
 
 
 async def test_basic_auth(stack: Stack) -> None:
-    await stack.base.ok(
-        "POST",
-        "/api/v1/webhooks",
-        {
-            "name": "crm",
-            "url": stack.receiver.url,
-            "channel_ids": [stack.channel["id"]],
-            "auth": {"type": "basic", "username": "ann", "password": "s3cret"},
-        },
-    )
+    await stack.subscribe(auth={"type": "basic", "username": "ann", "password": "s3cret"})
     stack.graph.put("702", "basic", None)
     await stack.dm("702", "b1")
     [received] = await stack.receiver.wait_for(1)
@@ -472,16 +457,7 @@ async def test_custom_headers_are_validated(
 
 
 async def test_standard_envelope_format(stack: Stack) -> None:
-    webhook = await stack.base.ok(
-        "POST",
-        "/api/v1/webhooks",
-        {
-            "name": "crm",
-            "url": stack.receiver.url,
-            "channel_ids": [stack.channel["id"]],
-            "format": "standard",
-        },
-    )
+    webhook = await stack.subscribe(format="standard")
     stack.graph.put("703", "envy", "Envy")
     await stack.dm("703", "s1", ts=1_700_000_000_123, text="first words")
     await stack.receiver.wait_for(1)
@@ -516,16 +492,7 @@ async def test_secret_rotation_sends_both_signatures_during_grace(stack: Stack) 
 async def test_ed25519_webhook_signs_v1a(stack: Stack) -> None:
     from convohook.delivery.signing import verify_v1a
 
-    webhook = await stack.base.ok(
-        "POST",
-        "/api/v1/webhooks",
-        {
-            "name": "crm",
-            "url": stack.receiver.url,
-            "channel_ids": [stack.channel["id"]],
-            "signature_scheme": "ed25519",
-        },
-    )
+    webhook = await stack.subscribe(signature_scheme="ed25519")
     assert "secret" not in webhook
     assert webhook["public_key"].startswith("whpk_")
     stack.graph.put("705", "ed", None)
@@ -543,16 +510,7 @@ async def test_ed25519_webhook_signs_v1a(stack: Stack) -> None:
 
 
 async def test_per_webhook_timeout(stack: Stack) -> None:
-    webhook = await stack.base.ok(
-        "POST",
-        "/api/v1/webhooks",
-        {
-            "name": "slow",
-            "url": stack.receiver.url,
-            "channel_ids": [stack.channel["id"]],
-            "timeout_seconds": 1,
-        },
-    )
+    webhook = await stack.subscribe(timeout_seconds=1)
     stack.receiver.delay = 3
     stack.graph.put("706", "slow", None)
     await stack.dm("706", "t1")
@@ -591,17 +549,7 @@ async def test_recover_resends_failed_deliveries(stack: Stack) -> None:
 
 
 async def test_concurrency_limit_is_respected(stack: Stack) -> None:
-    webhook = await stack.base.ok(
-        "POST",
-        "/api/v1/webhooks",
-        {
-            "name": "one at a time",
-            "url": stack.receiver.url,
-            "channel_ids": [stack.channel["id"]],
-            "max_concurrency": 1,
-            "rate_limit_per_second": 50,
-        },
-    )
+    webhook = await stack.subscribe(max_concurrency=1, rate_limit_per_second=50)
     assert webhook["max_concurrency"] == 1
     stack.receiver.delay = 0.2
     for i in range(5):
