@@ -22,7 +22,6 @@ import time
 import uuid
 from pathlib import Path
 
-import aiohttp
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +30,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from convohook.devtools.graph_standin import ProfileRegistry, create_graph_standin
 from convohook.meta import notifications as n
 
-from harness import Api, Meta, Receiver, free_socket, run_receiver, serve_asgi
+from harness import Api, Meta, Receiver, free_socket, run_receiver, serve_asgi, wait_healthy
 
 CONVOHOOK = Path(sys.executable).parent / "convohook"
 SECRET = "bench-app-secret"
@@ -49,18 +48,6 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 2)
-
-
-async def healthy(url: str) -> None:
-    async with asyncio.timeout(30), aiohttp.ClientSession() as http:
-        while True:
-            try:
-                async with http.get(url + "/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
 
 
 async def run(workers: int, customers: int, batch: int) -> dict[str, float]:
@@ -95,7 +82,7 @@ async def run(workers: int, customers: int, batch: int) -> dict[str, float]:
                 )
             )
             base = f"http://127.0.0.1:{port}"
-            await healthy(base)
+            await wait_healthy(base)
             org = json.loads(
                 subprocess.run(
                     [str(CONVOHOOK), "orgs", "create", "--name", "bench"],

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -146,3 +148,21 @@ class Api:
         status, payload = await self.call(method, path, body)
         assert status < 300, (status, payload)
         return payload
+
+
+async def wait_healthy(
+    url: str, proc: subprocess.Popen[bytes] | None = None, log: Path | None = None
+) -> None:
+    """Wait for a `convohook` process to answer /healthz; fail with its log if it exits."""
+    async with asyncio.timeout(30), aiohttp.ClientSession(timeout=TIMEOUT) as http:
+        while True:
+            if proc is not None and proc.poll() is not None:
+                output = log.read_text() if log is not None else ""
+                raise AssertionError(f"{url} exited with {proc.returncode}:\n{output}")
+            try:
+                async with http.get(url + "/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)

@@ -19,14 +19,13 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
-import aiohttp
 import pytest
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from convohook.devtools.graph_standin import ProfileRegistry, create_graph_standin
 from convohook.meta import notifications as n
 
-from harness import Api, Meta, Receiver, free_socket, run_receiver, serve_asgi
+from harness import Api, Meta, Receiver, free_socket, run_receiver, serve_asgi, wait_healthy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -61,20 +60,6 @@ def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
     return subprocess.Popen(
         [str(CONVOHOOK), *args], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
     )
-
-
-async def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    async with asyncio.timeout(30), aiohttp.ClientSession() as http:
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"{url} exited:\n{log.read_text()}")
-            try:
-                async with http.get(url + "/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
 
 
 def dm_notifications() -> list[bytes]:
