@@ -58,6 +58,22 @@ class Database:
             self._executor, lambda: self._retrying(fn, *args, **kwargs)
         )
 
+    async def read(
+        self,
+        fn: Callable[Concatenate[Transaction, P], R],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> R:
+        """Run `fn(tx, ...)` in a read-only transaction that sees one snapshot: a delivery and
+        its attempts, say, as of the same commit."""
+        loop = asyncio.get_running_loop()
+
+        def call() -> R:
+            with self.storage.transaction(write=False) as tx:
+                return fn(tx, *args, **kwargs)
+
+        return await loop.run_in_executor(self._executor, call)
+
     def run_sync(
         self,
         fn: Callable[Concatenate[Transaction, P], R],

@@ -138,6 +138,9 @@ class PostgresStorage:
     def transaction(self, *, write: bool = True) -> Iterator[PostgresTransaction]:
         try:
             with self._pool.connection() as conn, conn.transaction():
+                if not write:
+                    # Several statements, one snapshot (READ COMMITTED would give each its own).
+                    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 tx = PostgresTransaction(conn)
                 yield tx
                 tx.send_notifies()

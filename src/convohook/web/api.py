@@ -43,7 +43,7 @@ async def current_org(request: Request) -> Org:
             "(create one with `convohook orgs create --name NAME`)",
             headers=challenge,
         )
-    org = await services_of(request).db.run(org_for_api_key, key.strip())
+    org = await services_of(request).db.read(org_for_api_key, key.strip())
     if org is None:
         raise ApiError(401, "unknown API key", headers=challenge)
     return org
@@ -101,7 +101,7 @@ async def create_channel(body: s.ChannelIn, org: OrgDep, svc: SvcDep) -> dict[st
 async def list_channels(
     org: OrgDep, svc: SvcDep, limit: Limit = 50, cursor: str | None = None
 ) -> dict[str, Any]:
-    rows = await svc.db.run(lambda tx: tx.list_channels(org.id, cursor, limit + 1))
+    rows = await svc.db.read(lambda tx: tx.list_channels(org.id, cursor, limit + 1))
     return page(rows, limit, s.channel_json, lambda c: c.id)
 
 
@@ -187,13 +187,13 @@ async def create_webhook(body: s.WebhookIn, org: OrgDep, svc: SvcDep) -> dict[st
 async def list_webhooks(
     org: OrgDep, svc: SvcDep, limit: Limit = 50, cursor: str | None = None
 ) -> dict[str, Any]:
-    rows = await svc.db.run(lambda tx: tx.list_webhooks(org.id, cursor, limit + 1))
+    rows = await svc.db.read(lambda tx: tx.list_webhooks(org.id, cursor, limit + 1))
     return page(rows, limit, s.webhook_json, lambda w: w.id)
 
 
 @router.get("/webhooks/{webhook_id}")
 async def get_webhook(webhook_id: str, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
-    webhook = await svc.db.run(lambda tx: tx.get_webhook(org.id, webhook_id))
+    webhook = await svc.db.read(lambda tx: tx.get_webhook(org.id, webhook_id))
     if webhook is None:
         raise not_found("webhook", webhook_id)
     return s.webhook_json(webhook)
@@ -307,7 +307,7 @@ async def list_deliveries(
             raise not_found("webhook", webhook_id)
         return tx.list_deliveries(org.id, webhook_id, cursor, limit + 1)
 
-    rows = await svc.db.run(query)
+    rows = await svc.db.read(query)
     return page(rows, limit, s.delivery_json, lambda d: d.id)
 
 
@@ -333,7 +333,7 @@ async def list_conversations(
     limit: Limit = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    rows = await svc.db.run(
+    rows = await svc.db.read(
         lambda tx: tx.list_conversations(
             org.id,
             status=status,
@@ -348,7 +348,7 @@ async def list_conversations(
 
 @router.get("/conversations/{conversation_id}")
 async def get_conversation(conversation_id: str, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
-    conversation = await svc.db.run(lambda tx: tx.get_conversation(org.id, conversation_id))
+    conversation = await svc.db.read(lambda tx: tx.get_conversation(org.id, conversation_id))
     if conversation is None:
         raise not_found("conversation", conversation_id)
     return s.conversation_json(conversation)
@@ -380,7 +380,7 @@ async def list_contacts(
     cursor: str | None = None,
 ) -> dict[str, Any]:
     wanted = handle.removeprefix("@") if handle else None
-    rows = await svc.db.run(
+    rows = await svc.db.read(
         lambda tx: tx.list_contacts(
             org.id, handle=wanted, channel_id=channel_id, before=cursor, limit=limit + 1
         )
@@ -408,7 +408,7 @@ async def create_bot(body: s.BotIn, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
 
 @router.get("/bots/{bot_id}")
 async def get_bot(bot_id: str, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
-    bot = await svc.db.run(lambda tx: tx.get_bot(org.id, bot_id))
+    bot = await svc.db.read(lambda tx: tx.get_bot(org.id, bot_id))
     if bot is None:
         raise not_found("bot", bot_id)
     return s.bot_json(bot, svc.settings.public_url)
@@ -423,5 +423,5 @@ async def list_captures(
             raise not_found("bot", bot_id)
         return tx.list_captures(bot_id, cursor, limit + 1)
 
-    rows = await svc.db.run(query)
+    rows = await svc.db.read(query)
     return page(rows, limit, s.capture_json, lambda c: c.id)

@@ -18,7 +18,7 @@ MAX_CAPTURE_BYTES = 1_048_576
 async def capture(request: Request) -> Response:
     services: Services = request.app.state.services
     token = request.path_params["token"]
-    bot = await services.db.run(lambda tx: tx.bot_by_token(token))
+    bot = await services.db.read(lambda tx: tx.bot_by_token(token))
     if bot is None:
         return error_response(404, "no bot has this capture URL; create one with POST /api/v1/bots")
     try:
