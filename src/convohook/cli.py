@@ -25,8 +25,10 @@ app = typer.Typer(
 )
 orgs_app = typer.Typer(help="Organisations and their API keys.", no_args_is_help=True)
 simulate_app = typer.Typer(help="Play Meta against a running server.", no_args_is_help=True)
+users_app = typer.Typer(help="People who sign in to the web UI.", no_args_is_help=True)
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(simulate_app, name="simulate")
+app.add_typer(users_app, name="users")
 
 err = Console(stderr=True)
 
@@ -215,6 +217,47 @@ def orgs_create(
             {"id": created.org.id, "name": created.org.name, "api_key": created.api_key}
         ).decode()
     )
+
+
+@users_app.command("create")
+def users_create(
+    org: Annotated[str, typer.Option(help="The organisation's id (from `orgs create`).")],
+    email: Annotated[str, typer.Option(help="The email to sign in with.")],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="CONVOHOOK_NEW_USER_PASSWORD",
+            help="At least 10 characters (prompted when not given).",
+        ),
+    ],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create a user of an organisation for the web UI; prints JSON with its id."""
+    from convohook.storage.base import ConflictError
+    from convohook.storage.database import open_database
+    from convohook.usecases.clock import system_clock
+    from convohook.usecases.users import WeakPassword, create_user
+
+    settings = load_settings(database_url=database_url)
+    _migrate(settings)
+    db = open_database(settings.database_url)
+    try:
+        user = db.run_sync(create_user, org, email, password, system_clock())
+    except WeakPassword as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    except ConflictError as exc:
+        err.print(
+            f"[red]error:[/red] could not create {email}: the email is taken, or no organisation "
+            f"has the id {org} (see `convohook orgs create`)"
+        )
+        raise typer.Exit(2) from exc
+    finally:
+        db.close()
+    typer.echo(orjson.dumps({"id": user.id, "org_id": user.org_id, "email": user.email}).decode())
 
 
 @simulate_app.command("dm")

@@ -183,3 +183,19 @@ class AwaitingProfile:
 class Page(Generic[T]):
     items: list[T]
     next: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    org_id: str
+    email: str
+    password_hash: str
+    created_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    user: User
+    csrf_token: str
+    expires_at_ms: int

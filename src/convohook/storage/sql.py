@@ -24,7 +24,9 @@ from convohook.storage.records import (
     Delivery,
     DueDelivery,
     Org,
+    Session,
     StoredNotification,
+    User,
     Webhook,
 )
 
@@ -873,6 +875,56 @@ class SQLTransaction:
                 (before_ms, limit),
             ).rowcount
         )
+
+    # users and sessions ---------------------------------------------------------------------
+
+    _USER_COLS = "u.id, u.org_id, u.email, u.password_hash, u.created_at_ms"
+
+    def insert_user(self, user: User) -> None:
+        self._x(
+            "INSERT INTO users (id, org_id, email, password_hash, created_at_ms) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (user.id, user.org_id, user.email, user.password_hash, user.created_at_ms),
+        )
+
+    def user_by_email(self, email: str) -> User | None:
+        row = self._x(
+            f"SELECT {self._USER_COLS} FROM users u WHERE u.email = ?", (email,)
+        ).fetchone()
+        return User(*row) if row else None
+
+    def insert_session(
+        self, token_hash: str, user_id: str, csrf_token: str, now_ms: int, expires_at_ms: int
+    ) -> None:
+        self._x("DELETE FROM sessions WHERE expires_at_ms <= ?", (now_ms,))
+        self._x(
+            "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at_ms, "
+            "expires_at_ms) VALUES (?, ?, ?, ?, ?)",
+            (token_hash, user_id, csrf_token, now_ms, expires_at_ms),
+        )
+
+    def session_by_hash(self, token_hash: str, now_ms: int) -> Session | None:
+        row = self._x(
+            f"SELECT {self._USER_COLS}, s.csrf_token, s.expires_at_ms FROM sessions s "
+            "JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at_ms > ?",
+            (token_hash, now_ms),
+        ).fetchone()
+        return Session(User(*row[:5]), str(row[5]), int(row[6])) if row else None
+
+    def delete_session(self, token_hash: str) -> None:
+        self._x("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
+
+    def delivery_counts(self, org_id: str) -> dict[str, tuple[int, int]]:
+        """Per webhook: (delivered, failing) where failing = failed, or pending after a try."""
+        rows = self._x(
+            "SELECT webhook_id,"
+            " sum(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END),"
+            " sum(CASE WHEN status = 'failed' OR (status = 'pending' AND attempt_count > 0)"
+            " THEN 1 ELSE 0 END)"
+            " FROM deliveries WHERE org_id = ? GROUP BY webhook_id",
+            (org_id,),
+        ).fetchall()
+        return {str(r[0]): (int(r[1]), int(r[2])) for r in rows}
 
     # capture bots ---------------------------------------------------------------------------
 

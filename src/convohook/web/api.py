@@ -10,8 +10,6 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import JSONResponse
 
-from convohook.delivery.request import check_custom_headers
-from convohook.delivery.ssrf import BlockedTarget, InvalidTarget, check_target, check_url, is_exempt
 from convohook.domain.ids import new_id
 from convohook.runtime.services import Services
 from convohook.storage.base import ConflictError, Transaction
@@ -22,6 +20,7 @@ from convohook.usecases.orgs import org_for_api_key
 from convohook.usecases.webhooks import new_secret, recover, rotate_secret, what_receivers_need
 from convohook.web import schemas as s
 from convohook.web.errors import ApiError
+from convohook.web.rules import check_channels, check_headers, check_webhook_url
 
 T = TypeVar("T")
 MAX_PAGE = 200
@@ -108,35 +107,6 @@ async def list_channels(
 # webhooks -------------------------------------------------------------------------------------
 
 
-async def _check_url(svc: Services, url: str) -> None:
-    try:
-        check_url(url)
-        if not is_exempt(url, svc.exempt_origins):
-            await check_target(
-                url,
-                allow_private=svc.settings.allow_private_targets,
-                allowed_networks=svc.settings.allowed_target_networks,
-            )
-    except (InvalidTarget, BlockedTarget) as exc:
-        raise ApiError(422, f"url: {exc}") from exc
-
-
-def _check_channels(tx: Transaction, org_id: str, channel_ids: Sequence[str]) -> None:
-    unknown = [c for c in channel_ids if tx.get_channel(org_id, c) is None]
-    if unknown:
-        raise ApiError(
-            422,
-            f"channel_ids: unknown channel(s) {', '.join(unknown)}; "
-            "list yours with GET /api/v1/channels",
-        )
-
-
-def _check_headers(headers: dict[str, str] | None) -> None:
-    problem = check_custom_headers(headers or {})
-    if problem is not None:
-        raise ApiError(422, f"headers: {problem}")
-
-
 def _auth_columns(auth: s.BasicAuth | s.BearerAuth | None) -> tuple[str | None, str | None]:
     if isinstance(auth, s.BasicAuth):
         return "basic", f"{auth.username}:{auth.password}"
@@ -147,8 +117,8 @@ def _auth_columns(auth: s.BasicAuth | s.BearerAuth | None) -> tuple[str | None, 
 
 @router.post("/webhooks", status_code=201)
 async def create_webhook(body: s.WebhookIn, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
-    await _check_url(svc, body.url)
-    _check_headers(body.headers)
+    await check_webhook_url(svc, body.url)
+    check_headers(body.headers)
     auth_type, auth_value = _auth_columns(body.auth)
     now = svc.clock()
     webhook = Webhook(
@@ -175,7 +145,7 @@ async def create_webhook(body: s.WebhookIn, org: OrgDep, svc: SvcDep) -> dict[st
     )
 
     def insert(tx: Transaction) -> None:
-        _check_channels(tx, org.id, webhook.channel_ids)
+        check_channels(tx, org.id, webhook.channel_ids)
         tx.insert_webhook(webhook)
 
     await svc.db.run(insert)
@@ -204,8 +174,8 @@ async def update_webhook(
     webhook_id: str, body: s.WebhookPatch, org: OrgDep, svc: SvcDep
 ) -> dict[str, Any]:
     if body.url is not None:
-        await _check_url(svc, body.url)
-    _check_headers(body.headers)
+        await check_webhook_url(svc, body.url)
+    check_headers(body.headers)
     now = svc.clock()
 
     def update(tx: Transaction) -> Webhook:
@@ -213,7 +183,7 @@ async def update_webhook(
         if current is None:
             raise not_found("webhook", webhook_id)
         if body.channel_ids is not None:
-            _check_channels(tx, org.id, body.channel_ids)
+            check_channels(tx, org.id, body.channel_ids)
         enabled = current.enabled if body.enabled is None else body.enabled
         auth_type, auth_value = current.auth_type, current.auth_value
         if body.remove_auth:

@@ -18,7 +18,7 @@ from convohook.config import Settings
 from convohook.runtime.services import Services, build_services
 from convohook.runtime.workers import run_workers
 from convohook.usecases.clock import Clock, system_clock
-from convohook.web import api, captures, inbound
+from convohook.web import api, captures, inbound, ui
 from convohook.web.errors import (
     ApiError,
     handle_api_error,
@@ -74,7 +74,7 @@ def create_app(
     app.add_exception_handler(StarletteHTTPException, handle_http_exception)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     # Raw Starlette routes on the hot path: no body model, no validation layer to pay for.
-    for route in [*inbound.routes, *captures.routes]:
+    for route in [*inbound.routes, *captures.routes, *ui.routes]:
         app.router.routes.append(route)
     app.add_route("/healthz", healthz, methods=["GET"])
     app.add_route("/metrics", metrics, methods=["GET"])

@@ -1,0 +1,40 @@
+"""Rules a webhook must meet, shared by the API and the UI (both answer 422 with the message)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from convohook.delivery.request import check_custom_headers
+from convohook.delivery.ssrf import BlockedTarget, InvalidTarget, check_target, check_url, is_exempt
+from convohook.runtime.services import Services
+from convohook.storage.base import Transaction
+from convohook.web.errors import ApiError
+
+
+async def check_webhook_url(svc: Services, url: str) -> None:
+    try:
+        check_url(url)
+        if not is_exempt(url, svc.exempt_origins):
+            await check_target(
+                url,
+                allow_private=svc.settings.allow_private_targets,
+                allowed_networks=svc.settings.allowed_target_networks,
+            )
+    except (InvalidTarget, BlockedTarget) as exc:
+        raise ApiError(422, f"url: {exc}") from exc
+
+
+def check_channels(tx: Transaction, org_id: str, channel_ids: Sequence[str]) -> None:
+    unknown = [c for c in channel_ids if tx.get_channel(org_id, c) is None]
+    if unknown:
+        raise ApiError(
+            422,
+            f"channel_ids: unknown channel(s) {', '.join(unknown)}; "
+            "list yours with GET /api/v1/channels",
+        )
+
+
+def check_headers(headers: dict[str, str] | None) -> None:
+    problem = check_custom_headers(headers or {})
+    if problem is not None:
+        raise ApiError(422, f"headers: {problem}")

@@ -1,0 +1,196 @@
+"""The web UI in a real browser (Playwright driving Debian's Chromium): DoubleTick's setup flow.
+
+Sign in → Settings → Webhooks → New Webhook → name, URL, channel type, channel → Continue →
+"Conversation Opened when a customer messages…" → Save; a DM arrives; the delivery and its
+attempt show on the webhook's page; Retry now sends it again; CSRF and sign-in are enforced.
+Set CONVOHOOK_SCREENSHOTS=1 to refresh the pictures in docs/img.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from convohook.config import Settings
+from convohook.devtools.graph_standin import ProfileRegistry, create_graph_standin
+from convohook.meta import notifications as n
+from convohook.runtime.services import Services
+from convohook.usecases.orgs import create_org
+from convohook.usecases.users import create_user
+from convohook.web.app import create_app
+
+from harness import Api, Meta, Receiver, free_socket, run_receiver, serve_asgi
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ACCOUNT = "17841400000000077"
+SECRET = "ui-app-secret"
+PASSWORD = "correct horse battery"
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "img"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+async def site(database_url_for: str) -> AsyncIterator[dict[str, Any]]:
+    if not Path(CHROMIUM).exists():
+        reason = "Debian's chromium is not installed (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    registry = ProfileRegistry()
+    registry.put("1200000000000001", "jane.doe", "Jane Doe")
+    async with (
+        serve_asgi(create_graph_standin(registry), free_socket()) as graph,
+        run_receiver(Receiver()) as receiver,
+    ):
+        sock = free_socket()
+        public = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        settings = Settings(
+            database_url=database_url_for,
+            meta_app_secret=SECRET,  # type: ignore[arg-type]
+            graph_api_url=f"{graph}/v24.0",
+            allow_private_targets=True,
+            retry_schedule=(0.2,),
+            public_url=public,
+        )
+        app = create_app(settings)
+        async with serve_asgi(app, sock) as base:
+            svc: Services = app.state.services
+            org = await svc.db.run(create_org, "Acme", svc.clock())
+            await svc.db.run(create_user, org.org.id, "owner@acme.test", PASSWORD, svc.clock())
+            await Api(base, org.api_key).ok(
+                "POST",
+                "/api/v1/channels",
+                {
+                    "type": "INSTAGRAM",
+                    "handle": "acme_store",
+                    "account_id": ACCOUNT,
+                    "access_token": "tok",
+                },
+            )
+            yield {"base": base, "receiver": receiver, "meta": Meta(base, SECRET)}
+
+
+@pytest.fixture
+async def page() -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = await browser.new_context(viewport={"width": 1200, "height": 900})
+        yield await context.new_page()
+        await browser.close()
+
+
+async def shot(page: Any, name: str) -> None:
+    if os.environ.get("CONVOHOOK_SCREENSHOTS"):
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+async def sign_in(page: Any, base: str) -> None:
+    await page.goto(base + "/settings/webhooks")
+    assert "/login" in page.url  # signed out: sent to sign in
+    await shot(page, "login")
+    await page.get_by_label("Email").fill("owner@acme.test")
+    await page.get_by_label("Password").fill("wrong password!")
+    await page.get_by_role("button", name="Sign in").click()
+    assert await page.get_by_role("alert").inner_text() == "Wrong email or password."
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url("**/settings/webhooks")
+
+
+async def test_doubletick_setup_flow_and_delivery_log(site: dict[str, Any], page: Any) -> None:
+    base, receiver = site["base"], site["receiver"]
+    await sign_in(page, base)
+    await page.get_by_role("link", name="New Webhook").click()
+    await page.get_by_label("Name").fill("CRM leads")
+    await page.get_by_label("URL").fill(receiver.url)
+    await page.get_by_label("Channel Type").select_option("INSTAGRAM")
+    await page.get_by_label("Channel", exact=True).select_option(label="@acme_store")
+    await shot(page, "new-webhook")
+    await page.get_by_role("button", name="Continue").click()
+    opened = page.get_by_label(
+        "Conversation Opened when a customer messages (for first time) / "
+        "(on a conversation marked as done)"
+    )
+    assert await opened.is_checked()
+    await page.get_by_role("button", name="Save").click()
+    assert "Webhook saved" in await page.get_by_role("status").inner_text()
+    webhook_url = page.url.split("?")[0]
+    await page.get_by_role("button", name="Reveal secret").click()
+    secret = await page.locator("#secret code").inner_text()
+    assert secret.startswith("whsec_")
+
+    body = n.notification(
+        [
+            n.entry(
+                ACCOUNT,
+                [n.text_message("1200000000000001", ACCOUNT, "ui-mid-1", 1_764_000_000_000, "Hi!")],
+            )
+        ]
+    )
+    assert await site["meta"].post(body) == 200
+    [received] = await receiver.wait_for(1)
+    receiver.verify_all(secret)
+    assert received.json()["customerName"] == "Jane Doe"
+
+    delivery = page.locator("section.delivery")
+    for _ in range(100):  # the attempt is recorded just after the receiver answered
+        await page.goto(webhook_url)
+        if await delivery.locator(".status.succeeded").count():
+            break
+        await page.wait_for_timeout(100)
+    await delivery.locator(".status.succeeded").wait_for()
+    assert await delivery.locator("tr.attempt").count() == 1
+    await shot(page, "webhook")
+    await delivery.get_by_role("button", name="Retry now").click()
+    await receiver.wait_for(2)
+    assert received.headers["webhook-id"] == receiver.received[1].headers["webhook-id"]
+
+    await page.get_by_role("link", name="Settings → Webhooks").click()
+    row = page.get_by_role("row", name="CRM leads")
+    assert "Enabled" in await row.inner_text()
+    await shot(page, "webhooks")
+
+    await page.set_viewport_size({"width": 390, "height": 800})  # phone width
+    await page.reload()
+    assert await page.get_by_role("link", name="CRM leads").is_visible()
+    await page.set_viewport_size({"width": 1200, "height": 900})
+
+    await page.get_by_role("button", name="Sign out (owner@acme.test)").click()
+    await page.wait_for_url("**/login")
+    await page.goto(base + "/settings/webhooks")
+    assert "/login" in page.url
+
+
+async def test_forms_without_the_csrf_token_are_refused(site: dict[str, Any], page: Any) -> None:
+    await sign_in(page, site["base"])
+    cookies = {c["name"]: c["value"] for c in await page.context.cookies()}
+    async with aiohttp.ClientSession(cookies=cookies) as http:
+        async with http.post(
+            site["base"] + "/settings/webhooks/new",
+            data={"step": "1", "name": "x", "url": "https://example.com"},
+        ) as r:
+            assert r.status == 403
+        async with http.post(
+            site["base"] + "/settings/webhooks/new",
+            data={"csrf_token": "forged", "step": "1", "name": "x"},
+        ) as r:
+            assert r.status == 403
