@@ -166,3 +166,40 @@ async def wait_healthy(
             except aiohttp.ClientError:
                 pass
             await asyncio.sleep(0.1)
+
+
+@dataclass
+class Running:
+    """convohook in this process on a real socket, with a Graph API stand-in and a subscriber."""
+
+    base: str
+    services: Any
+    graph: Any  # the stand-in's ProfileRegistry
+    receiver: Receiver
+
+
+@contextlib.asynccontextmanager
+async def running_convohook(
+    database_url: str, app_secret: str, **settings: Any
+) -> AsyncIterator[Running]:
+    from convohook.config import Settings
+    from convohook.devtools.graph_standin import ProfileRegistry, create_graph_standin
+    from convohook.web.app import create_app
+
+    registry = ProfileRegistry()
+    async with (
+        serve_asgi(create_graph_standin(registry), free_socket()) as graph_url,
+        run_receiver(Receiver()) as receiver,
+    ):
+        sock = free_socket()
+        config = Settings(
+            database_url=database_url,
+            meta_app_secret=app_secret,  # type: ignore[arg-type]
+            graph_api_url=f"{graph_url}/v24.0",
+            allow_private_targets=True,
+            public_url=f"http://127.0.0.1:{sock.getsockname()[1]}",
+            **settings,
+        )
+        app = create_app(config)
+        async with serve_asgi(app, sock) as base:
+            yield Running(base, app.state.services, registry, receiver)

@@ -17,15 +17,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from convohook.config import Settings
-from convohook.devtools.graph_standin import ProfileRegistry, create_graph_standin
 from convohook.meta import notifications as n
 from convohook.runtime.services import Services
 from convohook.usecases.orgs import create_org
 from convohook.usecases.users import create_user
-from convohook.web.app import create_app
 
-from harness import Api, Meta, Receiver, free_socket, run_receiver, serve_asgi
+from harness import Api, Meta, running_convohook
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -52,38 +49,22 @@ async def site(database_url_for: str) -> AsyncIterator[dict[str, Any]]:
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)
-    registry = ProfileRegistry()
-    registry.put("1200000000000001", "jane.doe", "Jane Doe")
-    async with (
-        serve_asgi(create_graph_standin(registry), free_socket()) as graph,
-        run_receiver(Receiver()) as receiver,
-    ):
-        sock = free_socket()
-        public = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        settings = Settings(
-            database_url=database_url_for,
-            meta_app_secret=SECRET,  # type: ignore[arg-type]
-            graph_api_url=f"{graph}/v24.0",
-            allow_private_targets=True,
-            retry_schedule=(0.2,),
-            public_url=public,
+    async with running_convohook(database_url_for, SECRET, retry_schedule=(0.2,)) as run:
+        run.graph.put("1200000000000001", "jane.doe", "Jane Doe")
+        svc: Services = run.services
+        org = await svc.db.run(create_org, "Acme", svc.clock())
+        await svc.db.run(create_user, org.org.id, "owner@acme.test", PASSWORD, svc.clock())
+        await Api(run.base, org.api_key).ok(
+            "POST",
+            "/api/v1/channels",
+            {
+                "type": "INSTAGRAM",
+                "handle": "acme_store",
+                "account_id": ACCOUNT,
+                "access_token": "tok",
+            },
         )
-        app = create_app(settings)
-        async with serve_asgi(app, sock) as base:
-            svc: Services = app.state.services
-            org = await svc.db.run(create_org, "Acme", svc.clock())
-            await svc.db.run(create_user, org.org.id, "owner@acme.test", PASSWORD, svc.clock())
-            await Api(base, org.api_key).ok(
-                "POST",
-                "/api/v1/channels",
-                {
-                    "type": "INSTAGRAM",
-                    "handle": "acme_store",
-                    "account_id": ACCOUNT,
-                    "access_token": "tok",
-                },
-            )
-            yield {"base": base, "receiver": receiver, "meta": Meta(base, SECRET)}
+        yield {"base": run.base, "receiver": run.receiver, "meta": Meta(run.base, SECRET)}
 
 
 @pytest.fixture

@@ -10,14 +10,12 @@ from typing import Any
 import orjson
 import pytest
 
-from convohook.config import Settings
-from convohook.devtools.graph_standin import ProfileRegistry, create_graph_standin
+from convohook.devtools.graph_standin import ProfileRegistry
 from convohook.meta import notifications as n
 from convohook.runtime.services import Services
 from convohook.usecases.orgs import create_org
-from convohook.web.app import create_app
 
-from harness import Api, Meta, Receiver, free_socket, run_receiver, serve_asgi
+from harness import Api, Meta, Receiver, free_socket, run_receiver, running_convohook
 
 ACCOUNT = "17841400000000001"
 SECRET = "test-app-secret"
@@ -56,48 +54,36 @@ class Stack:
 
 @pytest.fixture
 async def stack(database_url_for: str) -> AsyncIterator[Stack]:
-    registry = ProfileRegistry()
-    async with (
-        serve_asgi(create_graph_standin(registry), free_socket()) as graph_url,
-        run_receiver(Receiver()) as receiver,
-    ):
-        sock = free_socket()
-        public = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        settings = Settings(
-            database_url=database_url_for,
-            meta_app_secret=SECRET,  # type: ignore[arg-type]
-            meta_verify_token="verify-me",  # type: ignore[arg-type]
-            graph_api_url=f"{graph_url}/v24.0",
-            allow_private_targets=True,
-            retry_schedule=(0.2, 0.2),
-            public_url=public,
-            profile_deadline=1.5,
+    async with running_convohook(
+        database_url_for,
+        SECRET,
+        meta_verify_token="verify-me",
+        retry_schedule=(0.2, 0.2),
+        profile_deadline=1.5,
+    ) as run:
+        services: Services = run.services
+        mine = await services.db.run(create_org, "Acme", services.clock())
+        theirs = await services.db.run(create_org, "Other", services.clock())
+        api = Api(run.base, mine.api_key)
+        channel = await api.ok(
+            "POST",
+            "/api/v1/channels",
+            {
+                "type": "INSTAGRAM",
+                "handle": "acme_store",
+                "account_id": ACCOUNT,
+                "access_token": "tok",
+            },
         )
-        app = create_app(settings)
-        async with serve_asgi(app, sock) as base:
-            services: Services = app.state.services
-            mine = await services.db.run(create_org, "Acme", services.clock())
-            theirs = await services.db.run(create_org, "Other", services.clock())
-            api = Api(base, mine.api_key)
-            channel = await api.ok(
-                "POST",
-                "/api/v1/channels",
-                {
-                    "type": "INSTAGRAM",
-                    "handle": "acme_store",
-                    "account_id": ACCOUNT,
-                    "access_token": "tok",
-                },
-            )
-            yield Stack(
-                api,
-                Api(base, theirs.api_key),
-                Meta(base, SECRET),
-                registry,
-                receiver,
-                services,
-                channel,
-            )
+        yield Stack(
+            api,
+            Api(run.base, theirs.api_key),
+            Meta(run.base, SECRET),
+            run.graph,
+            run.receiver,
+            services,
+            channel,
+        )
 
 
 async def eventually(check: Any, timeout: float = 10.0) -> Any:
