@@ -49,7 +49,9 @@ async def site(database_url_for: str) -> AsyncIterator[dict[str, Any]]:
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)
-    async with running_convohook(database_url_for, SECRET, retry_schedule=(0.2,)) as run:
+    async with running_convohook(
+        database_url_for, SECRET, retry_schedule=(0.2,), meta_verify_token="ui-verify-token"
+    ) as run:
         run.graph.put("1200000000000001", "jane.doe", "Jane Doe")
         svc: Services = run.services
         org = await svc.db.run(create_org, "Acme", svc.clock())
@@ -175,3 +177,28 @@ async def test_forms_without_the_csrf_token_are_refused(site: dict[str, Any], pa
             data={"csrf_token": "forged", "step": "1", "name": "x"},
         ) as r:
             assert r.status == 403
+
+
+async def test_channels_page_shows_meta_settings_and_connects(
+    site: dict[str, Any], page: Any
+) -> None:
+    await sign_in(page, site["base"])
+    await page.get_by_role("link", name="Channels").click()
+    callback = await page.locator("#callback-url").inner_text()
+    assert callback == site["base"] + "/webhooks/instagram"
+    assert await page.locator("#verify-token").inner_text() == "ui-verify-token"
+    await page.get_by_label("Instagram handle").fill("@second_shop")
+    await page.get_by_label("Instagram account id", exact=False).fill("17841400000000078")
+    await page.get_by_label("Access token", exact=False).fill("IGAA-token")
+    await page.get_by_role("button", name="Connect").click()
+    await page.wait_for_url("**/settings/channels")
+    assert await page.get_by_role("cell", name="@second_shop").is_visible()
+    assert "IGAA-token" not in await page.content()
+    await shot(page, "channels")
+    # the same account again: refused with a message, nothing added
+    await page.get_by_label("Instagram handle").fill("again")
+    await page.get_by_label("Instagram account id", exact=False).fill("17841400000000078")
+    await page.get_by_label("Access token", exact=False).fill("x")
+    await page.get_by_role("button", name="Connect").click()
+    assert "already connected" in await page.get_by_role("alert").inner_text()
+    assert await page.get_by_role("cell", name="@again").count() == 0

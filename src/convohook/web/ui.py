@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import orjson
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -22,14 +23,14 @@ from starlette.staticfiles import StaticFiles
 
 from convohook.domain.ids import new_id
 from convohook.runtime.services import Services
-from convohook.storage.base import Transaction
-from convohook.storage.records import Session, Webhook
+from convohook.storage.base import ConflictError, Transaction
+from convohook.storage.records import Channel, Session, Webhook
 from convohook.usecases.delivery import retry_now
 from convohook.usecases.users import session_for, sign_in, sign_out
 from convohook.usecases.webhooks import new_secret, rotate_secret
 from convohook.web.errors import ApiError
 from convohook.web.rules import check_channels, check_webhook_url
-from convohook.web.schemas import iso
+from convohook.web.schemas import ChannelIn, iso
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "convohook_session"
@@ -323,12 +324,82 @@ async def webhook_action(request: Request) -> Response:
     return render("base.html", 404, session=session, error="No such action.")
 
 
+# Channels --------------------------------------------------------------------------------------
+
+
+async def channels_page(request: Request) -> Response:
+    session = await current_session(request)
+    if session is None:
+        return to_login(request)
+    return await _render_channels(request, session, {})
+
+
+async def _render_channels(
+    request: Request, session: Session, form: dict[str, Any], status: int = 200, **extra: Any
+) -> Response:
+    svc = services_of(request)
+    channels = await svc.db.read(lambda tx: tx.list_channels(session.user.org_id, None, 200))
+    token = svc.settings.meta_verify_token
+    return render(
+        "channels.html",
+        status,
+        session=session,
+        channels=channels,
+        form=form,
+        callback_url=f"{svc.settings.public_url}/webhooks/instagram",
+        verify_token=token.get_secret_value() if token else None,
+        **extra,
+    )
+
+
+async def connect_channel(request: Request) -> Response:
+    session = await current_session(request)
+    if session is None:
+        return to_login(request)
+    form = await _form_with_csrf(request, session)
+    if form is None:
+        return _csrf_failed()
+    try:
+        data = ChannelIn(
+            handle=form.get("handle", ""),
+            account_id=form.get("account_id", ""),
+            access_token=form.get("access_token", ""),
+        )
+    except ValidationError as exc:
+        problems = "; ".join(f"{e['loc'][-1]}: {e['msg']}" for e in exc.errors())
+        return await _render_channels(request, session, form, 422, error=problems)
+    svc = services_of(request)
+    now = svc.clock()
+    channel = Channel(
+        id=new_id("ch", now),
+        org_id=session.user.org_id,
+        type="INSTAGRAM",
+        handle=data.handle.removeprefix("@"),
+        account_id=data.account_id,
+        access_token=data.access_token,
+        created_at_ms=now,
+    )
+    try:
+        await svc.db.run(lambda tx: tx.insert_channel(channel))
+    except ConflictError:
+        return await _render_channels(
+            request,
+            session,
+            form,
+            409,
+            error=f"Instagram account {data.account_id} is already connected.",
+        )
+    return RedirectResponse("/settings/channels", status_code=303)
+
+
 routes = [
     Route("/", home, methods=["GET"]),
     Route("/login", login_page, methods=["GET"]),
     Route("/login", login, methods=["POST"]),
     Route("/logout", logout, methods=["POST"]),
     Route("/settings/webhooks", webhooks_page, methods=["GET"]),
+    Route("/settings/channels", channels_page, methods=["GET"]),
+    Route("/settings/channels", connect_channel, methods=["POST"]),
     Route("/settings/webhooks/new", new_webhook_page, methods=["GET"]),
     Route("/settings/webhooks/new", create_webhook, methods=["POST"]),
     Route("/settings/webhooks/{webhook_id}", webhook_page, methods=["GET"]),
