@@ -23,4 +23,5 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
 test: lint
+	scripts/test-services.sh
 	$(VENV)/bin/pytest
