@@ -12,6 +12,7 @@ import pytest
 from convohook.delivery.transport import AttemptResult
 from convohook.domain.inbound import InboundItem, ItemKind
 from convohook.domain.payload import CustomerProfile
+from convohook.meta import notifications as n
 from convohook.storage.base import ConflictError, Transaction
 from convohook.storage.database import Database
 from convohook.storage.records import Channel, Webhook
@@ -149,42 +150,19 @@ def test_done_then_late_message_then_new_message(db: Database) -> None:
 
 def test_process_pending_applies_stored_notifications(db: Database) -> None:
     _channel, _ = setup_org(db)
-    body = orjson.dumps(
-        {
-            "object": "instagram",
-            "entry": [
-                {
-                    "id": "1784",
-                    "time": T0,
-                    "messaging": [
-                        {
-                            "sender": {"id": "111"},
-                            "recipient": {"id": "1784"},
-                            "timestamp": T0,
-                            "message": {"mid": "a", "text": "hi"},
-                        },
-                        {
-                            "sender": {"id": "222"},
-                            "recipient": {"id": "1784"},
-                            "timestamp": T0,
-                            "message": {"mid": "b", "text": "yo"},
-                        },
+    body = n.encode(
+        n.notification(
+            [
+                n.entry(
+                    "1784",
+                    [
+                        n.text_message("111", "1784", "a", T0, "hi"),
+                        n.text_message("222", "1784", "b", T0, "yo"),
                     ],
-                },
-                {
-                    "id": "9999",
-                    "time": T0,
-                    "messaging": [
-                        {
-                            "sender": {"id": "333"},
-                            "recipient": {"id": "9999"},
-                            "timestamp": T0,
-                            "message": {"mid": "c", "text": "?"},
-                        },
-                    ],
-                },
-            ],
-        }
+                ),
+                n.entry("9999", [n.text_message("333", "9999", "c", T0, "?")]),
+            ]
+        )
     )
     db.run_sync(lambda tx: tx.insert_notification(body, T0))
     db.run_sync(lambda tx: tx.insert_notification(body, T0))  # Meta redelivers
@@ -329,24 +307,10 @@ def test_gone_disables_the_webhook(db: Database) -> None:
 async def test_parallel_workers_open_one_conversation_per_customer(db: Database) -> None:
     setup_org(db)
     for k in range(40):
-        body = orjson.dumps(
-            {
-                "object": "instagram",
-                "entry": [
-                    {
-                        "id": "1784",
-                        "time": T0,
-                        "messaging": [
-                            {
-                                "sender": {"id": "777"},
-                                "recipient": {"id": "1784"},
-                                "timestamp": T0 + k,
-                                "message": {"mid": f"p{k}", "text": "hi"},
-                            }
-                        ],
-                    }
-                ],
-            }
+        body = n.encode(
+            n.notification(
+                [n.entry("1784", [n.text_message("777", "1784", f"p{k}", T0 + k, "hi")])]
+            )
         )
         db.run_sync(lambda tx, body=body: tx.insert_notification(body, T0))
 

@@ -78,7 +78,8 @@ class EventFacts:
     first_message_at_ms: int | None
 
 
-def _iso(ms: int) -> str:
+def iso_ms(ms: int) -> str:
+    """Milliseconds since the epoch as ISO 8601 UTC with milliseconds: 2026-11-25T09:50:00.000Z."""
     seconds, millis = divmod(ms, 1000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
 
@@ -92,10 +93,10 @@ def standard_envelope(doubletick_body: bytes, facts: EventFacts) -> bytes:
     data["conversationId"] = facts.conversation_id
     data["igsid"] = facts.igsid
     data["firstMessage"] = (
-        {"text": facts.first_message_text, "timestamp": _iso(facts.first_message_at_ms)}
+        {"text": facts.first_message_text, "timestamp": iso_ms(facts.first_message_at_ms)}
         if facts.first_message_at_ms is not None
         else None
     )
     return orjson.dumps(
-        {"type": facts.event_type, "timestamp": _iso(facts.created_at_ms), "data": data}
+        {"type": facts.event_type, "timestamp": iso_ms(facts.created_at_ms), "data": data}
     )

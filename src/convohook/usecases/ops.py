@@ -8,12 +8,12 @@ deliveries of operational events themselves, so a broken operations endpoint can
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import orjson
 
 from convohook.domain.ids import new_id
+from convohook.domain.payload import iso_ms
 from convohook.storage.base import Transaction
 
 WEBHOOK_DISABLED = "webhook.disabled"
@@ -21,17 +21,12 @@ DELIVERY_EXHAUSTED = "delivery.exhausted"
 OPS_EVENTS = (WEBHOOK_DISABLED, DELIVERY_EXHAUSTED)
 
 
-def _iso(ms: int) -> str:
-    seconds, millis = divmod(ms, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
-
-
 def emit_ops_event(
     tx: Transaction, *, org_id: str, event_type: str, data: dict[str, Any], now_ms: int
 ) -> str:
     event_id = new_id("evt", now_ms)
     payload = orjson.dumps(
-        {"type": event_type, "timestamp": _iso(now_ms), "data": {"eventId": event_id, **data}}
+        {"type": event_type, "timestamp": iso_ms(now_ms), "data": {"eventId": event_id, **data}}
     )
     tx.insert_event(
         event_id=event_id,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from convohook.delivery.signing import SECRET_KEY_PREFIX, public_key_of
+from convohook.domain.payload import iso_ms
 from convohook.storage.records import (
     Attempt,
     Bot,
@@ -121,13 +122,7 @@ class BotIn(_Strict):
 
 
 def iso(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    return (
-        datetime.fromtimestamp(ms / 1000, tz=UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
+    return None if ms is None else iso_ms(ms)
 
 
 def channel_json(c: Channel) -> dict[str, Any]:
