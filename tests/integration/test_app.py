@@ -334,6 +334,40 @@ async def test_capture_bot_records_what_it_receives(stack: Stack) -> None:
     assert orjson.loads(capture["raw_body"]) == capture["body"]
 
 
+async def test_bots_are_listed(stack: Stack) -> None:
+    first = await stack.base.ok("POST", "/api/v1/bots", {"name": "One", "trigger": "webhook"})
+    second = await stack.base.ok("POST", "/api/v1/bots", {"name": "Two", "trigger": "webhook"})
+    listed = await stack.base.ok("GET", "/api/v1/bots?limit=1")
+    assert [b["id"] for b in listed["items"]] == [second["id"]]
+    rest = await stack.base.ok("GET", f"/api/v1/bots?cursor={listed['next']}")
+    assert [b["webhook_url"] for b in rest["items"]] == [first["webhook_url"]]
+    assert (await stack.other.ok("GET", "/api/v1/bots"))["items"] == []
+
+
+async def test_a_conversations_messages_are_listed_oldest_first(stack: Stack) -> None:
+    stack.graph.put("556", "lee", "Lee")
+    await stack.dm("556", "msg-b", ts=1_700_000_000_002, text="second")
+    await stack.dm("556", "msg-a", ts=1_700_000_000_001, text="first")
+    [conversation] = await eventually(lambda: _items(stack.base.ok("GET", "/api/v1/conversations")))
+    path = f"/api/v1/conversations/{conversation['id']}/messages"
+    messages = await eventually(lambda: _two(stack.base.ok("GET", path)))
+    assert [m["text"] for m in messages] == ["first", "second"]
+    assert messages[0]["timestamp"] == "2023-11-14T22:13:20.001Z"
+    page = await stack.base.ok("GET", path + "?limit=1")
+    rest = await stack.base.ok("GET", f"{path}?cursor={page['next']}")
+    assert [m["mid"] for m in rest["items"]] == ["msg-b"]
+    status, body = await stack.base.call("GET", path + "?cursor=nonsense")
+    assert status == 422
+    assert "cursor" in body["message"]
+    status, _ = await stack.other.call("GET", path)
+    assert status == 404
+
+
+async def _two(call: Any) -> list[dict[str, Any]] | None:
+    items: list[dict[str, Any]] = (await call)["items"]
+    return items if len(items) == 2 else None
+
+
 async def _items(call: Any) -> list[dict[str, Any]] | None:
     return (await call)["items"] or None
 

@@ -15,7 +15,7 @@ from convohook.domain.payload import CustomerProfile
 from convohook.meta import notifications as n
 from convohook.storage.base import ConflictError, Transaction
 from convohook.storage.database import Database
-from convohook.storage.records import Channel, Webhook
+from convohook.storage.records import Bot, Channel, Webhook
 from convohook.usecases.conversations import mark_done
 from convohook.usecases.delivery import SentAttempt, record_attempts, retry_now
 from convohook.usecases.orgs import create_org, org_for_api_key
@@ -590,3 +590,52 @@ def test_failures_of_operational_deliveries_are_not_reported_again(db: Database)
         rng=random.Random(1),
     )
     assert len(_ops_payloads(db)) == 1  # no event about the operations webhook's own failure
+
+
+def test_a_conversations_messages_are_listed_oldest_first_and_only_for_its_org(
+    db: Database,
+) -> None:
+    channel, _ = setup_org(db)
+    assert apply(db, channel, msg(mid="m2", ts=T0 + 5)) == "first_message"
+    apply(db, channel, msg(mid="m1", ts=T0 + 5))  # same time: the mid breaks the tie
+    apply(db, channel, msg(mid="m3", ts=T0 + 9))
+    apply(db, channel, msg(igsid="222", mid="other", ts=T0 + 1))  # another customer's
+
+    def read(tx: Transaction) -> Any:
+        mine = next(
+            c
+            for c in tx.list_conversations(
+                channel.org_id, status=None, channel_id=None, contact_id=None, before=None, limit=9
+            )
+            if c.contact.igsid == "111"
+        )
+        return (
+            tx.list_messages(channel.org_id, mine.id, None, 10),
+            tx.list_messages(channel.org_id, mine.id, (T0 + 5, "m1"), 1),
+            tx.list_messages("org_someone_else", mine.id, None, 10),
+        )
+
+    everything, after_first, foreign = db.run_sync(read)
+    assert [(m.mid, m.timestamp_ms) for m in everything] == [
+        ("m1", T0 + 5),
+        ("m2", T0 + 5),
+        ("m3", T0 + 9),
+    ]
+    assert everything[0].text == "hi"
+    assert everything[0].kind == "message"
+    assert [m.mid for m in after_first] == ["m2"]
+    assert foreign == []
+
+
+def test_bots_are_listed_newest_first_per_org(db: Database) -> None:
+    channel, _ = setup_org(db)
+
+    def write(tx: Transaction) -> None:
+        other = create_org(tx, "Other", T0).org
+        for i, org_id in enumerate([channel.org_id, channel.org_id, other.id]):
+            tx.insert_bot(Bot(f"bot_{i}", org_id, f"Bot {i}", "webhook", f"tok{i}", T0 + i))
+
+    db.run_sync(write)
+    bots = db.run_sync(lambda tx: tx.list_bots(channel.org_id, None, 10))
+    assert [b.id for b in bots] == ["bot_1", "bot_0"]
+    assert db.run_sync(lambda tx: tx.list_bots(channel.org_id, "bot_1", 10))[0].id == "bot_0"

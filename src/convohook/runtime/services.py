@@ -13,7 +13,7 @@ from convohook.delivery.transport import create_session
 from convohook.meta.graph import GraphClient
 from convohook.runtime.inbound_writer import InboundWriter
 from convohook.runtime.metrics import Metrics
-from convohook.runtime.signal import Signal
+from convohook.runtime.signal import Broadcast, Signal
 from convohook.storage.database import Database, open_database
 from convohook.usecases.clock import Clock, system_clock
 
@@ -23,6 +23,7 @@ class Signals:
     notifications: Signal = field(default_factory=Signal)
     profiles: Signal = field(default_factory=Signal)
     deliveries: Signal = field(default_factory=Signal)
+    captures: Broadcast = field(default_factory=Broadcast)  # Bot Studio's live view
 
 
 def origin_of(url: str) -> str:

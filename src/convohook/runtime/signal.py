@@ -19,3 +19,26 @@ class Signal:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._event.wait(), timeout=max(timeout, 0.0))
         self._event.clear()
+
+
+class Broadcast:
+    """Wakes every waiter at once (Signal wakes one worker): for live views, many per change.
+
+    Take `current()` before reading the state you show, then `wait` on it: a change that lands
+    in between still wakes you, because it completed the very event you hold.
+    """
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def notify(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    def current(self) -> asyncio.Event:
+        return self._event
+
+    @staticmethod
+    async def wait(change: asyncio.Event, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(change.wait(), timeout=max(timeout, 0.0))

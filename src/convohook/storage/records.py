@@ -78,6 +78,20 @@ class Conversation:
 
 
 @dataclass(frozen=True, slots=True)
+class Message:
+    """A customer's message as received; `mid` is Meta's id (or a stand-in for items without)."""
+
+    channel_id: str
+    mid: str
+    contact_id: str
+    conversation_id: str | None
+    kind: str
+    text: str | None
+    timestamp_ms: int
+    received_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class Attempt:
     attempt_number: int
     attempted_at_ms: int

@@ -23,6 +23,7 @@ from convohook.storage.records import (
     Conversation,
     Delivery,
     DueDelivery,
+    Message,
     Org,
     Session,
     StoredNotification,
@@ -409,6 +410,22 @@ class SQLTransaction:
             "UPDATE messages SET conversation_id = ? WHERE channel_id = ? AND mid = ?",
             (conversation_id, channel_id, mid),
         )
+
+    def list_messages(
+        self, org_id: str, conversation_id: str, after: tuple[int, str] | None, limit: int
+    ) -> list[Message]:
+        after_ms, after_mid = after if after is not None else (None, None)
+        rows = self._x(
+            "SELECT m.channel_id, m.mid, m.contact_id, m.conversation_id, m.kind, m.text,"
+            " m.timestamp_ms, m.received_at_ms FROM messages m"
+            " JOIN conversations v ON v.id = m.conversation_id"
+            " WHERE m.conversation_id = ? AND v.org_id = ?"
+            " AND (CAST(? AS BIGINT) IS NULL OR m.timestamp_ms > ?"
+            " OR (m.timestamp_ms = ? AND m.mid > ?))"
+            " ORDER BY m.timestamp_ms, m.mid LIMIT ?",
+            (conversation_id, org_id, after_ms, after_ms, after_ms, after_mid, limit),
+        ).fetchall()
+        return [Message(*r) for r in rows]
 
     # conversations --------------------------------------------------------------------------
 
@@ -942,6 +959,14 @@ class SQLTransaction:
             (org_id, bot_id),
         ).fetchone()
         return Bot(*row) if row else None
+
+    def list_bots(self, org_id: str, before: str | None, limit: int) -> list[Bot]:
+        rows = self._x(
+            "SELECT id, org_id, name, trigger, token, created_at_ms FROM bots "
+            "WHERE org_id = ? AND (CAST(? AS TEXT) IS NULL OR id < ?) ORDER BY id DESC LIMIT ?",
+            (org_id, before, before, limit),
+        ).fetchall()
+        return [Bot(*r) for r in rows]
 
     def bot_by_token(self, token: str) -> Bot | None:
         row = self._x(

@@ -324,6 +324,25 @@ async def get_conversation(conversation_id: str, org: OrgDep, svc: SvcDep) -> di
     return s.conversation_json(conversation)
 
 
+@router.get("/conversations/{conversation_id}/messages")
+async def list_messages(
+    conversation_id: str, org: OrgDep, svc: SvcDep, limit: Limit = 50, cursor: str | None = None
+) -> dict[str, Any]:
+    """The customer's messages in this conversation, oldest first."""
+    try:
+        after = s.parse_message_cursor(cursor)
+    except ValueError as exc:
+        raise ApiError(422, str(exc)) from exc
+
+    def query(tx: Transaction) -> Any:
+        if tx.get_conversation(org.id, conversation_id) is None:
+            raise not_found("conversation", conversation_id)
+        return tx.list_messages(org.id, conversation_id, after, limit + 1)
+
+    rows = await svc.db.read(query)
+    return page(rows, limit, s.message_json, s.message_cursor)
+
+
 @router.post("/conversations/{conversation_id}/done")
 async def mark_conversation_done(conversation_id: str, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
     conversation = await svc.db.run(
@@ -374,6 +393,14 @@ async def create_bot(body: s.BotIn, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
     )
     await svc.db.run(lambda tx: tx.insert_bot(bot))
     return s.bot_json(bot, svc.settings.public_url)
+
+
+@router.get("/bots")
+async def list_bots(
+    org: OrgDep, svc: SvcDep, limit: Limit = 50, cursor: str | None = None
+) -> dict[str, Any]:
+    rows = await svc.db.read(lambda tx: tx.list_bots(org.id, cursor, limit + 1))
+    return page(rows, limit, lambda b: s.bot_json(b, svc.settings.public_url), lambda b: b.id)
 
 
 @router.get("/bots/{bot_id}")

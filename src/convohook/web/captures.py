@@ -35,6 +35,7 @@ async def capture(request: Request) -> Response:
         body=body.decode(errors="replace"),
     )
     await services.db.run(lambda tx: tx.insert_capture(record))
+    services.signals.captures.notify()
     return JSONResponse({"received": True, "capture_id": record.id})
 
 

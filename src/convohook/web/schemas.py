@@ -18,6 +18,7 @@ from convohook.storage.records import (
     Contact,
     Conversation,
     Delivery,
+    Message,
     Webhook,
 )
 
@@ -189,6 +190,30 @@ def conversation_json(v: Conversation) -> dict[str, Any]:
         "opened_at": iso(v.opened_at_ms),
         "done_at": iso(v.done_at_ms),
     }
+
+
+def message_json(m: Message) -> dict[str, Any]:
+    return {
+        "mid": m.mid,
+        "kind": m.kind,
+        "text": m.text,
+        "timestamp": iso(m.timestamp_ms),
+        "received_at": iso(m.received_at_ms),
+    }
+
+
+def message_cursor(m: Message) -> str:
+    return f"{m.timestamp_ms}:{m.mid}"
+
+
+def parse_message_cursor(cursor: str | None) -> tuple[int, str] | None:
+    """`TIMESTAMP_MS:MID` (a mid may itself hold colons; the timestamp never does)."""
+    if not cursor:
+        return None
+    ms, sep, mid = cursor.partition(":")
+    if not sep or not ms.isdigit():
+        raise ValueError(f"cursor: {cursor!r} is not a cursor from this list's `next`")
+    return int(ms), mid
 
 
 def attempt_json(a: Attempt) -> dict[str, Any]:

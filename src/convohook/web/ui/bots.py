@@ -1,0 +1,192 @@
+"""Bot Studio: capture bots with the "On Webhook" trigger. Create one, copy its URL, then
+Capture Response → View Response Data: requests appear live over server-sent events."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from convohook.domain.ids import new_id
+from convohook.runtime.services import Services
+from convohook.storage.records import Bot, Capture, Session
+from convohook.web.ui.common import (
+    csrf_failed,
+    current_session,
+    form_with_csrf,
+    not_found,
+    render,
+    see_other,
+    services_of,
+    templates,
+    to_login,
+)
+from convohook.web.ui.payload_tree import json_tree
+
+TRIGGERS = {"webhook": "On Webhook"}
+SHOWN = 20  # captures on the page; older ones stay reachable through the API
+# Captures written by another process (scale-out) cannot wake this one: look at least this often.
+POLL_S = 1.0
+KEEPALIVE_S = 15.0  # an SSE comment now and then keeps proxies from closing an idle stream
+
+
+def capture_url(svc: Services, bot: Bot) -> str:
+    return f"{svc.settings.public_url}/hooks/bots/{bot.token}"
+
+
+def render_capture(capture: Capture, *, newest: bool = False) -> str:
+    return templates.get_template("_capture.html").render(
+        capture=capture, tree=json_tree(capture.body), open=newest
+    )
+
+
+async def bots_page(request: Request) -> Response:
+    session = await current_session(request)
+    if session is None:
+        return to_login(request)
+    return await _render_bots(request, session, {})
+
+
+async def _render_bots(
+    request: Request, session: Session, form: dict[str, Any], status: int = 200, **extra: Any
+) -> Response:
+    svc = services_of(request)
+    bots = await svc.db.read(lambda tx: tx.list_bots(session.user.org_id, None, 200))
+    return render(
+        "bots.html",
+        status,
+        session=session,
+        bots=[(b, capture_url(svc, b)) for b in bots],
+        triggers=TRIGGERS,
+        form=form,
+        **extra,
+    )
+
+
+async def create_bot(request: Request) -> Response:
+    session = await current_session(request)
+    if session is None:
+        return to_login(request)
+    form = await form_with_csrf(request, session)
+    if form is None:
+        return csrf_failed(session)
+    name, trigger = form.get("name", "").strip(), form.get("trigger", "")
+    if not name or len(name) > 200:
+        return await _render_bots(request, session, form, 422, error="Give the bot a name.")
+    if trigger not in TRIGGERS:
+        return await _render_bots(
+            request, session, form, 422, error="Choose the trigger: On Webhook."
+        )
+    svc = services_of(request)
+    now = svc.clock()
+    bot = Bot(
+        id=new_id("bot", now),
+        org_id=session.user.org_id,
+        name=name,
+        trigger=trigger,
+        token=secrets.token_urlsafe(24),  # the capture URL is the credential: unguessable
+        created_at_ms=now,
+    )
+    await svc.db.run(lambda tx: tx.insert_bot(bot))
+    return see_other(f"/bots/{bot.id}")
+
+
+async def _bot(request: Request, session: Session) -> Bot | None:
+    svc = services_of(request)
+    bot_id = request.path_params["bot_id"]
+    return await svc.db.read(lambda tx: tx.get_bot(session.user.org_id, bot_id))
+
+
+async def bot_page(request: Request) -> Response:
+    session = await current_session(request)
+    if session is None:
+        return to_login(request)
+    bot = await _bot(request, session)
+    if bot is None:
+        return not_found(session, "bot")
+    svc = services_of(request)
+    captures = await svc.db.read(lambda tx: tx.list_captures(bot.id, None, SHOWN))
+    return render(
+        "bot.html",
+        session=session,
+        bot=bot,
+        trigger=TRIGGERS.get(bot.trigger, bot.trigger),
+        url=capture_url(svc, bot),
+        demo=svc.settings.demo,
+        captures=[render_capture(c, newest=i == 0) for i, c in enumerate(captures)],
+    )
+
+
+async def listen(request: Request) -> Response:
+    """The Capture Response button: swaps itself for the element that opens the live stream."""
+    session = await current_session(request)
+    if session is None:
+        return to_login(request)
+    bot = await _bot(request, session)
+    if bot is None:
+        return not_found(session, "bot")
+    return render("_listen.html", bot=bot)
+
+
+def sse(event: str, html: str, event_id: str | None = None) -> bytes:
+    lines = [f"event: {event}"]
+    if event_id:
+        lines.append(f"id: {event_id}")
+    lines += [f"data: {line}" for line in html.splitlines() or [""]]
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+async def stream(request: Request) -> Response:
+    """GET /bots/{id}/captures/stream: every capture received from now on, as an SSE `capture`
+    event holding its rendered HTML. A reconnecting browser sends Last-Event-ID and gets what
+    arrived after it, so a dropped connection loses nothing."""
+    session = await current_session(request)
+    if session is None:
+        return Response("sign in again", status_code=401)
+    bot = await _bot(request, session)
+    if bot is None:
+        return Response("no such bot", status_code=404)
+    svc = services_of(request)
+    resume_after = request.headers.get("last-event-id")
+
+    async def events() -> AsyncIterator[bytes]:
+        latest = await svc.db.read(lambda tx: tx.list_captures(bot.id, None, 50))
+        seen = {c.id for c in latest if resume_after is None or c.id <= resume_after}
+        yield b"retry: 2000\n\n"
+        yield sse("listening", templates.get_template("_listening.html").render())
+        idle = 0.0
+        while True:
+            change = svc.signals.captures.current()
+            latest = await svc.db.read(lambda tx: tx.list_captures(bot.id, None, 50))
+            for capture in reversed(latest):  # oldest first, so the newest ends on top
+                if capture.id not in seen:
+                    seen.add(capture.id)
+                    idle = 0.0
+                    yield sse("capture", render_capture(capture, newest=True), capture.id)
+            seen = {c.id for c in latest}  # older ones never come back into the window
+            started = asyncio.get_running_loop().time()
+            await svc.signals.captures.wait(change, POLL_S)
+            idle += asyncio.get_running_loop().time() - started
+            if idle >= KEEPALIVE_S:
+                idle = 0.0
+                yield b": keepalive\n\n"
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+routes = [
+    Route("/bots", bots_page, methods=["GET"]),
+    Route("/bots", create_bot, methods=["POST"]),
+    Route("/bots/{bot_id}", bot_page, methods=["GET"]),
+    Route("/bots/{bot_id}/listen", listen, methods=["GET"]),
+    Route("/bots/{bot_id}/captures/stream", stream, methods=["GET"]),
+]
