@@ -36,6 +36,7 @@ DEMO_APP_SECRET = "demo-app-secret"  # noqa: S105 - a placeholder, accepted in d
 DEMO_VERIFY_TOKEN = "demo-verify-token"  # noqa: S105
 DEMO_ACCOUNT_ID = "17841400000000000"
 DEMO_HANDLE = "convohook_demo"
+SHUTDOWN_GRACE_S = 5
 GRAPH_VERSION = "v24.0"
 
 # Options shared by the commands that run the service; each mirrors a CONVOHOOK_* variable.
@@ -143,6 +144,9 @@ def serve(
         port=port,
         access_log=False,
         log_level="info",
+        # Bot Studio's live streams never end by themselves: on shutdown, wait this long for
+        # requests in flight (a Meta POST commits in milliseconds), then close what is left.
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )
 
 

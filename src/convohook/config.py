@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     graph_timeout: float = 5.0
     profile_deadline: float = 60.0  # how long an opening may wait for its profile, seconds
     profile_ttl: float = 7 * 86400.0  # a cached profile older than this is refreshed on reopen
-    demo: bool = False
+    demo: bool = False  # `convohook demo`: the UI offers Send a test DM (convohook plays Meta)
     # Workers are woken in process; this is only the safety net for rows another process wrote
     # (`convohook worker` beside `serve --no-worker`), which cannot wake them.
     idle_poll_seconds: float = 30.0

@@ -87,6 +87,8 @@ def test_demo_once_prints_the_captured_payload(tmp_path: Path) -> None:
     assert result.returncode == 0, describe(result)
     assert '"conversationOpened": true' in result.stdout, describe(result)
     assert '"from": "ada.lovelace"' in result.stdout, describe(result)
+    assert f"http://127.0.0.1:{port}/login" in result.stdout, describe(result)  # the web UI
+    assert "demo@convohook.local" in result.stdout, describe(result)
 
 
 def test_migrate_applies_once_then_reports_up_to_date(tmp_path: Path) -> None:

@@ -8,10 +8,7 @@ Set CONVOHOOK_SCREENSHOTS=1 to refresh the pictures in docs/img.
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -22,40 +19,25 @@ from convohook.runtime.services import Services
 from convohook.usecases.orgs import create_org
 from convohook.usecases.users import create_user
 
+from browser import EMAIL, PASSWORD, browser_context, need_chromium, shot, sign_in
 from harness import Api, Meta, running_convohook
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ACCOUNT = "17841400000000077"
 SECRET = "ui-app-secret"
-PASSWORD = "correct horse battery"
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "img"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture
 async def site(database_url_for: str) -> AsyncIterator[dict[str, Any]]:
-    if not Path(CHROMIUM).exists():
-        reason = "Debian's chromium is not installed (apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    need_chromium()
     async with running_convohook(
         database_url_for, SECRET, retry_schedule=(0.2,), meta_verify_token="ui-verify-token"
     ) as run:
         run.graph.put("1200000000000001", "jane.doe", "Jane Doe")
         svc: Services = run.services
         org = await svc.db.run(create_org, "Acme", svc.clock())
-        await svc.db.run(create_user, org.org.id, "owner@acme.test", PASSWORD, svc.clock())
+        await svc.db.run(create_user, org.org.id, EMAIL, PASSWORD, svc.clock())
         await Api(run.base, org.api_key).ok(
             "POST",
             "/api/v1/channels",
@@ -71,37 +53,13 @@ async def site(database_url_for: str) -> AsyncIterator[dict[str, Any]]:
 
 @pytest.fixture
 async def page() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = await browser.new_context(viewport={"width": 1200, "height": 900})
+    async with browser_context() as context:
         yield await context.new_page()
-        await browser.close()
-
-
-async def shot(page: Any, name: str) -> None:
-    if os.environ.get("CONVOHOOK_SCREENSHOTS"):
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-async def sign_in(page: Any, base: str) -> None:
-    await page.goto(base + "/settings/webhooks")
-    assert "/login" in page.url  # signed out: sent to sign in
-    await shot(page, "login")
-    await page.get_by_label("Email").fill("owner@acme.test")
-    await page.get_by_label("Password").fill("wrong password!")
-    await page.get_by_role("button", name="Sign in").click()
-    assert await page.get_by_role("alert").inner_text() == "Wrong email or password."
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url("**/settings/webhooks")
 
 
 async def test_doubletick_setup_flow_and_delivery_log(site: dict[str, Any], page: Any) -> None:
     base, receiver = site["base"], site["receiver"]
-    await sign_in(page, base)
+    await sign_in(page, base, check_wrong_password=True)
     await page.get_by_role("link", name="New Webhook").click()
     await page.get_by_label("Name").fill("CRM leads")
     await page.get_by_label("URL").fill(receiver.url)
@@ -157,7 +115,7 @@ async def test_doubletick_setup_flow_and_delivery_log(site: dict[str, Any], page
     assert await page.get_by_role("link", name="CRM leads").is_visible()
     await page.set_viewport_size({"width": 1200, "height": 900})
 
-    await page.get_by_role("button", name="Sign out (owner@acme.test)").click()
+    await page.get_by_role("button", name=f"Sign out ({EMAIL})").click()
     await page.wait_for_url("**/login")
     await page.goto(base + "/settings/webhooks")
     assert "/login" in page.url
@@ -194,7 +152,6 @@ async def test_channels_page_shows_meta_settings_and_connects(
     await page.wait_for_url("**/settings/channels")
     assert await page.get_by_role("cell", name="@second_shop").is_visible()
     assert "IGAA-token" not in await page.content()
-    await shot(page, "channels")
     # the same account again: refused with a message, nothing added
     await page.get_by_label("Instagram handle").fill("again")
     await page.get_by_label("Instagram account id", exact=False).fill("17841400000000078")
@@ -202,3 +159,56 @@ async def test_channels_page_shows_meta_settings_and_connects(
     await page.get_by_role("button", name="Connect").click()
     assert "already connected" in await page.get_by_role("alert").inner_text()
     assert await page.get_by_role("cell", name="@again").count() == 0
+
+
+async def test_a_webhook_is_edited_and_bad_changes_are_refused(
+    site: dict[str, Any], page: Any
+) -> None:
+    base, receiver = site["base"], site["receiver"]
+    await sign_in(page, base)
+    await page.get_by_role("link", name="New Webhook").click()
+    await page.get_by_label("Name").fill("Sheet")
+    await page.get_by_label("URL").fill(receiver.url)
+    await page.get_by_role("button", name="Continue").click()
+    await page.get_by_role("button", name="Save").click()
+    await page.get_by_role("link", name="Edit").click()
+    await page.get_by_label("Name").fill("Sheet (leads)")
+    await page.get_by_label("Conversation Closed", exact=False).check()
+    await page.get_by_role("button", name="Save changes").click()
+    assert await page.get_by_role("status").inner_text() == "Changes saved."
+    assert await page.get_by_role("heading", name="Sheet (leads)").is_visible()
+    assert "Conversation Opened, Conversation Closed" in await page.locator("dl.card").inner_text()
+
+    await page.get_by_role("link", name="Edit").click()
+    await page.get_by_label("URL").fill("ftp://files.example.com/in")
+    await page.get_by_label("@acme_store").uncheck()
+    await page.get_by_role("button", name="Save changes").click()
+    assert "Instagram channel" in await page.get_by_role("alert").inner_text()
+    await page.get_by_label("@acme_store").check()
+    await page.get_by_role("button", name="Save changes").click()
+    assert "url:" in await page.get_by_role("alert").inner_text()
+    await page.get_by_role("link", name="Cancel").click()
+    assert "ftp:" not in await page.locator("dl.card").inner_text()  # nothing changed
+    assert receiver.url in await page.locator("dl.card").inner_text()
+
+
+async def test_demo_only_and_signed_in_only_endpoints(site: dict[str, Any], page: Any) -> None:
+    base = site["base"]
+    async with aiohttp.ClientSession() as anonymous:
+        async with anonymous.get(base + "/bots/bot_x/captures/stream") as r:
+            assert r.status == 401
+        async with anonymous.get(base + "/inbox", allow_redirects=False) as r:
+            assert r.status == 303
+            assert r.headers["Location"] == "/login?next=/inbox"
+    await sign_in(page, base)
+    cookies = {c["name"]: c["value"] for c in await page.context.cookies()}
+    await page.goto(base + "/settings/channels")
+    csrf = await page.locator("input[name=csrf_token]").first.get_attribute("value")
+    assert await page.get_by_role("button", name="Send test DM").count() == 0  # not a demo
+    async with aiohttp.ClientSession(cookies=cookies) as http:
+        form = {"csrf_token": csrf, "username": "x", "text": "hi", "channel_id": "c"}
+        async with http.post(base + "/settings/channels/test-dm", data=form) as r:
+            assert r.status == 404
+            assert "convohook demo" in await r.text()
+        async with http.get(base + "/bots/bot_nope/captures/stream") as r:
+            assert r.status == 404

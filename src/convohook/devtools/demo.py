@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from typing import Any
 
 import aiohttp
 import orjson
 import uvicorn
 from rich.console import Console
-from rich.panel import Panel
 from rich.syntax import Syntax
 
 from convohook.config import Settings
@@ -18,11 +18,13 @@ from convohook.devtools.graph_standin import create_graph_standin
 from convohook.devtools.simulate import SimulationError, send_dm
 from convohook.runtime.services import Services
 from convohook.usecases.orgs import create_org
+from convohook.usecases.users import create_user
 from convohook.web.app import create_app
 
 console = Console()
 DEMO_ACCOUNT_ID = "17841400000000000"
 DEMO_HANDLE = "convohook_demo"
+DEMO_EMAIL = "demo@convohook.local"
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 
 
@@ -49,7 +51,14 @@ async def run_demo(settings: Settings, *, port: int, once: bool, first_dm: bool)
     app = create_app(settings)
     app.mount("/_demo/graph", create_graph_standin())
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=5,  # open Bot Studio streams must not hold Ctrl-C up
+        )
     )
     task = asyncio.create_task(server.serve())
     try:
@@ -60,6 +69,8 @@ async def run_demo(settings: Settings, *, port: int, once: bool, first_dm: bool)
     services: Services = app.state.services
     base = settings.public_url
     created = await services.db.run(create_org, "Demo", services.clock())
+    password = secrets.token_urlsafe(9)  # the demo listens on loopback, but still: not guessable
+    await services.db.run(create_user, created.org.id, DEMO_EMAIL, password, services.clock())
     headers = {"Authorization": f"Bearer {created.api_key}"}
     async with aiohttp.ClientSession(base_url=base, headers=headers, timeout=TIMEOUT) as http:
         channel = await _api(
@@ -86,20 +97,30 @@ async def run_demo(settings: Settings, *, port: int, once: bool, first_dm: bool)
                 "events": ["conversation.opened", "conversation.closed"],
             },
         )
+        # Plain lines, not a panel: a box would wrap the long URLs and secrets mid-token.
+        console.rule("convohook demo")
         console.print(
-            Panel.fit(
-                f"convohook demo on [bold]{base}[/bold] (SQLite: {settings.database_url})\n"
-                f"API key            {created.api_key}\n"
-                f"channel            @{DEMO_HANDLE} (account {DEMO_ACCOUNT_ID})\n"
-                f"capture bot URL    {bot['webhook_url']}\n"
-                f"webhook            {webhook['id']} (secret {webhook['secret']})\n\n"
+            (
+                f"convohook demo on [bold]{base}[/bold] ({settings.database_url})\n\n"
+                f"Web UI          {base}/login\n"
+                f"  email         {DEMO_EMAIL}\n"
+                f"  password      {password}\n"
+                f"  Bot Studio    /bots/{bot['id']}: Capture Response,\n"
+                "                then Channels → Send a test DM\n"
+                f"API key         {created.api_key}\n"
+                f"channel         @{DEMO_HANDLE} (account {DEMO_ACCOUNT_ID})\n"
+                f"capture URL     {bot['webhook_url']}\n"
+                f"webhook         {webhook['id']}\n"
+                f"  secret        {webhook['secret']}\n\n"
                 "Send a DM from another terminal:\n"
                 "  convohook simulate dm --from grace.hopper --name 'Grace Hopper'\n"
-                f"See what the bot captured:\n  curl -H 'Authorization: Bearer {created.api_key}' "
-                f"{base}/api/v1/bots/{bot['id']}/captures",
-                title="convohook demo",
-            )
+                "See what the bot captured:\n"
+                f"  curl -H 'Authorization: Bearer {created.api_key}' \\\n"
+                f"    {base}/api/v1/bots/{bot['id']}/captures"
+            ),
+            soft_wrap=True,
         )
+        console.rule()
         if first_dm:
             try:
                 await send_dm(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -28,6 +29,13 @@ EVENT_LABELS = {
 }
 
 
+def when(ms: int | None) -> str:
+    """For people: whole seconds, UTC said out loud (the API keeps ISO 8601 with milliseconds)."""
+    if ms is None:
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ms // 1000))
+
+
 def pretty_json(raw: bytes | str | None) -> str:
     if raw is None:
         return ""
@@ -42,6 +50,7 @@ templates = Environment(
 )
 templates.filters["event_label"] = lambda name: EVENT_LABELS.get(name, name)
 templates.filters["iso"] = iso
+templates.filters["when"] = when
 templates.filters["pretty"] = pretty_json
 
 
