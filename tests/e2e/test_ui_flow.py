@@ -146,3 +146,4 @@ async def test_setup_dm_bot_studio_done_and_reopen(site: dict[str, Any]) -> None
         await page.set_viewport_size({"width": 390, "height": 800})  # phone width
         assert await page.get_by_role("button", name="Copy URL").is_visible()
         assert await page.locator("article.capture").first.is_visible()
+        await shot(page, "phone-bot-studio")
