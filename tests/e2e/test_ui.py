@@ -100,6 +100,10 @@ async def test_doubletick_setup_flow_and_delivery_log(site: dict[str, Any], page
         await page.wait_for_timeout(100)
     await delivery.locator(".status.succeeded").wait_for()
     assert await delivery.locator("tr.attempt").count() == 1
+    await delivery.locator("tr.attempt summary", has_text="Request headers").click()
+    sent = await delivery.locator("tr.attempt table.headers").inner_text()
+    assert received.headers["webhook-signature"] in sent
+    assert received.headers["webhook-id"] in sent
     await shot(page, "webhook")
     await delivery.get_by_role("button", name="Retry now").click()
     await receiver.wait_for(2)

@@ -439,6 +439,17 @@ async def test_custom_headers_and_bearer_auth_are_sent(stack: Stack) -> None:
     assert received.headers["X-Team"] == "sales"
     assert received.headers["Authorization"] == "Bearer t0k3n"
     stack.receiver.verify_all(webhook["secret"])
+    # The attempt log shows the request as sent, with the credential masked.
+    [delivery] = await eventually(lambda: _delivered(stack, webhook["id"]))
+    [attempt] = delivery["attempts"]
+    logged = attempt["request_headers"]
+    assert logged["webhook-id"] == received.headers["webhook-id"]
+    assert logged["webhook-signature"] == received.headers["webhook-signature"]
+    assert logged["X-Team"] == "sales"
+    assert logged["User-Agent"] == received.headers["User-Agent"]
+    assert logged["Authorization"] == "Bearer ••••••"
+    page = orjson.dumps(await stack.base.ok("GET", f"/api/v1/webhooks/{webhook['id']}/deliveries"))
+    assert b"t0k3n" not in page
 
 
 async def test_basic_auth(stack: Stack) -> None:
@@ -492,6 +503,9 @@ async def test_standard_envelope_format(stack: Stack) -> None:
     assert data["eventId"].startswith("evt_")
     assert data["conversationId"].startswith("conv_")
     assert data["firstMessage"] == {"text": "first words", "timestamp": "2023-11-14T22:13:20.123Z"}
+    # The log keeps the envelope as sent, since it is not the stored DoubleTick payload.
+    [delivery] = await eventually(lambda: _delivered(stack, webhook["id"]))
+    assert stack.receiver.received[0].body == delivery["attempts"][0]["request_body"].encode()
 
 
 async def test_secret_rotation_sends_both_signatures_during_grace(stack: Stack) -> None:

@@ -62,6 +62,15 @@ class OutgoingRequest:
     body: bytes
     headers: dict[str, str]
 
+    def headers_for_log(self, user_agent: str) -> dict[str, str]:
+        """The headers as sent, for the attempt log: credentials are never stored in clear."""
+        logged = {"User-Agent": user_agent, **self.headers}
+        for name, value in logged.items():
+            if name.lower() == "authorization":
+                scheme = value.split(" ", 1)[0]
+                logged[name] = f"{scheme} ••••••"
+        return logged
+
 
 def build_request(due: DueDelivery, timestamp_s: int) -> OutgoingRequest:
     body = due.payload

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from convohook.delivery.limits import WebhookLimits
-from convohook.delivery.request import build_request
-from convohook.delivery.transport import AttemptResult, send
+from convohook.delivery.request import OutgoingRequest, build_request
+from convohook.delivery.transport import USER_AGENT, AttemptResult, send
 from convohook.meta.graph import ProfileUnavailable
 from convohook.runtime.metrics import status_class
 from convohook.runtime.services import Services
@@ -158,11 +158,12 @@ class Dispatcher:
     def capacity(self) -> int:
         return self.s.settings.delivery_concurrency - self._in_flight
 
-    async def _attempt(self, due: DueDelivery, attempted_at: int) -> AttemptResult:
+    async def _attempt(self, due: DueDelivery, attempted_at: int) -> SentAttempt:
         s = self.s
+        request: OutgoingRequest | None = None
         try:
             request = build_request(due, attempted_at // 1000)
-            return await send(
+            result = await send(
                 s.delivery_session,
                 due.url,
                 request.headers,
@@ -176,7 +177,16 @@ class Dispatcher:
             # Logged as a failed attempt and retried on the schedule, rather than left claimed
             # until its lease runs out and then tried again, forever.
             log.exception("dispatcher: attempt of %s failed before sending", due.id)
-            return AttemptResult(None, "", 0.0, f"internal error: {exc!r}", None)
+            result = AttemptResult(None, "", 0.0, f"internal error: {exc!r}", None)
+        if request is None:
+            return SentAttempt(due, result, attempted_at)
+        return SentAttempt(
+            due,
+            result,
+            attempted_at,
+            request_headers=request.headers_for_log(USER_AGENT),
+            request_body=None if request.body == due.payload else request.body,
+        )
 
     def _count(self, result: AttemptResult) -> None:
         metrics = self.s.metrics
@@ -187,18 +197,16 @@ class Dispatcher:
     async def _send(self, due: DueDelivery) -> None:
         s = self.s
         try:
-            attempted_at = s.clock()
-            result = await self._attempt(due, attempted_at)
-            self._count(result)
-            if result.error_class == "connect" and result.duration_ms < 1000:
+            sent = await self._attempt(due, s.clock())
+            self._count(sent.result)
+            if sent.result.error_class == "connect" and sent.result.duration_ms < 1000:
                 # Refused at once: often a restart or a deploy in progress. One immediate retry
                 # (both logged) spares the receiver a 5 s gap for a blip.
-                await self._results.put(SentAttempt(due, result, attempted_at, log_only=True))
+                await self._results.put(replace(sent, log_only=True))
                 due = replace(due, attempt_count=due.attempt_count + 1)
-                attempted_at = s.clock()
-                result = await self._attempt(due, attempted_at)
-                self._count(result)
-            await self._results.put(SentAttempt(due, result, attempted_at))
+                sent = await self._attempt(due, s.clock())
+                self._count(sent.result)
+            await self._results.put(sent)
         finally:
             self._limits.release(due.webhook_id)
             self._in_flight -= 1

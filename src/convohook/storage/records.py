@@ -101,6 +101,9 @@ class Attempt:
     duration_ms: float
     error: str | None
     error_class: str | None
+    # As sent, Authorization masked; the body only when it is not the delivery's payload.
+    request_headers: dict[str, str] | None = None
+    request_body: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

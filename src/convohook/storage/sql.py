@@ -729,8 +729,8 @@ class SQLTransaction:
     def record_attempt(self, delivery_id: str, attempt: Attempt) -> None:
         self._x(
             "INSERT INTO attempts (delivery_id, attempt_number, attempted_at_ms, url, "
-            "status_code, response_body, duration_ms, error, error_class) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "status_code, response_body, duration_ms, error, error_class, request_headers, "
+            "request_body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 delivery_id,
                 attempt.attempt_number,
@@ -741,6 +741,10 @@ class SQLTransaction:
                 attempt.duration_ms,
                 attempt.error,
                 attempt.error_class,
+                orjson.dumps(attempt.request_headers).decode()
+                if attempt.request_headers is not None
+                else None,
+                attempt.request_body,
             ),
         )
 
@@ -777,12 +781,25 @@ class SQLTransaction:
         marks = ",".join("?" * len(delivery_ids))
         rows = self._x(
             "SELECT delivery_id, attempt_number, attempted_at_ms, url, status_code, "
-            "response_body, duration_ms, error, error_class FROM attempts "
-            f"WHERE delivery_id IN ({marks}) ORDER BY id",
+            "response_body, duration_ms, error, error_class, request_headers, request_body "
+            f"FROM attempts WHERE delivery_id IN ({marks}) ORDER BY id",
             delivery_ids,
         ).fetchall()
         for r in rows:
-            found[str(r[0])].append(Attempt(*r[1:]))
+            found[str(r[0])].append(
+                Attempt(
+                    attempt_number=r[1],
+                    attempted_at_ms=r[2],
+                    url=r[3],
+                    status_code=r[4],
+                    response_body=r[5],
+                    duration_ms=r[6],
+                    error=r[7],
+                    error_class=r[8],
+                    request_headers=orjson.loads(r[9]) if r[9] is not None else None,
+                    request_body=r[10],
+                )
+            )
         return found
 
     def get_delivery(self, org_id: str, delivery_id: str) -> Delivery | None:

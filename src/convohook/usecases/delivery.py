@@ -27,6 +27,8 @@ class SentAttempt:
     result: AttemptResult
     attempted_at_ms: int
     log_only: bool = False  # an attempt that was retried at once: logged, decides nothing
+    request_headers: dict[str, str] | None = None  # as sent, credentials masked
+    request_body: bytes | None = None  # what was sent, when it differs from the stored payload
 
 
 def record_attempts(
@@ -58,6 +60,10 @@ def record_attempts(
                 duration_ms=result.duration_ms,
                 error=result.error,
                 error_class=result.error_class,
+                request_headers=item.request_headers,
+                request_body=item.request_body.decode(errors="replace")
+                if item.request_body is not None
+                else None,
             ),
         )
         if item.log_only:

@@ -226,6 +226,8 @@ def attempt_json(a: Attempt) -> dict[str, Any]:
         "duration_ms": round(a.duration_ms, 3),
         "error": a.error,
         "error_class": a.error_class,
+        "request_headers": a.request_headers,  # as sent; Authorization masked
+        "request_body": a.request_body,  # null: the delivery's payload was sent as it is
     }
 
 
