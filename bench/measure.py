@@ -1,0 +1,184 @@
+"""One measurement of one running target: warm up, play Meta, wait for every webhook, compute.
+
+The clock: every DM is timed from `time.monotonic_ns()` taken by the harness just before the POST
+that carries it, to `time.monotonic_ns()` taken by the subscriber (another process, the same
+system-wide clock) when the Conversation Opened for that customer arrived. Events per second end
+to end are the DMs delivered over the time from the first POST to the last webhook received.
+
+CPU seconds (all threads) are read from /proc before and after the measured part, so start-up and
+warm-up do not count; the peak RSS (VmHWM) is the process's peak since it started.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+import load
+import procs
+from common import BenchError, customer_index
+from sink_client import Sink
+from stats import summary_ms
+from targets import Databases, Running
+
+
+@dataclass(frozen=True)
+class Plan:
+    batch: int  # DMs per notification
+    customers: int  # DMs measured, one per brand-new customer
+    concurrency: int  # closed loop: POSTs in flight
+    rate: float | None  # open loop: DMs/s offered; None for the closed loop
+    warmup: int  # DMs sent and delivered before the clock starts
+    timeout: float  # seconds at most to wait for all deliveries
+    stall: float  # seconds without a delivery before giving up on the rest
+
+
+class Customers:
+    """Hands out brand-new customer numbers, never the same twice in one harness run."""
+
+    def __init__(self, start: int = 1) -> None:
+        self.next = start
+
+    def take(self, count: int) -> int:
+        first = self.next
+        self.next += count
+        return first
+
+
+@dataclass
+class CpuSnapshot:
+    target: float
+    sink: float
+    harness: float
+    database: float
+
+    @classmethod
+    def take(cls, running: Running, sink: Sink, db_pids: Sequence[int]) -> CpuSnapshot:
+        return cls(
+            target=procs.cpu_seconds(running.pid),
+            sink=procs.cpu_seconds(sink.proc.pid),
+            harness=time.process_time(),
+            database=sum(procs.cpu_seconds(pid) for pid in db_pids),
+        )
+
+
+async def _play(base: str, notes: list[load.Notification], plan: Plan) -> load.LoadResult:
+    if plan.rate is None:
+        return await load.closed_loop(base, notes, plan.concurrency)
+    return await load.open_loop(base, notes, plan.rate)
+
+
+def _accepted(notes: Sequence[load.Notification], result: load.LoadResult) -> int:
+    return sum(note.count for note, ok in zip(notes, result.ok, strict=True) if ok)
+
+
+async def _warm_up(running: Running, sink: Sink, plan: Plan, customers: Customers) -> None:
+    if plan.warmup <= 0:
+        return
+    first = customers.take(plan.warmup)
+    notes = load.build(first, plan.warmup, plan.batch)
+    result = await load.closed_loop(running.base, notes, min(plan.concurrency, 16))
+    accepted = _accepted(notes, result)
+    if accepted == 0:
+        raise BenchError(
+            f"{running.kind} accepted none of the warm-up DMs ({dict(result.statuses)}): "
+            f"{result.errors[:1]}; its log ({running.log}):\n{procs.tail(running.log)}"
+        )
+    await sink.wait_for(
+        accepted, timeout=plan.timeout, stall=plan.stall, target=running.kind, log=running.log
+    )
+    await sink.collect(None)
+
+
+async def _relay_stats(running: Running) -> dict[str, Any] | None:
+    if running.kind != "relay":
+        return None
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
+            http.get(f"{running.base}/_relay/stats") as response,
+        ):
+            stats: dict[str, Any] = await response.json()
+            return stats
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+async def measure(
+    running: Running, sink: Sink, plan: Plan, customers: Customers, dbs: Databases | None
+) -> dict[str, Any]:
+    await _warm_up(running, sink, plan, customers)
+
+    first = customers.take(plan.customers)
+    notes = load.build(first, plan.customers, plan.batch)
+    db_pids = (
+        dbs.backend_pids(running.database_url) if dbs and running.database_url is not None else []
+    )
+    before = CpuSnapshot.take(running, sink, db_pids)
+    result = await _play(running.base, notes, plan)
+    inbound_done_ns = max(s + d for s, d in zip(result.started_ns, result.latency_ns, strict=True))
+    expected = _accepted(notes, result)
+    if expected == 0:
+        raise BenchError(
+            f"{running.kind} accepted none of the {len(notes)} notifications "
+            f"({dict(result.statuses)}): {result.errors[:1]}; its log ({running.log}):\n"
+            f"{procs.tail(running.log)}"
+        )
+    await sink.wait_for(
+        expected, timeout=plan.timeout, stall=plan.stall, target=running.kind, log=running.log
+    )
+    if dbs and running.database_url is not None:
+        db_pids = sorted(set(db_pids) | set(dbs.backend_pids(running.database_url)))
+    after = CpuSnapshot.take(running, sink, db_pids)
+    checks = await sink.collect(running.webhook_secret)
+    stamps: dict[str, int] = checks.pop("stamps")
+
+    latencies: list[int] = []
+    last_stamp = 0
+    for username, stamp in stamps.items():
+        i = customer_index(username)
+        if i is None or not first <= i < first + plan.customers:
+            continue  # a late delivery of the warm-up, or not ours
+        k = (i - first) // plan.batch
+        latencies.append(stamp - result.started_ns[k])
+        last_stamp = max(last_stamp, stamp)
+    delivered = len(latencies)
+    first_post = min(result.started_ns)
+    elapsed_s = (last_stamp - first_post) / 1e9 if delivered else None
+    target_cpu = after.target - before.target
+    return {
+        "target": running.kind,
+        "mode": "closed" if plan.rate is None else "open",
+        "batch": plan.batch,
+        "concurrency": plan.concurrency if plan.rate is None else None,
+        "rate": plan.rate,
+        "offered_rate": round(result.offered_rate, 1) if result.offered_rate else None,
+        "customers": plan.customers,
+        "warmup": plan.warmup,
+        "accepted": expected,
+        "delivered": delivered,
+        "missing": expected - delivered,
+        "elapsed_s": round(elapsed_s, 3) if elapsed_s else None,
+        "inbound_done_s": round((inbound_done_ns - first_post) / 1e9, 3),
+        "events_per_s": round(delivered / elapsed_s, 1) if elapsed_s else 0.0,
+        "e2e_ms": summary_ms(latencies),
+        "inbound_ms": summary_ms(result.latency_ns),
+        "lateness_ms": summary_ms(result.lateness_ns) if result.lateness_ns else None,
+        "inbound_statuses": dict(result.statuses),
+        "inbound_errors": result.errors,
+        "cpu_s": {
+            "target": round(target_cpu, 2),
+            "sink": round(after.sink - before.sink, 2),
+            "harness": round(after.harness - before.harness, 2),
+            "database": round(after.database - before.database, 2) if db_pids else None,
+        },
+        "cpu_ms_per_event": round(target_cpu / delivered * 1000, 3) if delivered else None,
+        "peak_rss_mb": procs.peak_rss_mb(running.pid),
+        "rss_end_mb": procs.rss_mb(running.pid),
+        "checks": checks,
+        "relay_stats": await _relay_stats(running),
+    }
