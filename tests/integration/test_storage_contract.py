@@ -196,6 +196,37 @@ def test_deliveries_wait_for_the_profile_then_are_claimed_once(db: Database) -> 
     assert [d.id for d in again] == [claimed[0].id]
 
 
+def test_an_opening_can_be_claimed_for_its_profile_by_the_processor_itself(
+    db: Database,
+) -> None:
+    channel, _ = setup_org(db)
+    policy = replace(POLICY, profile_lease_ms=10_000)
+    report = ProcessReport()
+    db.run_sync(lambda tx: apply_item(tx, channel, msg(), T0, policy, report))
+    [handed] = report.awaiting.values()
+    assert (handed.contact.igsid, handed.channel_handle, handed.access_token) == (
+        "111",
+        "acme_store",
+        "tok",
+    )
+    assert handed.deadline_ms == T0 + POLICY.profile_deadline_ms
+    # Claimed in the processing transaction: no other lookup takes it until the lease ends.
+    assert db.run_sync(lambda tx: tx.claim_awaiting_profiles(T0 + 9_999, T0 + 20_000, 10)) == []
+    ready = db.run_sync(
+        apply_profile_results, [ProfileResult(handed, CustomerProfile("jane", "Jane"))], T0 + 5
+    )
+    assert ready == 1
+    assert len(db.run_sync(lambda tx: tx.claim_due_deliveries(T0 + 5, T0 + 60_000, 10))) == 1
+
+
+def test_an_unfinished_handoff_is_taken_over_when_its_lease_ends(db: Database) -> None:
+    channel, _ = setup_org(db)
+    policy = replace(POLICY, profile_lease_ms=10_000)
+    db.run_sync(lambda tx: apply_item(tx, channel, msg(), T0, policy, ProcessReport()))
+    [waiting] = db.run_sync(lambda tx: tx.claim_awaiting_profiles(T0 + 10_000, T0 + 20_000, 10))
+    assert waiting.contact.igsid == "111"
+
+
 def test_profile_failure_retries_until_deadline_then_sends_best_known(db: Database) -> None:
     channel, _ = setup_org(db)
     apply(db, channel, msg(igsid="555"))

@@ -39,16 +39,26 @@ def _quarantine_oldest(tx: Transaction, error: str, now_ms: int) -> None:
 
 
 class Processor:
-    def __init__(self, services: Services) -> None:
+    def __init__(
+        self,
+        services: Services,
+        handoff: Callable[[list[AwaitingProfile]], None] | None = None,
+    ) -> None:
+        """`handoff`: given the openings' profile lookups, claimed in the processing
+        transaction, to start at once (one transaction and a wake-up fewer per opening)."""
         self.s = services
+        self.handoff = handoff
         self.policy = ProcessingPolicy(
             profile_deadline_ms=int(services.settings.profile_deadline * 1000),
             profile_ttl_ms=int(services.settings.profile_ttl * 1000),
+            profile_lease_ms=profile_lease_ms(services) if handoff is not None else None,
         )
 
     async def run_once(self, limit: int = PROCESS_BATCH) -> ProcessReport:
         s = self.s
-        report = await s.db.run_retrying(
+        # Relaxed: nothing outside has seen an opening until the dispatcher's claim, which
+        # commits durably and so makes this durable too.
+        report = await s.db.relaxed.run_retrying(
             process_pending, now_ms=s.clock(), limit=limit, policy=self.policy
         )
         metrics = s.metrics
@@ -57,7 +67,9 @@ class Processor:
         metrics.duplicates.inc(report.duplicates)
         if report.deliveries:
             s.signals.deliveries.notify()
-        if report.awaiting_profile:
+        if report.awaiting and self.handoff is not None:
+            self.handoff(list(report.awaiting.values()))
+        elif report.awaiting_profile:
             s.signals.profiles.notify()
         for account_id in sorted(report.unknown_accounts):
             log.warning(
@@ -89,14 +101,39 @@ class Processor:
             await asyncio.sleep(1)
         except Exception as exc:
             log.exception("processor: notification quarantined as 'failed'")
-            await self.s.db.run(_quarantine_oldest, repr(exc), self.s.clock())
+            await self.s.db.relaxed.run(_quarantine_oldest, repr(exc), self.s.clock())
+
+
+def profile_lease_ms(services: Services) -> int:
+    """How long a profile lookup is claimed: long enough for the lookup and its recording."""
+    return int((services.settings.graph_timeout * 2 + 5) * 1000)
 
 
 class ProfileEnricher:
     RETRY_POLL_S = 1.0  # postponed lookups are due within seconds; no other process wakes us
+    BATCH = 256
 
     def __init__(self, services: Services) -> None:
         self.s = services
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def take(self, waiting: list[AwaitingProfile]) -> None:
+        """Look up profiles already claimed by this process (the processor's handoff)."""
+        task = asyncio.create_task(self._complete(waiting))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _complete(self, waiting: list[AwaitingProfile]) -> None:
+        s = self.s
+        try:
+            results = await asyncio.gather(*(self._lookup(w) for w in waiting))
+            ready = await s.db.relaxed.run_retrying(apply_profile_results, list(results), s.clock())
+        except Exception:
+            # The claim runs out and the polling loop takes these over: late, never lost.
+            log.exception("profiles: handing over %d lookups failed", len(waiting))
+            return
+        if ready:
+            s.signals.deliveries.notify()
 
     async def _lookup(self, waiting: AwaitingProfile) -> ProfileResult:
         try:
@@ -117,12 +154,14 @@ class ProfileEnricher:
     async def run_once(self) -> int:
         s = self.s
         now = s.clock()
-        lease_ms = int((s.settings.graph_timeout * 2 + 5) * 1000)
-        waiting = await s.db.run(lambda tx: tx.claim_awaiting_profiles(now, now + lease_ms, 256))
+        lease_ms = profile_lease_ms(s)
+        waiting = await s.db.relaxed.run(
+            lambda tx: tx.claim_awaiting_profiles(now, now + lease_ms, self.BATCH)
+        )
         if not waiting:
             return 0
         results = await asyncio.gather(*(self._lookup(w) for w in waiting))
-        ready = await s.db.run_retrying(apply_profile_results, list(results), s.clock())
+        ready = await s.db.relaxed.run_retrying(apply_profile_results, list(results), s.clock())
         if ready:
             s.signals.deliveries.notify()
         return len(waiting)
@@ -139,7 +178,7 @@ class ProfileEnricher:
                 log.exception("profiles: unexpected error, retrying in 1 s")
                 await asyncio.sleep(1)
                 continue
-            if not handled:
+            if handled < self.BATCH:  # drained: asking again now would find nothing
                 await self.s.signals.profiles.wait(self.RETRY_POLL_S)
 
 
@@ -153,6 +192,7 @@ class Dispatcher:
         self._slot_free = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._limits = WebhookLimits()
+        self._drained = False  # the last claim took everything due: wait for a wake-up
 
     @property
     def capacity(self) -> int:
@@ -220,7 +260,9 @@ class Dispatcher:
                 batch.append(self._results.get_nowait())
             while True:
                 try:
-                    await s.db.run_retrying(
+                    # Relaxed: a record lost to a power cut leaves the delivery claimed, and it
+                    # is sent again (same webhook-id) when the lease runs out.
+                    await s.db.relaxed.run_retrying(
                         record_attempts,
                         batch,
                         now_ms=s.clock(),
@@ -243,9 +285,10 @@ class Dispatcher:
         # Long enough for any attempt to finish and be recorded; short enough that a killed
         # worker's claims are sent again soon.
         lease_ms = int((2 * s.settings.delivery_timeout + 5) * 1000)
-        due = await s.db.run(
-            lambda tx: tx.claim_due_deliveries(now, now + lease_ms, min(self.capacity, CLAIM_BATCH))
-        )
+        # Durable: this commit is what the webhook about to be sent stands on.
+        wanted = min(self.capacity, CLAIM_BATCH)
+        due = await s.db.run(lambda tx: tx.claim_due_deliveries(now, now + lease_ms, wanted))
+        self._drained = len(due) < wanted
         held_back = []
         for item in due:
             wait = self._limits.admit(
@@ -262,12 +305,12 @@ class Dispatcher:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         if held_back:
-            await s.db.run(lambda tx: tx.defer_deliveries(held_back, now))
+            await s.db.relaxed.run(lambda tx: tx.defer_deliveries(held_back, now))
         return len(due) - len(held_back)
 
     async def _idle_wait(self) -> None:
         s = self.s
-        next_at = await s.db.run(lambda tx: tx.next_due_at())
+        next_at = await s.db.read(lambda tx: tx.next_due_at())
         timeout = s.settings.idle_poll_seconds
         if next_at is not None:
             timeout = min(timeout, max(0.0, (next_at - s.clock()) / 1000))
@@ -287,7 +330,7 @@ class Dispatcher:
                     log.error("dispatcher: database unavailable, retrying in 1 s: %s", exc)
                     await asyncio.sleep(1)
                     continue
-                if claimed == 0:
+                if claimed == 0 or self._drained:
                     await self._idle_wait()
         finally:
             recorder.cancel()
@@ -311,7 +354,7 @@ class Janitor:
         before = self.s.clock() - int(days * 86_400_000)
         removed = 0
         while True:
-            cleaned = await self.s.db.run_retrying(clean_once, before_ms=before)
+            cleaned = await self.s.db.relaxed.run_retrying(clean_once, before_ms=before)
             removed += cleaned.total
             if cleaned.total == 0:
                 break
@@ -355,9 +398,10 @@ async def run_workers(services: Services) -> None:
         threading.Thread(
             target=listen, args=(on_notify, stop), name="convohook-listen", daemon=True
         ).start()
+    enricher = ProfileEnricher(services)
     loops = [
-        Processor(services).run(),
-        ProfileEnricher(services).run(),
+        Processor(services, handoff=enricher.take).run(),
+        enricher.run(),
         Dispatcher(services).run(),
         Janitor(services).run(),
     ]

@@ -147,6 +147,7 @@ class Transaction(Protocol):
         first_message_text: str | None,
         first_message_at_ms: int | None,
         now_ms: int,
+        profile_claimed_until_ms: int = 0,  # > now: the writer looks the profile up itself
     ) -> None: ...
     def insert_deliveries(
         self, rows: Iterable[tuple[str, str]], event_id: str, org_id: str, now_ms: int
@@ -221,5 +222,13 @@ class Storage(Protocol):
 
     def migrate(self) -> list[str]: ...
     def pending_migrations(self) -> list[str]: ...
-    def transaction(self, *, write: bool = True) -> AbstractContextManager[Transaction]: ...
+    def transaction(
+        self, *, write: bool = True, durable: bool = True
+    ) -> AbstractContextManager[Transaction]:
+        """`durable=False`: the commit may be lost to a power cut (never to a crash of ours)
+        until the next durable commit, which makes it durable too: both backends write one log,
+        in order. For work nobody outside has seen yet and that can be redone from durable
+        state; whatever precedes an acknowledgement or a webhook sent is committed durably."""
+        ...
+
     def close(self) -> None: ...

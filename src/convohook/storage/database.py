@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,17 @@ class Database:
     def __init__(self, storage: Storage, *, threads: int = 1) -> None:
         self.storage = storage
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="convohook-db")
+        self._durable = True
+
+    @property
+    def relaxed(self) -> Database:
+        """The same database, committing without waiting for the disk (see
+        `Storage.transaction`). For the workers' internal steps (processing, profiles,
+        recording attempts), never for what is acknowledged or sent: the inbound write, the
+        dispatcher's claim and every API call stay durable."""
+        view = copy.copy(self)
+        view._durable = False
+        return view
 
     @property
     def dialect(self) -> str:
@@ -80,7 +92,7 @@ class Database:
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> R:
-        with self.storage.transaction() as tx:
+        with self.storage.transaction(durable=self._durable) as tx:
             return fn(tx, *args, **kwargs)
 
     def _retrying(

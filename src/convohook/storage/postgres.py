@@ -92,7 +92,10 @@ class PostgresTransaction(SQLTransaction):
 
     def insert_event(self, **kwargs: Any) -> None:
         super().insert_event(**kwargs)
-        self._notify("deliveries" if kwargs.get("payload") is not None else "profiles")
+        if kwargs.get("payload") is not None:
+            self._notify("deliveries")
+        elif kwargs.get("profile_claimed_until_ms", 0) <= kwargs["now_ms"]:
+            self._notify("profiles")  # claimed by its writer otherwise: nobody else to wake
 
     def set_event_payload(self, event_id: str, payload: bytes) -> None:
         super().set_event_payload(event_id, payload)
@@ -135,9 +138,14 @@ class PostgresStorage:
             ) from exc
 
     @contextmanager
-    def transaction(self, *, write: bool = True) -> Iterator[PostgresTransaction]:
+    def transaction(
+        self, *, write: bool = True, durable: bool = True
+    ) -> Iterator[PostgresTransaction]:
         try:
             with self._pool.connection() as conn, conn.transaction():
+                if write and not durable:
+                    # A later synchronous commit (any session's) flushes the WAL past this one.
+                    conn.execute("SET LOCAL synchronous_commit = off")
                 if not write:
                     # Several statements, one snapshot (READ COMMITTED would give each its own).
                     conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")

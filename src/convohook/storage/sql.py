@@ -543,11 +543,12 @@ class SQLTransaction:
         first_message_text: str | None,
         first_message_at_ms: int | None,
         now_ms: int,
+        profile_claimed_until_ms: int = 0,
     ) -> None:
         self._x(
             "INSERT INTO events (id, org_id, channel_id, type, conversation_id, contact_id, "
             "reason, payload, profile_deadline_ms, first_message_text, first_message_at_ms, "
-            "created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "created_at_ms, profile_next_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 event_id,
                 org_id,
@@ -561,6 +562,7 @@ class SQLTransaction:
                 first_message_text,
                 first_message_at_ms,
                 now_ms,
+                profile_claimed_until_ms,
             ),
         )
 

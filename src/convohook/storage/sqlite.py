@@ -52,11 +52,20 @@ class SQLiteStorage:
         )
         self._conn.execute("PRAGMA journal_mode = WAL")
         # FULL: a notification acknowledged to Meta survives a power cut, not only a crash.
+        # Relaxed transactions switch to NORMAL (no fsync at commit; WAL keeps them in order).
         self._conn.execute("PRAGMA synchronous = FULL")
+        self._synchronous_full = True
         self._conn.execute("PRAGMA foreign_keys = ON")
 
     @contextmanager
-    def transaction(self, *, write: bool = True) -> Iterator[SQLiteTransaction]:
+    def transaction(
+        self, *, write: bool = True, durable: bool = True
+    ) -> Iterator[SQLiteTransaction]:
+        if write and durable != self._synchronous_full:
+            self._conn.execute(
+                "PRAGMA synchronous = FULL" if durable else "PRAGMA synchronous = NORMAL"
+            )
+            self._synchronous_full = durable
         try:
             self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         except sqlite3.OperationalError as exc:

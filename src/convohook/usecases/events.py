@@ -65,6 +65,7 @@ def emit_event(
     profile_deadline_ms: int,
     first_message_text: str | None = None,
     first_message_at_ms: int | None = None,
+    profile_claimed_until_ms: int = 0,
 ) -> EmittedEvent:
     """One event and its deliveries, in the caller's transaction (the transactional outbox)."""
     payload = (
@@ -91,6 +92,7 @@ def emit_event(
         first_message_text=first_message_text,
         first_message_at_ms=first_message_at_ms,
         now_ms=now_ms,
+        profile_claimed_until_ms=profile_claimed_until_ms if payload is None else 0,
     )
     webhooks = tx.webhooks_for(channel_id, event_type)
     tx.insert_deliveries(

@@ -10,7 +10,7 @@ from convohook.domain.ids import new_id
 from convohook.domain.inbound import InboundItem, ItemKind
 from convohook.meta.parse import MalformedNotification, parse_notification
 from convohook.storage.base import Transaction
-from convohook.storage.records import Channel, StoredNotification
+from convohook.storage.records import AwaitingProfile, Channel, StoredNotification
 from convohook.usecases.events import CONVERSATION_OPENED, emit_event, fresh_profile
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,9 @@ _STORED_KINDS = frozenset({ItemKind.MESSAGE, ItemKind.POSTBACK, ItemKind.ECHO})
 class ProcessingPolicy:
     profile_deadline_ms: int = 60_000
     profile_ttl_ms: int = 7 * 86_400_000
+    # Set: openings that need a profile are claimed for this long by the writer, which looks
+    # the profiles up at once (`ProcessReport.awaiting`) instead of leaving them to be claimed.
+    profile_lease_ms: int | None = None
 
 
 @dataclass(slots=True)
@@ -37,6 +40,7 @@ class ProcessReport:
     awaiting_profile: int = 0
     failed: int = 0
     unknown_accounts: set[str] = field(default_factory=set)
+    awaiting: dict[str, AwaitingProfile] = field(default_factory=dict)  # claimed, by contact id
 
 
 def process_pending(
@@ -142,7 +146,17 @@ def apply_item(
         profile_deadline_ms=policy.profile_deadline_ms,
         first_message_text=item.text,
         first_message_at_ms=item.timestamp_ms,
+        profile_claimed_until_ms=now_ms + policy.profile_lease_ms if policy.profile_lease_ms else 0,
     )
+    if not emitted.ready and policy.profile_lease_ms:
+        report.awaiting[contact.id] = AwaitingProfile(
+            contact=contact,
+            channel_handle=channel.handle,
+            access_token=channel.access_token,
+            attempts=0,
+            deadline_ms=now_ms + policy.profile_deadline_ms,
+            events=1,
+        )
     report.openings += 1
     report.reopened += decision is Decision.REOPEN
     report.deliveries += emitted.deliveries
