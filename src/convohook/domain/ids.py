@@ -22,7 +22,13 @@ def new_id(prefix: str, now_ms: int | None = None) -> str:
 
 def new_customer_id() -> str:
     """`customer_` + 10 base62 chars, the shape of DoubleTick's `dtCustomerId`."""
-    return "customer_" + "".join(secrets.choice(BASE62) for _ in range(10))
+    # One draw from the OS's generator, not ten: this runs for every new customer.
+    value = secrets.randbelow(62**10)
+    chars = []
+    for _ in range(10):
+        value, digit = divmod(value, 62)
+        chars.append(BASE62[digit])
+    return "customer_" + "".join(chars)
 
 
 def is_customer_id(value: str) -> bool:

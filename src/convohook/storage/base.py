@@ -97,8 +97,8 @@ class Transaction(Protocol):
         text: str | None,
         timestamp_ms: int,
         now_ms: int,
+        conversation_id: str | None = None,
     ) -> bool: ...
-    def set_message_conversation(self, channel_id: str, mid: str, conversation_id: str) -> None: ...
     def list_messages(
         self, org_id: str, conversation_id: str, after: tuple[int, str] | None, limit: int
     ) -> list[Message]:

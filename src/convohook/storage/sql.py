@@ -341,15 +341,17 @@ class SQLTransaction:
     def get_or_create_contact(
         self, org_id: str, channel_id: str, igsid: str, now_ms: int
     ) -> Contact:
-        self._x(
-            "INSERT INTO contacts (id, org_id, channel_id, igsid, customer_id, created_at_ms) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (channel_id, igsid) DO NOTHING",
-            (new_id("ct", now_ms), org_id, channel_id, igsid, new_customer_id(), now_ms),
-        )
-        row = self._x(
-            f"SELECT {_CONTACT_COLS} FROM contacts c WHERE c.channel_id = ? AND c.igsid = ?",
-            (channel_id, igsid),
-        ).fetchone()
+        select = f"SELECT {_CONTACT_COLS} FROM contacts c WHERE c.channel_id = ? AND c.igsid = ?"
+        row = self._x(select, (channel_id, igsid)).fetchone()
+        if row is None:
+            row = self._x(
+                "INSERT INTO contacts (id, org_id, channel_id, igsid, customer_id, created_at_ms) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (channel_id, igsid) DO NOTHING RETURNING "
+                + _CONTACT_COLS.replace("c.", ""),
+                (new_id("ct", now_ms), org_id, channel_id, igsid, new_customer_id(), now_ms),
+            ).fetchone()
+            if row is None:  # another worker created it since our look
+                row = self._x(select, (channel_id, igsid)).fetchone()
         return _contact(row)
 
     def set_contact_profile(
@@ -397,19 +399,15 @@ class SQLTransaction:
         text: str | None,
         timestamp_ms: int,
         now_ms: int,
+        conversation_id: str | None = None,
     ) -> bool:
         cur = self._x(
             "INSERT INTO messages (channel_id, mid, contact_id, kind, text, timestamp_ms, "
-            "received_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (channel_id, mid, contact_id, kind, text, timestamp_ms, now_ms),
+            "received_at_ms, conversation_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            (channel_id, mid, contact_id, kind, text, timestamp_ms, now_ms, conversation_id),
         )
         return cur.rowcount > 0
-
-    def set_message_conversation(self, channel_id: str, mid: str, conversation_id: str) -> None:
-        self._x(
-            "UPDATE messages SET conversation_id = ? WHERE channel_id = ? AND mid = ?",
-            (conversation_id, channel_id, mid),
-        )
 
     def list_messages(
         self, org_id: str, conversation_id: str, after: tuple[int, str] | None, limit: int

@@ -111,27 +111,33 @@ def apply_item(
     # Items without a mid cannot be deduplicated by Meta's id; the (kind, customer, time) triple
     # is what identifies a redelivery of the same item then.
     mid = item.mid or f"{item.kind}:{item.customer_igsid}:{item.timestamp_ms}"
-    if not tx.insert_message(
-        channel.id, mid, contact.id, item.kind.value, item.text, item.timestamp_ms, now_ms
-    ):
-        report.duplicates += 1
-        return Decision.IGNORE
+    # Decided before the message is stored, so that it is stored with its conversation in one
+    # statement; a duplicate then changes nothing (its insert is a no-op, and we stop there).
     open_id = tx.open_conversation_of(channel.id, contact.id)
     state = CustomerState(
         has_open_conversation=open_id is not None,
         last_done_at_ms=None if open_id else tx.last_done_at(channel.id, contact.id),
     )
     decision = decide(state, item)
-    if open_id is not None:
-        tx.set_message_conversation(channel.id, mid, open_id)
-    if not decision.opens:
+    conversation_id = open_id or (new_id("conv", now_ms) if decision.opens else None)
+    if not tx.insert_message(
+        channel.id,
+        mid,
+        contact.id,
+        item.kind.value,
+        item.text,
+        item.timestamp_ms,
+        now_ms,
+        conversation_id=conversation_id,
+    ):
+        report.duplicates += 1
+        return Decision.IGNORE
+    if not decision.opens or conversation_id is None:
         return decision
 
-    conversation_id = new_id("conv", now_ms)
     tx.insert_conversation(
         conversation_id, channel.org_id, channel.id, contact.id, decision.value, now_ms
     )
-    tx.set_message_conversation(channel.id, mid, conversation_id)
     emitted = emit_event(
         tx,
         event_type=CONVERSATION_OPENED,
