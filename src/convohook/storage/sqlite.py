@@ -48,7 +48,13 @@ class SQLiteStorage:
         # isolation_level=None: we issue BEGIN ourselves, so a write transaction takes the write
         # lock up front (BEGIN IMMEDIATE) instead of failing on a read-to-write upgrade.
         self._conn = sqlite3.connect(
-            path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_s
+            path,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=busy_timeout_s,
+            # Every statement we run stays prepared (some 80, plus an IN list of each length;
+            # the default keeps 128, and re-preparing one costs more than running it).
+            cached_statements=512,
         )
         self._conn.execute("PRAGMA journal_mode = WAL")
         # FULL: a notification acknowledged to Meta survives a power cut, not only a crash.
@@ -56,6 +62,8 @@ class SQLiteStorage:
         self._conn.execute("PRAGMA synchronous = FULL")
         self._synchronous_full = True
         self._conn.execute("PRAGMA foreign_keys = ON")
+        # 32 MB of page cache (the default is 2 MB): the indexes of a busy year stay in memory.
+        self._conn.execute("PRAGMA cache_size = -32768")
 
     @contextmanager
     def transaction(
