@@ -46,6 +46,7 @@ def record_attempts(
     Endpoint health: a webhook whose attempts have failed without a single success for
     `disable_after_ms` is disabled (its deliveries wait; re-enable it and recover them)."""
     retries = 0
+    healthy: set[str] = set()  # marked healthy in this batch, with no failure since
     for item in sent:
         due, result = item.due, item.result
         number = due.attempt_count + 1
@@ -78,8 +79,10 @@ def record_attempts(
             number, outcome, schedule, now_s, rng, min_delay_after_throttle=min_delay_after_throttle
         )
         if isinstance(step, Succeeded):
-            tx.webhook_healthy(due.webhook_id)
-        elif now_ms - tx.webhook_failing(due.webhook_id, now_ms) >= disable_after_ms:
+            if due.webhook_id not in healthy:  # once per webhook and batch, not per delivery
+                tx.webhook_healthy(due.webhook_id)
+                healthy.add(due.webhook_id)
+        elif _failing_too_long(tx, due.webhook_id, healthy, now_ms, disable_after_ms):
             days = disable_after_ms / 86_400_000
             _disable(
                 tx,
@@ -125,6 +128,13 @@ def record_attempts(
             now_ms=now_ms,
         )
     return retries
+
+
+def _failing_too_long(
+    tx: Transaction, webhook_id: str, healthy: set[str], now_ms: int, disable_after_ms: int
+) -> bool:
+    healthy.discard(webhook_id)  # a later success in the batch must mark it healthy again
+    return now_ms - tx.webhook_failing(webhook_id, now_ms) >= disable_after_ms
 
 
 def _disable(tx: Transaction, due: DueDelivery, reason: str, now_ms: int) -> None:
