@@ -670,3 +670,16 @@ def test_bots_are_listed_newest_first_per_org(db: Database) -> None:
     bots = db.run_sync(lambda tx: tx.list_bots(channel.org_id, None, 10))
     assert [b.id for b in bots] == ["bot_1", "bot_0"]
     assert db.run_sync(lambda tx: tx.list_bots(channel.org_id, "bot_1", 10))[0].id == "bot_0"
+
+
+def test_contact_for_says_whether_it_created_the_contact(db: Database) -> None:
+    channel, _ = setup_org(db)
+
+    def twice(tx: Transaction) -> tuple[Any, Any]:
+        first = tx.contact_for(channel.org_id, channel.id, "777", T0)
+        return first, tx.contact_for(channel.org_id, channel.id, "777", T0 + 1)
+
+    (created, was_new), (found, again_new) = db.run_sync(twice)
+    assert (was_new, again_new) == (True, False)
+    assert found == created
+    assert db.run_sync(lambda tx: tx.contact_for(channel.org_id, channel.id, "777", T0))[1] is False

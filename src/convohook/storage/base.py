@@ -73,6 +73,12 @@ class Transaction(Protocol):
     def get_or_create_contact(
         self, org_id: str, channel_id: str, igsid: str, now_ms: int
     ) -> Contact: ...
+    def contact_for(
+        self, org_id: str, channel_id: str, igsid: str, now_ms: int
+    ) -> tuple[Contact, bool]:
+        """The contact, and whether this transaction created it (then it has no history)."""
+        ...
+
     def set_contact_profile(
         self, contact_id: str, username: str, name: str | None, status: str, now_ms: int
     ) -> None: ...

@@ -341,6 +341,11 @@ class SQLTransaction:
     def get_or_create_contact(
         self, org_id: str, channel_id: str, igsid: str, now_ms: int
     ) -> Contact:
+        return self.contact_for(org_id, channel_id, igsid, now_ms)[0]
+
+    def contact_for(
+        self, org_id: str, channel_id: str, igsid: str, now_ms: int
+    ) -> tuple[Contact, bool]:
         select = f"SELECT {_CONTACT_COLS} FROM contacts c WHERE c.channel_id = ? AND c.igsid = ?"
         row = self._x(select, (channel_id, igsid)).fetchone()
         if row is None:
@@ -350,9 +355,10 @@ class SQLTransaction:
                 + _CONTACT_COLS.replace("c.", ""),
                 (new_id("ct", now_ms), org_id, channel_id, igsid, new_customer_id(), now_ms),
             ).fetchone()
-            if row is None:  # another worker created it since our look
-                row = self._x(select, (channel_id, igsid)).fetchone()
-        return _contact(row)
+            if row is not None:
+                return _contact(row), True
+            row = self._x(select, (channel_id, igsid)).fetchone()  # another worker's, since
+        return _contact(row), False
 
     def set_contact_profile(
         self, contact_id: str, username: str, name: str | None, status: str, now_ms: int

@@ -107,16 +107,17 @@ def apply_item(
     if item.customer_igsid == channel.account_id:
         # The business as its own "customer": an echo that lost its is_echo flag.
         return Decision.IGNORE
-    contact = tx.get_or_create_contact(channel.org_id, channel.id, item.customer_igsid, now_ms)
+    contact, new = tx.contact_for(channel.org_id, channel.id, item.customer_igsid, now_ms)
     # Items without a mid cannot be deduplicated by Meta's id; the (kind, customer, time) triple
     # is what identifies a redelivery of the same item then.
     mid = item.mid or f"{item.kind}:{item.customer_igsid}:{item.timestamp_ms}"
     # Decided before the message is stored, so that it is stored with its conversation in one
     # statement; a duplicate then changes nothing (its insert is a no-op, and we stop there).
-    open_id = tx.open_conversation_of(channel.id, contact.id)
+    # A contact this transaction created has no conversation yet: nothing to look up.
+    open_id = None if new else tx.open_conversation_of(channel.id, contact.id)
     state = CustomerState(
         has_open_conversation=open_id is not None,
-        last_done_at_ms=None if open_id else tx.last_done_at(channel.id, contact.id),
+        last_done_at_ms=None if open_id or new else tx.last_done_at(channel.id, contact.id),
     )
     decision = decide(state, item)
     conversation_id = open_id or (new_id("conv", now_ms) if decision.opens else None)
