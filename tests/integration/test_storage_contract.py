@@ -683,3 +683,11 @@ def test_contact_for_says_whether_it_created_the_contact(db: Database) -> None:
     assert (was_new, again_new) == (True, False)
     assert found == created
     assert db.run_sync(lambda tx: tx.contact_for(channel.org_id, channel.id, "777", T0))[1] is False
+
+
+def test_notifications_stored_together_are_processed_in_their_order(db: Database) -> None:
+    bodies = [orjson.dumps({"object": "instagram", "entry": [], "n": i}) for i in range(5)]
+    db.run_sync(lambda tx: tx.insert_notifications(bodies, T0))
+    pending = db.run_sync(lambda tx: tx.pending_notifications(10))
+    assert [p.body for p in pending] == bodies
+    assert {p.received_at_ms for p in pending} == {T0}

@@ -18,8 +18,7 @@ MAX_BATCH = 500
 
 
 def _insert_all(tx: Transaction, bodies: list[bytes], now_ms: int) -> None:
-    for body in bodies:
-        tx.insert_notification(body, now_ms)
+    tx.insert_notifications(bodies, now_ms)
 
 
 class InboundWriter:

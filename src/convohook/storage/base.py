@@ -191,6 +191,10 @@ class Transaction(Protocol):
 
     # inbound notifications: stored before Meta gets its 200
     def insert_notification(self, body: bytes, now_ms: int) -> int: ...
+    def insert_notifications(self, bodies: Sequence[bytes], now_ms: int) -> None:
+        """Many at once (the inbound group commit), in order."""
+        ...
+
     def pending_notifications(self, limit: int) -> list[StoredNotification]: ...
     def mark_notifications_processed(
         self, ids: Sequence[int], now_ms: int, error: str | None = None

@@ -85,6 +85,10 @@ class PostgresTransaction(SQLTransaction):
         ).fetchall()
         return [str(r[0]) for r in rows[:limit]]
 
+    def insert_notifications(self, bodies: Sequence[bytes], now_ms: int) -> None:
+        super().insert_notifications(bodies, now_ms)
+        self._notify("notifications")
+
     def insert_notification(self, body: bytes, now_ms: int) -> int:
         notification_id = super().insert_notification(body, now_ms)
         self._notify("notifications")

@@ -854,6 +854,12 @@ class SQLTransaction:
         ).fetchone()
         return int(row[0])
 
+    def insert_notifications(self, bodies: Sequence[bytes], now_ms: int) -> None:
+        self._many(
+            "INSERT INTO notifications (body, received_at_ms) VALUES (?, ?)",
+            [(body, now_ms) for body in bodies],
+        )
+
     def pending_notifications(self, limit: int) -> list[StoredNotification]:
         rows = self._x(
             "SELECT id, body, received_at_ms FROM notifications WHERE status = 'pending' "
