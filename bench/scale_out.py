@@ -21,8 +21,10 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import psycopg
+from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -50,10 +52,10 @@ def cpu_seconds(pid: int) -> float:
     return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 2)
 
 
-async def run(workers: int, customers: int, batch: int) -> dict[str, float]:
+async def run(workers: int, customers: int, batch: int) -> dict[str, Any]:
     name = f"convohook_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = ADMIN.rsplit("/", 1)[0] + "/" + name
     registry = ProfileRegistry()
     for i in range(customers):
@@ -170,7 +172,9 @@ async def run(workers: int, customers: int, batch: int) -> dict[str, float]:
         for proc in procs:
             proc.wait(timeout=15)
         with psycopg.connect(ADMIN, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")  # type: ignore[arg-type]
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
 async def main() -> None:
