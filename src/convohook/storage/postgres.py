@@ -40,17 +40,42 @@ def normalize_url(url: str) -> str:
     return "postgresql://" + url.split("://", 1)[1] if url.startswith("postgres://") else url
 
 
+class _PipelinedCursor:
+    """A cursor in pipeline mode: fetching syncs by itself (psycopg does it), reading
+    `rowcount` must sync first, or it reads -1 before the server has answered."""
+
+    def __init__(self, cursor: psycopg.Cursor[Any], pipeline: psycopg.Pipeline) -> None:
+        self._cursor = cursor
+        self._pipeline = pipeline
+
+    @property
+    def rowcount(self) -> int:
+        self._pipeline.sync()
+        return self._cursor.rowcount
+
+    def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+
 class PostgresTransaction(SQLTransaction):
+    """Statements go through psycopg's pipeline: they are sent without waiting for each
+    answer, and the round trip is paid only where a result is read (a fetch, a row count) or
+    at commit. An opening's ~20 statements take a handful of round trips instead of ~20."""
+
     FOR_UPDATE = " FOR UPDATE"
     SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], pipeline: psycopg.Pipeline) -> None:
         super().__init__()
         self._c = conn
+        self._pipeline = pipeline
         self._wake: set[str] = set()
 
     def _x(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
-        return self._c.execute(_pg(sql), params)
+        return _PipelinedCursor(self._c.execute(_pg(sql), params), self._pipeline)
 
     def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
@@ -146,14 +171,14 @@ class PostgresStorage:
         self, *, write: bool = True, durable: bool = True
     ) -> Iterator[PostgresTransaction]:
         try:
-            with self._pool.connection() as conn, conn.transaction():
+            with self._pool.connection() as conn, conn.transaction(), conn.pipeline() as pipe:
                 if write and not durable:
                     # A later synchronous commit (any session's) flushes the WAL past this one.
                     conn.execute("SET LOCAL synchronous_commit = off")
                 if not write:
                     # Several statements, one snapshot (READ COMMITTED would give each its own).
                     conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                tx = PostgresTransaction(conn)
+                tx = PostgresTransaction(conn, pipe)
                 yield tx
                 tx.send_notifies()
         except (psycopg.errors.IntegrityError, psycopg.errors.SerializationFailure) as exc:
