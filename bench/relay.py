@@ -14,6 +14,12 @@ convohook: a raw Starlette route on uvicorn (uvloop, httptools) reads the body
 What it leaves out is what convohook is for: no database, so no durable acknowledgement, no
 conversation state (every message "opens"), no deduplication, no retries, no delivery log.
 `GET /_relay/stats` counts what went wrong (lookups that failed, deliveries not answered 2xx).
+
+Backpressure: at most `DELIVERY_CONCURRENCY` DMs are relayed at once; past that, Meta's POST
+waits for a slot before it is answered. Without it the relay answers faster than it can relay,
+its backlog grows without bound on a slow machine, and lookups queued behind the connection
+pool time out: a limit that loses DMs is no limit (convohook is bounded the same way, by its
+claim batches and its delivery pool).
 """
 
 from __future__ import annotations
@@ -76,13 +82,23 @@ class Relay:
     delivery: aiohttp.ClientSession
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     stats: Counter[str] = field(default_factory=Counter)
+    slots: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(DELIVERY_CONCURRENCY)
+    )
 
-    def start(self, item: InboundItem) -> None:
+    async def start(self, item: InboundItem) -> None:
+        await self.slots.acquire()
         task = asyncio.create_task(self.relay(item))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
     async def relay(self, item: InboundItem) -> None:
+        try:
+            await self._relay(item)
+        finally:
+            self.slots.release()
+
+    async def _relay(self, item: InboundItem) -> None:
         c = self.config
         try:
             profile = await self.graph.fetch_profile(item.customer_igsid, c.access_token)
@@ -152,7 +168,7 @@ def create_relay_app(config: RelayConfig) -> Starlette:
                 and item.account_id == config.account
                 and item.customer_igsid != config.account
             ):
-                relay.start(item)
+                await relay.start(item)
         relay.stats["notifications"] += 1
         return PlainTextResponse("EVENT_RECEIVED")
 
