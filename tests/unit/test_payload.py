@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import orjson
 
 from convohook.domain.ids import is_customer_id, new_customer_id, new_id
@@ -86,3 +88,18 @@ def test_customer_ids_have_the_doubletick_shape() -> None:
 
 def test_ids_sort_by_time() -> None:
     assert new_id("x", 1_000) < new_id("x", 1_001) < new_id("x", 2**40)
+
+
+def test_ulid_encoding_matches_crockford_digit_by_digit() -> None:
+    from convohook.domain.ids import _CROCKFORD, encode_ulid
+
+    def by_digits(value: int) -> str:
+        chars = []
+        for _ in range(26):
+            chars.append(_CROCKFORD[value & 31])
+            value >>= 5
+        return "".join(reversed(chars))
+
+    rng = random.Random(7)
+    for value in [0, 1, 31, 32, 2**128 - 1, *(rng.getrandbits(128) for _ in range(500))]:
+        assert encode_ulid(value) == by_digits(value)

@@ -41,12 +41,19 @@ _entropy = _Entropy()  # one per process, as `secrets` keeps its own generator
 def new_id(prefix: str, now_ms: int | None = None) -> str:
     """`prefix_` + a ULID-like 26-char id: sorts by creation time, so ids double as cursors."""
     ms = int(time.time() * 1000) if now_ms is None else now_ms
-    value = (ms << 80) | _entropy.int(10)
-    chars = []
-    for _ in range(26):
-        chars.append(_CROCKFORD[value & 31])
-        value >>= 5
-    return f"{prefix}_{''.join(reversed(chars))}"
+    return f"{prefix}_{encode_ulid((ms << 80) | _entropy.int(10))}"
+
+
+# Ten bits at a time, from a table of the 1,024 character pairs: 13 lookups instead of 26
+# shifts and appends (base64.b32encode is Python too, and slower). Ids are made several times
+# per opening.
+_PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]
+_SHIFTS = range(120, -1, -10)
+
+
+def encode_ulid(value: int) -> str:
+    """The 26 Crockford base32 characters of a 128-bit value, most significant first."""
+    return "".join([_PAIRS[(value >> shift) & 1023] for shift in _SHIFTS])
 
 
 def new_customer_id() -> str:
