@@ -171,16 +171,12 @@ def worker(
         public_url=public_url,
     )
     _migrate(settings)
-    if settings.database_url.startswith("sqlite:") and "idle_poll_seconds" not in (
-        settings.model_fields_set
-    ):
-        # A separate worker on SQLite cannot be woken by the server's inserts: look often.
-        settings = settings.model_copy(update={"idle_poll_seconds": 0.5})
 
     async def main() -> None:
         services = await build_services(settings)
         try:
-            await run_workers(services)
+            # Woken by the server's writes: on SQLite, by watching the file for commits.
+            await run_workers(services, watch_other_processes=True)
         finally:
             await services.aclose()
 

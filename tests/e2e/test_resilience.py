@@ -11,6 +11,8 @@ import pytest
 from e2e_support import (
     APP_SECRET,
     CUSTOMER_ID,
+    RETRY_SCHEDULE,
+    Service,
     Stack,
     deploy,
     doubletick_body,
@@ -82,3 +84,25 @@ async def test_two_server_processes_on_one_database_open_one_conversation(stack:
         await stack.assert_nothing_else_delivered(1)
     finally:
         second.stop()
+
+
+@pytest.mark.slow
+async def test_a_separate_worker_on_sqlite_is_woken_by_the_servers_commit(tmp_path: Path) -> None:
+    # `serve --no-worker` and `convohook worker` share only the SQLite file, and the worker's
+    # idle poll is an hour: only a wake-up on the server's commit gets the opening out.
+    with deploy(tmp_path / "split", workers=False) as split:
+        worker = Service(
+            "worker",
+            ["worker", "--retry-schedule", RETRY_SCHEDULE],
+            split.env | {"CONVOHOOK_IDLE_POLL_SECONDS": "3600"},
+            split.workdir / "worker.log",
+        )
+        try:
+            async with open_stack(split) as stack:
+                await asyncio.sleep(1.5)  # the worker is up, has looked once, and waits
+                customer = await stack.new_customer()
+                await stack.dm(customer)
+                (delivery,) = await stack.wait_for_deliveries_of(customer)
+        finally:
+            worker.stop()
+    assert delivery.json()["from"] == customer.username

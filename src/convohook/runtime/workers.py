@@ -389,9 +389,15 @@ def _wake_on_notify(services: Services, loop: asyncio.AbstractEventLoop) -> Call
     return on_notify
 
 
-async def run_workers(services: Services) -> None:
-    """Run all three loops until cancelled; across processes, wake on the database's NOTIFY."""
-    listen = getattr(services.db.storage, "listen", None)
+async def run_workers(services: Services, *, watch_other_processes: bool = False) -> None:
+    """Run all three loops until cancelled. Other processes' writes wake them too: always on
+    PostgreSQL (NOTIFY), and on SQLite with `watch_other_processes` (a `convohook worker` beside
+    a `serve --no-worker`; in `serve` itself every write is this process's own and wakes the
+    loops directly, so watching would only add empty rounds)."""
+    storage = services.db.storage
+    listen = getattr(storage, "listen", None)
+    if listen is None and watch_other_processes:
+        listen = getattr(storage, "watch_commits", None)
     stop = threading.Event()
     if listen is not None:
         on_notify = _wake_on_notify(services, asyncio.get_running_loop())
