@@ -54,9 +54,10 @@ class Services:
         if self.inbound is None:
             self.inbound = InboundWriter(self.db, self.clock)
 
-    async def store_notification(self, body: bytes) -> None:
+    async def store_notification(self, body: bytes) -> bool:
+        """True: processed in the same commit; False: the processor has it to do."""
         assert self.inbound is not None
-        await self.inbound.store(body)
+        return await self.inbound.store(body)
 
     async def aclose(self) -> None:
         if self.inbound is not None:
