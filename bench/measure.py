@@ -12,7 +12,7 @@ warm-up do not count; the peak RSS (VmHWM) is the process's peak since it starte
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,7 +59,7 @@ class CpuSnapshot:
     @classmethod
     def take(cls, running: Running, sink: Sink, db_pids: Sequence[int]) -> CpuSnapshot:
         return cls(
-            target=procs.cpu_seconds(running.pid),
+            target=sum(procs.cpu_seconds(pid) for pid in running.pids),
             sink=procs.cpu_seconds(sink.proc.pid),
             harness=time.process_time(),
             database=sum(procs.cpu_seconds(pid) for pid in db_pids),
@@ -106,6 +106,11 @@ async def _relay_stats(running: Running) -> dict[str, Any] | None:
             return stats
     except (aiohttp.ClientError, TimeoutError) as exc:
         return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def _total(values: Iterable[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(sum(known), 1) if known else None
 
 
 async def measure(
@@ -177,8 +182,9 @@ async def measure(
             "database": round(after.database - before.database, 2) if db_pids else None,
         },
         "cpu_ms_per_event": round(target_cpu / delivered * 1000, 3) if delivered else None,
-        "peak_rss_mb": procs.peak_rss_mb(running.pid),
-        "rss_end_mb": procs.rss_mb(running.pid),
+        # With a separate worker, the two processes' peaks added up (an upper bound).
+        "peak_rss_mb": _total(procs.peak_rss_mb(pid) for pid in running.pids),
+        "rss_end_mb": _total(procs.rss_mb(pid) for pid in running.pids),
         "checks": checks,
         "relay_stats": await _relay_stats(running),
     }

@@ -39,7 +39,8 @@ def _minor_label(value: float, _: object) -> str:
 def series_name(r: dict[str, Any]) -> str:
     if r["target"] == "relay":
         return "relay (limit)"
-    name = f"convohook, {r['database']}"
+    split = ", split" if r.get("topology") == "split" else ""
+    name = f"convohook{split}, {r['database']}"
     return name + (f", history {r['history']:,}" if r.get("history") else "")
 
 

@@ -24,7 +24,8 @@ def _ms(summary: Result | None) -> str:
 def _system(r: Result) -> str:
     if r["target"] == "relay":
         return "relay (limit)"
-    return f"convohook, {r['database']}, history {r['history']:,}"
+    split = ", split" if r.get("topology") == "split" else ""
+    return f"convohook{split}, {r['database']}, history {r['history']:,}"
 
 
 def table(results: Sequence[Result]) -> str:
@@ -57,8 +58,7 @@ def ratios(results: Sequence[Result]) -> list[str]:
             continue
         ratio = r["events_per_s"] / limit["events_per_s"]
         lines.append(
-            f"convohook / limit at batch {r['batch']}, {_load(r)}, {r['database']}, "
-            f"history {r['history']:,}: **{ratio:.2f}** "
+            f"{_system(r)} / limit at batch {r['batch']}, {_load(r)}: **{ratio:.2f}** "
             f"({r['events_per_s']:,.0f} / {limit['events_per_s']:,.0f} events/s)"
         )
     return lines

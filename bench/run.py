@@ -46,6 +46,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--target", choices=["convohook", "relay", "both"], default="both")
     p.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    p.add_argument(
+        "--topology",
+        choices=["one", "split"],
+        default="one",
+        help="one: `serve` with its workers (the default setup); split: `serve --no-worker` "
+        "and a `convohook worker` (two processes, two interpreter locks)",
+    )
     p.add_argument("--batch", type=int, nargs="+", default=[1, 10], help="DMs per notification")
     p.add_argument(
         "--customers",
@@ -171,7 +178,9 @@ class Bench:
             dbs = None
         else:
             label = f"convohook ({self.dbs.dialect}, history {template.history['customers']:,})"
-            running = await targets.start_convohook(self.dbs, template, sink, self.workdir, name)
+            running = await targets.start_convohook(
+                self.dbs, template, sink, self.workdir, name, split=self.args.topology == "split"
+            )
             dbs = self.dbs
         load = f"closed, {plan.concurrency} in flight" if plan.rate is None else f"{plan.rate:g}/s"
         print(f"{label}: batch {plan.batch}, {load}, {plan.customers:,} DMs…", flush=True)
@@ -181,6 +190,7 @@ class Bench:
             targets.stop(running, dbs)
         if template is not None:
             result["database"] = self.dbs.dialect
+            result["topology"] = self.args.topology
             result["history"] = template.history["customers"]
             result["history_outbox"] = template.history["outbox"]
             result["history_build_s"] = template.history["seconds"]

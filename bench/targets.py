@@ -55,10 +55,17 @@ class Running:
     log: Path
     webhook_secret: str
     database_url: str | None = None
+    # `--topology split`: the `convohook worker` beside `serve --no-worker`
+    helpers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
     def pid(self) -> int:
         return self.proc.pid
+
+    @property
+    def pids(self) -> list[int]:
+        """Every process of the target: its CPU and memory are theirs together."""
+        return [self.proc.pid, *(helper.pid for helper in self.helpers)]
 
 
 class Databases(Protocol):
@@ -204,9 +211,12 @@ async def _api(base: str, api_key: str, path: str, body: dict[str, Any]) -> dict
     return result
 
 
-def _start_serve(url: str, sink: Sink, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _start_serve(
+    url: str, sink: Sink, log: Path, *, no_worker: bool = False
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    proc = procs.start([str(CONVOHOOK), "serve", "--port", str(port)], log, serve_env(url, sink))
+    args = [str(CONVOHOOK), "serve", "--port", str(port)] + (["--no-worker"] if no_worker else [])
+    proc = procs.start(args, log, serve_env(url, sink))
     return proc, f"http://127.0.0.1:{port}"
 
 
@@ -259,12 +269,20 @@ async def build_template(
 
 
 async def start_convohook(
-    dbs: Databases, template: Template, sink: Sink, workdir: Path, name: str
+    dbs: Databases, template: Template, sink: Sink, workdir: Path, name: str, *, split: bool
 ) -> Running:
+    """`serve`, or with `split`, `serve --no-worker` and one `convohook worker` on the same
+    database: HTTP and the workers in two processes, each with its own interpreter lock."""
     url = dbs.clone(template.url, name)
     log = workdir / f"{name}.log"
-    proc, base = _start_serve(url, sink, log)
+    proc, base = _start_serve(url, sink, log, no_worker=split)
     running = Running("convohook", base, proc, log, template.webhook_secret, url)
+    if split:
+        running.helpers.append(
+            procs.start(
+                [str(CONVOHOOK), "worker"], workdir / f"{name}.worker.log", serve_env(url, sink)
+            )
+        )
     try:
         await procs.wait_healthy("convohook", f"{base}/healthz", proc, log, HEALTHY_TIMEOUT_S)
     except BaseException:
@@ -304,6 +322,8 @@ async def start_relay(sink: Sink, workdir: Path, name: str) -> Running:
 
 
 def stop(running: Running, dbs: Databases | None) -> None:
+    for helper in running.helpers:
+        procs.stop(helper)
     procs.stop(running.proc)
     if dbs is not None and running.database_url is not None:
         dbs.drop(running.database_url)
