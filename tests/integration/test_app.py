@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
 
@@ -657,3 +659,18 @@ async def test_a_refused_connection_is_retried_once_at_once(stack: Stack) -> Non
     # (attempts 1, 2), then a scheduled retry (3, 4) after which the schedule (0.2, 0.2) is spent.
     assert [a["attempt"] for a in delivery["attempts"]] == [1, 2, 3, 4]
     assert {a["error_class"] for a in delivery["attempts"]} == {"connect"}
+
+
+async def test_deleting_a_webhook_answers_an_empty_204_without_a_server_error(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    webhook = await stack.subscribe()
+    caplog.set_level(logging.ERROR, logger="uvicorn.error")
+    async with aiohttp.ClientSession(headers=stack.base.headers) as http:
+        async with http.delete(f"{stack.base.base_url}/api/v1/webhooks/{webhook['id']}") as gone:
+            assert gone.status == 204
+            assert await gone.read() == b""
+        async with http.get(f"{stack.base.base_url}/api/v1/webhooks/{webhook['id']}") as again:
+            assert again.status == 404
+    # A 204 with a body ("null") made uvicorn log "Exception in ASGI application" every time.
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text

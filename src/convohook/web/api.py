@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 
 from convohook.domain.ids import new_id
 from convohook.runtime.services import Services
@@ -229,10 +229,12 @@ async def update_webhook(
 
 
 @router.delete("/webhooks/{webhook_id}", status_code=204)
-async def delete_webhook(webhook_id: str, org: OrgDep, svc: SvcDep) -> JSONResponse:
+async def delete_webhook(webhook_id: str, org: OrgDep, svc: SvcDep) -> Response:
     if not await svc.db.run(lambda tx: tx.delete_webhook(org.id, webhook_id)):
         raise not_found("webhook", webhook_id)
-    return JSONResponse(None, status_code=204)
+    # No body at all: a 204 with one ("null") broke the connection in uvicorn, and logged a
+    # traceback for every delete.
+    return Response(status_code=204)
 
 
 @router.post("/webhooks/{webhook_id}/rotate-secret")
