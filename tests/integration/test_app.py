@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -146,6 +147,72 @@ async def test_an_org_never_sees_another_orgs_objects(stack: Stack) -> None:
     )
     assert status == 422
     assert stack.channel["id"] in body["message"]
+
+
+# Bodies for the routes whose body has required fields: valid, so that only ownership decides.
+REQUIRED_BODIES = {"/api/v1/webhooks/{webhook_id}/recover": {"since": "2020-01-01T00:00:00Z"}}
+
+
+async def _api_routes(stack: Stack) -> list[tuple[str, str]]:
+    """Every (method, path) of `/api/v1`, from the published OpenAPI document: a route added
+    later is checked without anyone remembering to add it here."""
+    status, document = await Api(stack.base.base_url, "").call("GET", "/api/openapi.json")
+    assert status == 200
+    return sorted(
+        (method.upper(), path)
+        for path, operations in document["paths"].items()
+        if path.startswith("/api/v1/")
+        for method in operations
+    )
+
+
+async def test_every_api_route_refuses_missing_and_wrong_credentials(stack: Stack) -> None:
+    anonymous = Api(stack.base.base_url, "")
+    anonymous.headers = {}
+    wrong = Api(stack.base.base_url, "chk_not_a_key")
+    routes = await _api_routes(stack)
+    assert len(routes) >= 20
+    for method, path in routes:
+        concrete = re.sub(r"\{[^}]+\}", "x_1", path)
+        for caller in (anonymous, wrong):
+            status, body = await caller.call(method, concrete, {} if method != "GET" else None)
+            assert status == 401, (method, path, status, body)
+            assert body["message"], (method, path)
+
+
+async def test_every_api_route_with_an_id_hides_another_orgs_objects(stack: Stack) -> None:
+    webhook = await stack.subscribe(url="http://127.0.0.1:9/refused")
+    bot = await stack.base.ok("POST", "/api/v1/bots", {"name": "b", "trigger": "webhook"})
+    stack.graph.put("905", "iso", "Iso")
+    await stack.dm("905", "m-iso-all")
+    [conversation] = await eventually(lambda: _items(stack.base.ok("GET", "/api/v1/conversations")))
+    deliveries = await eventually(
+        lambda: _items(stack.base.ok("GET", f"/api/v1/webhooks/{webhook['id']}/deliveries"))
+    )
+    ids = {
+        "webhook_id": webhook["id"],
+        "bot_id": bot["id"],
+        "conversation_id": conversation["id"],
+        "delivery_id": deliveries[0]["id"],
+        "channel_id": stack.channel["id"],
+        "contact_id": conversation.get("contact", {}).get("id", "ct_x"),
+    }
+    checked = 0
+    for method, path in await _api_routes(stack):
+        params = re.findall(r"\{([^}]+)\}", path)
+        if not params:
+            continue
+        missing = [p for p in params if p not in ids]
+        assert not missing, f"{method} {path}: add an id of the owner's for {missing}"
+        concrete = path.format(**ids)
+        payload = REQUIRED_BODIES.get(path, {}) if method != "GET" else None
+        status, body = await stack.other.call(method, concrete, payload)
+        assert status == 404, (method, path, status, body)
+        assert body["error"] == "not_found", (method, path, body)
+        checked += 1
+    assert checked >= 10
+    # ... and the owner still has them all.
+    assert (await stack.base.call("GET", f"/api/v1/webhooks/{webhook['id']}"))[0] == 200
 
 
 # --- validation -----------------------------------------------------------------------------
