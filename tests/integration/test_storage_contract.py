@@ -24,7 +24,6 @@ from convohook.usecases.processing import (
     ProcessReport,
     apply_item,
     process_pending,
-    store_and_process,
 )
 from convohook.usecases.profiles import ProfileResult, apply_profile_results
 from convohook.usecases.retention import clean_once
@@ -174,79 +173,6 @@ def test_process_pending_applies_stored_notifications(db: Database) -> None:
     assert report.unknown_accounts == {"9999"}
     assert report.awaiting_profile == 2
     assert db.run_sync(lambda tx: tx.pending_notifications(10)) == []
-
-
-def dm(igsid: str, mid: str) -> bytes:
-    return n.encode(
-        n.notification([n.entry("1784", [n.text_message(igsid, "1784", mid, T0, "hi")])])
-    )
-
-
-def test_a_failed_savepoint_undoes_only_what_was_written_inside_it(db: Database) -> None:
-    setup_org(db)
-
-    def fail_inside(tx: Transaction) -> None:
-        with tx.savepoint():
-            tx.insert_notification(b"undone", T0)
-            raise RuntimeError("processing failed")
-
-    def run(tx: Transaction) -> None:
-        tx.insert_notification(b"kept", T0)
-        with pytest.raises(RuntimeError):
-            fail_inside(tx)
-        with tx.savepoint():
-            tx.insert_notification(b"kept too", T0)
-
-    db.run_sync(run)
-    bodies = [s.body for s in db.run_sync(lambda tx: tx.pending_notifications(10))]
-    assert bodies == [b"kept", b"kept too"]
-
-
-def test_store_and_process_is_one_commit_that_leaves_nothing_pending(db: Database) -> None:
-    setup_org(db)
-    report = db.run_sync(
-        store_and_process, [dm("111", "a"), dm("222", "b")], now_ms=T0, policy=POLICY
-    )
-    assert report is not None
-    assert (report.notifications, report.openings) == (2, 2)
-    assert report.notifications <= 2  # fewer found than asked for: nothing left pending
-    assert db.run_sync(lambda tx: tx.pending_notifications(10)) == []
-
-
-def test_store_and_process_takes_older_pending_notifications_first(db: Database) -> None:
-    setup_org(db)
-    for i in range(3):  # stored earlier, not processed yet (a restart, another process)
-        db.run_sync(lambda tx, i=i: tx.insert_notification(dm(f"old{i}", f"o{i}"), T0))
-    report = db.run_sync(store_and_process, [dm("new", "n")], now_ms=T0, policy=POLICY)
-    assert report is not None
-    # One stored, so two taken: the two oldest; finding as many as asked means more wait.
-    assert report.notifications == 2
-    pending = db.run_sync(lambda tx: tx.pending_notifications(10))
-    assert [orjson.loads(p.body)["entry"][0]["messaging"][0]["sender"]["id"] for p in pending] == [
-        "old2",
-        "new",
-    ]
-
-
-def test_store_and_process_keeps_the_notification_when_processing_fails(
-    db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    setup_org(db)
-
-    def broken(*args: Any, **kwargs: Any) -> None:
-        raise RuntimeError("a bug in processing")
-
-    # It fails after the contact is written: that write must be undone with it.
-    monkeypatch.setattr("convohook.usecases.processing.emit_event", broken)
-    report = db.run_sync(store_and_process, [dm("111", "a")], now_ms=T0, policy=POLICY)
-    assert report is None
-    assert len(db.run_sync(lambda tx: tx.pending_notifications(10))) == 1
-    assert count(db, "SELECT COUNT(*) FROM contacts") == 0
-    assert count(db, "SELECT COUNT(*) FROM messages") == 0
-
-    monkeypatch.undo()  # the processor, later, succeeds
-    report = db.run_sync(process_pending, now_ms=T0, limit=10, policy=POLICY)
-    assert report.openings == 1
 
 
 def test_deliveries_wait_for_the_profile_then_are_claimed_once(db: Database) -> None:

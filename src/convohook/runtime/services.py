@@ -54,10 +54,9 @@ class Services:
         if self.inbound is None:
             self.inbound = InboundWriter(self.db, self.clock)
 
-    async def store_notification(self, body: bytes) -> bool:
-        """True: processed in the same commit; False: the processor has it to do."""
+    async def store_notification(self, body: bytes) -> None:
         assert self.inbound is not None
-        return await self.inbound.store(body)
+        await self.inbound.store(body)
 
     async def aclose(self) -> None:
         if self.inbound is not None:

@@ -13,7 +13,6 @@ from convohook.delivery.limits import WebhookLimits
 from convohook.delivery.request import OutgoingRequest, build_request
 from convohook.delivery.transport import USER_AGENT, AttemptResult, send
 from convohook.meta.graph import ProfileUnavailable
-from convohook.runtime.inbound_writer import InlineProcessing
 from convohook.runtime.metrics import status_class
 from convohook.runtime.services import Services
 from convohook.storage.base import StorageError, Transaction
@@ -62,12 +61,6 @@ class Processor:
         report = await s.db.relaxed.run_retrying(
             process_pending, now_ms=s.clock(), limit=limit, policy=self.policy
         )
-        self.absorb(report)
-        return report
-
-    def absorb(self, report: ProcessReport) -> None:
-        """What follows processing, here or at receipt: metrics, hand-offs, wake-ups."""
-        s = self.s
         metrics = s.metrics
         metrics.openings.labels("first_message").inc(report.openings - report.reopened)
         metrics.openings.labels("reopened").inc(report.reopened)
@@ -84,6 +77,7 @@ class Processor:
                 "that account_id (connect it with POST /api/v1/channels)",
                 account_id,
             )
+        return report
 
     async def run(self) -> None:
         while True:
@@ -411,14 +405,8 @@ async def run_workers(services: Services, *, watch_other_processes: bool = False
             target=listen, args=(on_notify, stop), name="convohook-listen", daemon=True
         ).start()
     enricher = ProfileEnricher(services)
-    processor = Processor(services, handoff=enricher.take)
-    # SQLite: process at receipt, in the inbound commit (see inbound_writer). Not on
-    # PostgreSQL, where processing belongs to the workers, which scale apart from the API.
-    inline = services.inbound is not None and storage.dialect == "sqlite"
-    if inline and services.inbound is not None:
-        services.inbound.process_with(InlineProcessing(processor.policy, processor.absorb))
     loops = [
-        processor.run(),
+        Processor(services, handoff=enricher.take).run(),
         enricher.run(),
         Dispatcher(services).run(),
         Janitor(services).run(),
@@ -427,5 +415,3 @@ async def run_workers(services: Services, *, watch_other_processes: bool = False
         await asyncio.gather(*loops)
     finally:
         stop.set()
-        if inline and services.inbound is not None:
-            services.inbound.process_with(None)

@@ -7,8 +7,7 @@ SQLite reads as 1/0. What differs (row locking, claiming) is a hook the backends
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 import orjson
@@ -155,19 +154,6 @@ class SQLTransaction:
 
     def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         raise NotImplementedError
-
-    @contextmanager
-    def savepoint(self) -> Iterator[None]:
-        self._x("SAVEPOINT convohook_sp")
-        try:
-            yield
-        except BaseException:
-            self._x("ROLLBACK TO SAVEPOINT convohook_sp")
-            self._x("RELEASE SAVEPOINT convohook_sp")
-            # What was read inside may describe rows that no longer exist.
-            self._subscribers.clear()
-            raise
-        self._x("RELEASE SAVEPOINT convohook_sp")
 
     def _channels_of(self, webhook_ids: Sequence[str]) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {i: [] for i in webhook_ids}

@@ -62,28 +62,6 @@ def process_pending(
     return report
 
 
-def store_and_process(
-    tx: Transaction, bodies: list[bytes], *, now_ms: int, policy: ProcessingPolicy
-) -> ProcessReport | None:
-    """Store notifications and process them in the same transaction: one commit (and, on
-    SQLite, one write of the touched pages to the WAL) instead of two per notification.
-
-    Processing takes the oldest pending notifications, so order holds when older ones wait:
-    as many as were stored, plus one. Finding fewer than that means nothing is left pending
-    (`report.notifications <= len(bodies)`); otherwise the processor has the rest to do. It runs
-    in a savepoint: if it fails, only it is undone, the notifications stay stored and pending
-    for the processor (which retries, then quarantines), and Meta's acknowledgement never
-    depends on processing. Returns None then."""
-    tx.insert_notifications(bodies, now_ms)
-    try:
-        with tx.savepoint():
-            return process_pending(tx, now_ms=now_ms, limit=len(bodies) + 1, policy=policy)
-    except Exception:
-        # If the database itself is failing, the commit fails too and Meta gets its 503.
-        log.exception("processing at receipt failed; the processor takes these notifications")
-        return None
-
-
 def quarantine(tx: Transaction, notification_id: int, error: str, now_ms: int) -> None:
     """Keep a notification we cannot process, with why; it stays in the table for inspection."""
     tx.mark_notifications_processed([notification_id], now_ms, error=error[:2000])

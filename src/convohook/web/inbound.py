@@ -92,13 +92,12 @@ async def receive(request: Request) -> Response:
         services.metrics.notifications.labels("malformed").inc()
         return error_response(400, "body must be a JSON object")
     try:
-        processed = await services.store_notification(body)
+        await services.store_notification(body)
     except StorageError as exc:
         log.error("could not store a notification, answering 503 so Meta retries: %s", exc)
         services.metrics.notifications.labels("unavailable").inc()
         return error_response(503, "storage unavailable, try again")
-    if not processed:
-        services.signals.notifications.notify()
+    services.signals.notifications.notify()
     services.metrics.notifications.labels("stored").inc()
     return PlainTextResponse("EVENT_RECEIVED")
 
