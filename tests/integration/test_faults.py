@@ -8,6 +8,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -15,7 +16,7 @@ from aiohttp import web
 from convohook.meta import notifications as n
 from convohook.usecases.orgs import create_org
 
-from harness import Api, Meta, Receiver, run_receiver, running_convohook
+from harness import Api, Meta, Receiver, Running, run_receiver, running_convohook
 
 pytestmark = pytest.mark.slow
 
@@ -23,37 +24,32 @@ SECRET = "faults-app-secret"
 ACCOUNT = "17841433333333333"
 
 
+async def connect(
+    run: Running, receiver_url: str, igsid: str, username: str
+) -> tuple[Api, Any, bytes]:
+    """An org, a channel and a webhook to `receiver_url`; a customer the Graph API knows; the
+    notification of their first DM."""
+    org = await run.services.db.run(create_org, "Faults", run.services.clock())
+    api = Api(run.base, org.api_key)
+    channel = await api.ok(
+        "POST",
+        "/api/v1/channels",
+        {"type": "INSTAGRAM", "handle": "faults_shop", "account_id": ACCOUNT, "access_token": "t"},
+    )
+    webhook = await api.ok(
+        "POST",
+        "/api/v1/webhooks",
+        {"name": "crm", "url": receiver_url, "channel_ids": [channel["id"]]},
+    )
+    run.graph.put(igsid, username, username.replace(".", " ").title())
+    item = n.text_message(igsid, ACCOUNT, f"m.{igsid}", 1_700_000_000_000, "hi")
+    return api, webhook, n.encode(n.notification([n.entry(ACCOUNT, [item])]))
+
+
 async def test_a_locked_database_answers_503_and_meta_s_retry_opens_once(tmp_path: Path) -> None:
     db_path = tmp_path / "locked.db"
     async with running_convohook(f"sqlite:///{db_path}", SECRET) as run:
-        org = await run.services.db.run(create_org, "Locked", run.services.clock())
-        api = Api(run.base, org.api_key)
-        channel = await api.ok(
-            "POST",
-            "/api/v1/channels",
-            {
-                "type": "INSTAGRAM",
-                "handle": "locked_shop",
-                "account_id": ACCOUNT,
-                "access_token": "t",
-            },
-        )
-        webhook = await api.ok(
-            "POST",
-            "/api/v1/webhooks",
-            {"name": "crm", "url": run.receiver.url, "channel_ids": [channel["id"]]},
-        )
-        run.graph.put("4242", "locked.customer", "Locked Customer")
-        body = n.encode(
-            n.notification(
-                [
-                    n.entry(
-                        ACCOUNT,
-                        [n.text_message("4242", ACCOUNT, "m.lock", 1_700_000_000_000, "hi")],
-                    )
-                ]
-            )
-        )
+        api, webhook, body = await connect(run, run.receiver.url, "4242", "locked.customer")
         meta = Meta(run.base, SECRET)
 
         # Another process holds SQLite's write lock longer than convohook's busy timeout (5 s).
@@ -102,33 +98,7 @@ async def test_a_429_with_retry_after_is_honoured_then_delivered_once(tmp_path: 
             retry_min_delay_after_throttle=0.5,
         ) as run,
     ):
-        org = await run.services.db.run(create_org, "Throttled", run.services.clock())
-        api = Api(run.base, org.api_key)
-        channel = await api.ok(
-            "POST",
-            "/api/v1/channels",
-            {
-                "type": "INSTAGRAM",
-                "handle": "busy_shop",
-                "account_id": ACCOUNT,
-                "access_token": "t",
-            },
-        )
-        webhook = await api.ok(
-            "POST",
-            "/api/v1/webhooks",
-            {"name": "crm", "url": receiver.url, "channel_ids": [channel["id"]]},
-        )
-        run.graph.put("4343", "throttled.customer", "Throttled Customer")
-        body = n.encode(
-            n.notification(
-                [
-                    n.entry(
-                        ACCOUNT, [n.text_message("4343", ACCOUNT, "m.429", 1_700_000_000_000, "hi")]
-                    )
-                ]
-            )
-        )
+        _, webhook, body = await connect(run, receiver.url, "4343", "throttled.customer")
         assert await Meta(run.base, SECRET).post(body) == 200
         await receiver.wait_for(2, timeout=20)
         await asyncio.sleep(1.0)  # nothing more is coming
