@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from conftest import _admin_execute
 from convohook.meta import notifications as n
 from convohook.usecases.orgs import create_org
 
@@ -109,3 +110,154 @@ async def test_a_429_with_retry_after_is_honoured_then_delivered_once(tmp_path: 
     # It waited as asked (2 s), not the schedule's 0.2 s; a busy machine only makes it later.
     assert receiver.arrivals[1] - receiver.arrivals[0] >= 1.9
     assert len(receiver.received) == 2
+
+
+def _big_notification(first_igsid: str, items: int) -> bytes:
+    """One notification with `items` DMs from as many new customers: tens of kilobytes, more
+    than the free space left in any page of a fresh database."""
+    messaging = [
+        n.text_message(f"{first_igsid}{i}", ACCOUNT, f"m.big.{i}", 1_700_000_000_000, "x" * 200)
+        for i in range(items)
+    ]
+    return n.encode(n.notification([n.entry(ACCOUNT, messaging)]))
+
+
+async def _sqlite_pragma(run: Running, pragma: str) -> Any:
+    """A per-connection PRAGMA on convohook's own connection, on its database thread."""
+    return await run.services.db.read(lambda tx: tx._x(f"PRAGMA {pragma}").fetchone())
+
+
+async def _quarantined(run: Running) -> int:
+    """Notifications the processor set aside as poison: an outage must never put one there."""
+    sql = "SELECT COUNT(*) FROM notifications WHERE status <> 'processed'"
+    [count] = await run.services.db.read(lambda tx: tx._x(sql).fetchone())
+    return int(count)
+
+
+async def test_a_full_disk_answers_503_and_nothing_acknowledged_is_lost(tmp_path: Path) -> None:
+    async with running_convohook(f"sqlite:///{tmp_path / 'full.db'}", SECRET) as run:
+        _, webhook, body = await connect(run, run.receiver.url, "5151", "full.customer")
+        meta = Meta(run.base, SECRET)
+        big = _big_notification("5252", 40)
+
+        # SQLite's own limit on the file's size fails writes exactly as a full disk does
+        # (SQLITE_FULL, "database or disk is full").
+        [pages] = await _sqlite_pragma(run, "page_count")
+        await _sqlite_pragma(run, f"max_page_count = {pages}")
+        assert await meta.post(big) == 503
+        await asyncio.sleep(0.5)  # whatever the workers would do with it, they do now
+        assert run.receiver.received == []
+
+        await _sqlite_pragma(run, "max_page_count = 1073741823")  # space freed
+        assert await meta.post(big) == 200
+        assert await meta.post(body) == 200
+        await run.receiver.wait_for(41, timeout=30)
+        await asyncio.sleep(1.0)  # a second opening of any would arrive now
+        assert len(run.receiver.received) == 41
+        run.receiver.verify_all(webhook["secret"])
+        assert await _quarantined(run) == 0
+
+
+async def _set_read_only(run: Running, database_url: str, read_only: bool) -> None:
+    """The database turned read-only under convohook and back: a SQLite file it may no longer
+    write; on PostgreSQL, a failover to a server that takes no writes (every new session
+    read-only, convohook's connections cut so that its pool reconnects to it)."""
+    if database_url.startswith("sqlite:"):
+        await _sqlite_pragma(run, f"query_only = {int(read_only)}")
+        return
+    name = database_url.rsplit("/", 1)[1]
+    setting = "SET default_transaction_read_only = on" if read_only else "RESET ALL"
+    _admin_execute(
+        f"ALTER DATABASE {name} {setting}",
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        f"WHERE datname = '{name}' AND pid <> pg_backend_pid()",
+    )
+
+
+async def test_a_read_only_database_answers_503_and_nothing_acknowledged_is_lost(
+    database_url_for: str,
+) -> None:
+    async with running_convohook(database_url_for, SECRET) as run:
+        _, webhook, body = await connect(run, run.receiver.url, "6161", "readonly.customer")
+        meta = Meta(run.base, SECRET)
+
+        await _set_read_only(run, database_url_for, True)
+        statuses = [await meta.post(body) for _ in range(3)]  # the first may meet a cut connection
+        assert statuses == [503, 503, 503]
+        await asyncio.sleep(1.0)  # the workers meet the read-only database too
+        assert run.receiver.received == []
+
+        await _set_read_only(run, database_url_for, False)
+        deadline = time.monotonic() + 20
+        while (status := await meta.post(body)) != 200:  # the pool reconnects within seconds
+            assert status == 503
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.2)
+        await run.receiver.wait_for(1, timeout=20)
+        await asyncio.sleep(1.0)  # a second opening would arrive now
+        assert len(run.receiver.received) == 1
+        [verified] = run.receiver.verify_all(webhook["secret"])
+        assert verified["from"] == "readonly.customer"
+        assert await _quarantined(run) == 0
+
+
+def _failing_processing(
+    monkeypatch: pytest.MonkeyPatch, *, poison: bytes | None = None, first_calls: int = 0
+) -> list[int]:
+    """Processing that raises a bug's exception: whenever a notification containing `poison`
+    is in the batch, and for the first `first_calls` calls whatever the batch (a fault that
+    passes). Returns the list of calls that raised, which grows."""
+    from convohook.runtime import workers
+
+    real = workers.process_pending
+    raised: list[int] = []
+
+    def process_pending(tx: Any, **kwargs: Any) -> Any:
+        batch = tx.pending_notifications(kwargs["limit"])
+        if len(raised) < first_calls or (
+            poison is not None and any(poison in stored.body for stored in batch)
+        ):
+            raised.append(len(batch))
+            raise RuntimeError("a bug in processing")
+        return real(tx, **kwargs)
+
+    monkeypatch.setattr(workers, "process_pending", process_pending)
+    return raised
+
+
+async def test_a_notification_that_always_fails_is_set_aside_and_the_rest_are_delivered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with running_convohook(f"sqlite:///{tmp_path / 'poison.db'}", SECRET) as run:
+        _, webhook, body = await connect(run, run.receiver.url, "7171", "good.customer")
+        poison = n.encode(
+            n.notification([n.entry(ACCOUNT, [n.text_message("7272", ACCOUNT, "m.p", 1, "☠")])])
+        )
+        raised = _failing_processing(monkeypatch, poison=b"m.p")
+        meta = Meta(run.base, SECRET)
+        assert await meta.post(poison) == 200  # stored before anything looks at it
+        assert await meta.post(body) == 200
+
+        [delivery] = await run.receiver.wait_for(1, timeout=30)
+        assert delivery.json()["from"] == "good.customer"
+        run.receiver.verify_all(webhook["secret"])
+        # Tried in its batch, then alone three times, then set aside with why.
+        assert raised[-3:] == [1, 1, 1]
+        sql = "SELECT status, error FROM notifications WHERE status <> 'processed'"
+        [(status, error)] = await run.services.db.read(lambda tx: tx._x(sql).fetchall())
+        assert status == "failed"
+        assert "a bug in processing" in error
+
+
+async def test_a_fault_that_passes_sets_nothing_aside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with running_convohook(f"sqlite:///{tmp_path / 'passing.db'}", SECRET) as run:
+        _, _, body = await connect(run, run.receiver.url, "7373", "lucky.customer")
+        raised = _failing_processing(monkeypatch, first_calls=2)
+        assert await Meta(run.base, SECRET).post(body) == 200
+
+        [delivery] = await run.receiver.wait_for(1, timeout=30)
+        assert delivery.json()["from"] == "lucky.customer"
+        assert len(raised) == 2  # the batch, then alone once; the second try alone succeeded
+        assert await _quarantined(run) == 0

@@ -39,6 +39,9 @@ def _quarantine_oldest(tx: Transaction, error: str, now_ms: int) -> None:
 
 
 class Processor:
+    POISON_TRIES = 3
+    POISON_RETRY_S = 1.0
+
     def __init__(
         self,
         services: Services,
@@ -95,13 +98,27 @@ class Processor:
                 await self.s.signals.notifications.wait(self.s.settings.idle_poll_seconds)
 
     async def _isolate_poison(self) -> None:
-        try:
-            await self.run_once(limit=1)
-        except StorageError:
-            await asyncio.sleep(1)
-        except Exception as exc:
-            log.exception("processor: notification quarantined as 'failed'")
-            await self.s.db.relaxed.run(_quarantine_oldest, repr(exc), self.s.clock())
+        """Process the oldest notification alone, and set it aside only if it fails alone
+        `POISON_TRIES` times: a fault in that notification, not a passing one elsewhere (an
+        outage the storage did not recognise must never cost an acknowledged notification)."""
+        error: Exception | None = None
+        for attempt in range(self.POISON_TRIES):
+            if attempt:
+                await asyncio.sleep(self.POISON_RETRY_S)
+            try:
+                await self.run_once(limit=1)
+                return
+            except StorageError:
+                await asyncio.sleep(1)
+                return
+            except Exception as exc:
+                error = exc
+        log.error(
+            "processor: notification quarantined as 'failed' after failing alone %d times",
+            self.POISON_TRIES,
+            exc_info=error,
+        )
+        await self.s.db.relaxed.run(_quarantine_oldest, repr(error), self.s.clock())
 
 
 def profile_lease_ms(services: Services) -> int:

@@ -185,8 +185,12 @@ class PostgresStorage:
             raise ConflictError(str(exc)) from exc
         except psycopg.errors.DeadlockDetected as exc:
             raise ConflictError(str(exc)) from exc
-        except psycopg.OperationalError as exc:
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise UnavailableError(f"PostgreSQL is not available: {exc}") from exc
+        except psycopg.errors.ReadOnlySqlTransaction as exc:
+            # A failover to a standby, or the database set read-only: an outage to wait out
+            # (Meta gets a 503 and posts again), not a fault in the work.
+            raise UnavailableError(f"PostgreSQL takes no writes now: {exc}") from exc
 
     def _applied(self, conn: psycopg.Connection[Any]) -> set[int]:
         conn.execute(

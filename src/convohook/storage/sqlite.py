@@ -89,21 +89,24 @@ class SQLiteStorage:
             raise UnavailableError(f"SQLite database is not available: {exc}") from exc
         try:
             yield SQLiteTransaction(self._conn)
-        except sqlite3.IntegrityError as exc:
-            self._conn.execute("ROLLBACK")
-            raise ConflictError(str(exc)) from exc
-        except sqlite3.OperationalError as exc:
-            self._conn.execute("ROLLBACK")
-            raise UnavailableError(f"SQLite database is not available: {exc}") from exc
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
+        except BaseException as exc:
+            self._rollback()
+            mapped = _mapped(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
         else:
             try:
                 self._conn.execute("COMMIT")
             except sqlite3.OperationalError as exc:
-                self._conn.execute("ROLLBACK")
+                self._rollback()
                 raise UnavailableError(f"SQLite commit failed: {exc}") from exc
+
+    def _rollback(self) -> None:
+        # After some errors (a full disk, I/O) SQLite has already rolled the whole transaction
+        # back; a second ROLLBACK would fail and hide the error that matters (a 500 for a 503).
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
 
     def _applied(self) -> set[int]:
         self._conn.execute(
@@ -169,6 +172,16 @@ class SQLiteStorage:
 
     def close(self) -> None:
         self._conn.close()
+
+
+def _mapped(exc: BaseException) -> BaseException:
+    """The driver's errors as the storage port's: a uniqueness rule hit is a conflict; the
+    database locked, read-only or full is an outage. Anything else is left as it is."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        return ConflictError(str(exc))
+    if isinstance(exc, sqlite3.OperationalError):
+        return UnavailableError(f"SQLite database is not available: {exc}")
+    return exc
 
 
 def _statements(sql: str) -> list[str]:
