@@ -180,8 +180,10 @@ class Running:
 
 @contextlib.asynccontextmanager
 async def running_convohook(
-    database_url: str, app_secret: str, **settings: Any
+    database_url: str, app_secret: str, *, clock: Any = None, **settings: Any
 ) -> AsyncIterator[Running]:
+    """`clock`: convohook's time (milliseconds since the epoch) if not the system's, so that a
+    test can move it by days."""
     from convohook.config import Settings
     from convohook.devtools.graph_standin import ProfileRegistry, create_graph_standin
     from convohook.web.app import create_app
@@ -200,6 +202,6 @@ async def running_convohook(
             public_url=f"http://127.0.0.1:{sock.getsockname()[1]}",
             **settings,
         )
-        app = create_app(config)
+        app = create_app(config) if clock is None else create_app(config, clock=clock)
         async with serve_asgi(app, sock) as base:
             yield Running(base, app.state.services, registry, receiver)

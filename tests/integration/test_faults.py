@@ -4,20 +4,25 @@ nothing is lost; nothing half-written is left behind; the opening is delivered o
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sqlite3
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
+from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from conftest import _admin_execute
+from convohook.delivery.retry import DEFAULT_SCHEDULE
+from convohook.domain.payload import iso_ms
 from convohook.meta import notifications as n
 from convohook.usecases.orgs import create_org
 
-from harness import Api, Meta, Receiver, Running, run_receiver, running_convohook
+from harness import Api, Meta, Received, Receiver, Running, run_receiver, running_convohook
 
 pytestmark = pytest.mark.slow
 
@@ -261,3 +266,136 @@ async def test_a_fault_that_passes_sets_nothing_aside(
         assert delivery.json()["from"] == "lucky.customer"
         assert len(raised) == 2  # the batch, then alone once; the second try alone succeeded
         assert await _quarantined(run) == 0
+
+
+@dataclass
+class ManualClock:
+    """convohook's time, moved by the test: days of a retry schedule in seconds of real time."""
+
+    now_ms: int
+
+    def __call__(self) -> int:
+        return self.now_ms
+
+    def advance_to(self, at_ms: int) -> None:
+        self.now_ms = max(self.now_ms, at_ms)
+
+
+def _ms(iso: str) -> int:
+    return int(datetime.fromisoformat(iso).timestamp() * 1000)
+
+
+def _verify_at_its_time(secret: str, received: Received) -> None:
+    """`standardwebhooks` verifies against the real clock, days behind convohook's here: check
+    the signature with the library's own signing, at the timestamp sent."""
+    headers = received.headers
+    signed_at = datetime.fromtimestamp(int(headers["webhook-timestamp"]), tz=UTC)
+    expected = StandardWebhook(secret).sign(
+        headers["webhook-id"], signed_at, received.body.decode()
+    )
+    assert expected in headers["webhook-signature"].split(" ")
+
+
+async def _deliveries(api: Api, webhook_id: str) -> list[dict[str, Any]]:
+    status, body = await api.call("GET", f"/api/v1/webhooks/{webhook_id}/deliveries?limit=100")
+    assert status == 200, body
+    return list(body["items"])
+
+
+async def _follow_the_schedule(
+    run: Running, api: Api, clock: ManualClock, webhook_id: str, until_ms: int
+) -> None:
+    """Move the clock to each next attempt due before `until_ms`, and wait for it to be made."""
+    while True:
+        deliveries = await _deliveries(api, webhook_id)
+        due = [
+            d
+            for d in deliveries
+            if d["status"] == "pending" and _ms(d["next_attempt_at"]) <= until_ms
+        ]
+        webhook = await api.ok("GET", f"/api/v1/webhooks/{webhook_id}")
+        if not due or not webhook["enabled"]:
+            clock.advance_to(until_ms)
+            return
+        first = min(due, key=lambda d: _ms(d["next_attempt_at"]))
+        clock.advance_to(_ms(first["next_attempt_at"]))
+        run.services.signals.deliveries.notify()
+        async with asyncio.timeout(10):
+            while True:
+                [now] = [d for d in await _deliveries(api, webhook_id) if d["id"] == first["id"]]
+                if now["attempt_count"] > first["attempt_count"] and now["status"] != "sending":
+                    break
+                await asyncio.sleep(0.02)
+
+
+async def _dm(run: Running, igsid: str, username: str) -> None:
+    run.graph.put(igsid, username, username.title())
+    item = n.text_message(igsid, ACCOUNT, f"m.{igsid}", run.services.clock(), "hello?")
+    body = n.encode(n.notification([n.entry(ACCOUNT, [item])]))
+    assert await Meta(run.base, SECRET).post(body) == 200
+
+
+async def test_a_subscriber_down_for_six_days_gets_every_opening_once_it_is_back(
+    tmp_path: Path,
+) -> None:
+    """Three openings on days 0, 2 and 4, each through the default schedule (5 s … 10 h, about
+    28 hours); the webhook disabled once failures span 5 days; on day 6 the endpoint is fixed,
+    re-enabled and recovered: every opening arrives once, with the `webhook-id` of its failed
+    attempts."""
+    day = 86_400_000
+    clock = ManualClock(int(time.time() * 1000))
+    t0 = clock.now_ms
+    receiver = Receiver(statuses=[503] * 1000)  # down
+    async with (
+        run_receiver(receiver),
+        running_convohook(f"sqlite:///{tmp_path / 'outage.db'}", SECRET, clock=clock) as run,
+    ):
+        api, webhook, _ = await connect(run, receiver.url, "8000", "first.customer")
+        hook, secret = webhook["id"], webhook["secret"]
+        for number, at_day in enumerate((0, 2, 4)):
+            clock.advance_to(t0 + at_day * day)
+            await _dm(run, f"810{number}", f"customer.{number}")
+            async with asyncio.timeout(10):  # the opening, its profile, its first attempt
+                while not any(
+                    d["payload"] and d["payload"]["from"] == f"customer.{number}"
+                    for d in await _deliveries(api, hook)
+                    if d["attempt_count"] >= 1
+                ):
+                    await asyncio.sleep(0.02)
+            await _follow_the_schedule(run, api, clock, hook, t0 + (at_day + 2) * day)
+
+        deliveries = {d["payload"]["from"]: d for d in await _deliveries(api, hook)}
+        # Each ran the whole schedule: eight attempts over about 28 hours, then failed.
+        for delivery in deliveries.values():
+            assert delivery["status"] == "failed"
+            assert delivery["attempt_count"] == 8
+            times = sorted(_ms(a["attempted_at"]) for a in delivery["attempts"])
+            gaps = [(b - a) / 1000 for a, b in itertools.pairwise(times)]
+            for gap, scheduled in zip(gaps, DEFAULT_SCHEDULE, strict=True):
+                assert scheduled * 0.8 <= gap <= scheduled * 1.2 + 1
+        assert len(receiver.received) == 3 * 8
+        # The third one's last attempt came more than 5 days after the first failure: disabled.
+        disabled = await api.ok("GET", f"/api/v1/webhooks/{hook}")
+        assert disabled["enabled"] is False
+        assert "5 days" in disabled["disabled_reason"]
+        failed_ids = {d["id"] for d in deliveries.values()}
+
+        # Day 6: the endpoint is fixed, the webhook re-enabled and what failed recovered.
+        clock.advance_to(t0 + 6 * day)
+        receiver.statuses.clear()
+        down = len(receiver.received)
+        await api.ok("PATCH", f"/api/v1/webhooks/{hook}", {"enabled": True})
+        status, recovered = await api.call(
+            "POST", f"/api/v1/webhooks/{hook}/recover", {"since": iso_ms(t0)}
+        )
+        assert status == 202, recovered
+        assert recovered["recovered"] == 3
+        await receiver.wait_for(down + 3, timeout=20)
+        await asyncio.sleep(1.0)  # a repeat would arrive now
+
+    back = receiver.received[down:]
+    assert len(back) == 3
+    assert {r.headers["webhook-id"] for r in back} == failed_ids  # the same deliveries
+    assert sorted(r.json()["from"] for r in back) == ["customer.0", "customer.1", "customer.2"]
+    for received in back:
+        _verify_at_its_time(secret, received)
