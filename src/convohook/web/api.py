@@ -19,7 +19,7 @@ from convohook.usecases.delivery import retry_now
 from convohook.usecases.orgs import org_for_api_key
 from convohook.usecases.webhooks import new_secret, recover, rotate_secret, what_receivers_need
 from convohook.web import schemas as s
-from convohook.web.errors import ApiError
+from convohook.web.errors import ApiError, ErrorBody
 from convohook.web.rules import check_channels, check_headers, check_webhook_url
 
 T = TypeVar("T")
@@ -52,7 +52,34 @@ OrgDep = Annotated[Org, Depends(current_org)]
 SvcDep = Annotated[Services, Depends(services_of)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 
-router = APIRouter(prefix="/api/v1")
+
+async def no_nul_in_parameters(request: Request, org: OrgDep) -> None:
+    """Path and query parameters with a NUL character are invalid (PostgreSQL cannot even
+    compare with one): a 422 on either backend. After authentication, so that a stranger
+    learns nothing but 401."""
+    for name, value in [*request.path_params.items(), *request.query_params.multi_items()]:
+        if s.has_nul(value):
+            raise ApiError(422, f"{name}: {s.NUL_MESSAGE}")
+
+
+_ERRORS = {
+    400: "the body could not be read: send JSON, encoded as UTF-8",
+    401: "no API key, or an unknown one: send 'Authorization: Bearer <api_key>'",
+    404: "no such object in your org",
+    409: "conflicts with an existing object (the message says which)",
+    422: "invalid input: `message` says what is wrong, `details` lists each invalid field",
+}
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI entries of these error answers, all in the one error shape."""
+    return {status: {"model": ErrorBody, "description": _ERRORS[status]} for status in statuses}
+
+
+# Every route authenticates and validates its input; each adds the errors of its own below.
+router = APIRouter(
+    prefix="/api/v1", dependencies=[Depends(no_nul_in_parameters)], responses=errors(401, 422)
+)
 
 
 def page(
@@ -73,7 +100,7 @@ def not_found(kind: str, object_id: str) -> ApiError:
 # channels -------------------------------------------------------------------------------------
 
 
-@router.post("/channels", status_code=201)
+@router.post("/channels", status_code=201, responses=errors(400, 409))
 async def create_channel(body: s.ChannelIn, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
     now = svc.clock()
     channel = Channel(
@@ -115,7 +142,7 @@ def _auth_columns(auth: s.BasicAuth | s.BearerAuth | None) -> tuple[str | None, 
     return None, None
 
 
-@router.post("/webhooks", status_code=201)
+@router.post("/webhooks", status_code=201, responses=errors(400))
 async def create_webhook(body: s.WebhookIn, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
     await check_webhook_url(svc, body.url)
     check_headers(body.headers)
@@ -161,7 +188,7 @@ async def list_webhooks(
     return page(rows, limit, s.webhook_json, lambda w: w.id)
 
 
-@router.get("/webhooks/{webhook_id}")
+@router.get("/webhooks/{webhook_id}", responses=errors(404))
 async def get_webhook(webhook_id: str, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
     webhook = await svc.db.read(lambda tx: tx.get_webhook(org.id, webhook_id))
     if webhook is None:
@@ -169,7 +196,7 @@ async def get_webhook(webhook_id: str, org: OrgDep, svc: SvcDep) -> dict[str, An
     return s.webhook_json(webhook)
 
 
-@router.patch("/webhooks/{webhook_id}")
+@router.patch("/webhooks/{webhook_id}", responses=errors(400, 404))
 async def update_webhook(
     webhook_id: str, body: s.WebhookPatch, org: OrgDep, svc: SvcDep
 ) -> dict[str, Any]:
@@ -228,7 +255,7 @@ async def update_webhook(
     return s.webhook_json(webhook)
 
 
-@router.delete("/webhooks/{webhook_id}", status_code=204)
+@router.delete("/webhooks/{webhook_id}", status_code=204, responses=errors(404))
 async def delete_webhook(webhook_id: str, org: OrgDep, svc: SvcDep) -> Response:
     if not await svc.db.run(lambda tx: tx.delete_webhook(org.id, webhook_id)):
         raise not_found("webhook", webhook_id)
@@ -237,7 +264,7 @@ async def delete_webhook(webhook_id: str, org: OrgDep, svc: SvcDep) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/webhooks/{webhook_id}/rotate-secret")
+@router.post("/webhooks/{webhook_id}/rotate-secret", responses=errors(400, 404))
 async def rotate_webhook_secret(
     webhook_id: str, body: s.RotateIn, org: OrgDep, svc: SvcDep
 ) -> dict[str, Any]:
@@ -258,7 +285,7 @@ async def rotate_webhook_secret(
     }
 
 
-@router.post("/webhooks/{webhook_id}/recover", status_code=202)
+@router.post("/webhooks/{webhook_id}/recover", status_code=202, responses=errors(400, 404))
 async def recover_webhook(
     webhook_id: str, body: s.RecoverIn, org: OrgDep, svc: SvcDep
 ) -> dict[str, Any]:
@@ -270,7 +297,7 @@ async def recover_webhook(
     return {"recovered": recovered, "since": s.iso(since_ms)}
 
 
-@router.get("/webhooks/{webhook_id}/deliveries")
+@router.get("/webhooks/{webhook_id}/deliveries", responses=errors(404))
 async def list_deliveries(
     webhook_id: str, org: OrgDep, svc: SvcDep, limit: Limit = 50, cursor: str | None = None
 ) -> dict[str, Any]:
@@ -283,7 +310,7 @@ async def list_deliveries(
     return page(rows, limit, s.delivery_json, lambda d: d.id)
 
 
-@router.post("/deliveries/{delivery_id}/retry", status_code=202)
+@router.post("/deliveries/{delivery_id}/retry", status_code=202, responses=errors(404))
 async def retry_delivery(delivery_id: str, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
     delivery = await svc.db.run(retry_now, org.id, delivery_id, svc.clock())
     if delivery is None:
@@ -318,7 +345,7 @@ async def list_conversations(
     return page(rows, limit, s.conversation_json, lambda v: v.id)
 
 
-@router.get("/conversations/{conversation_id}")
+@router.get("/conversations/{conversation_id}", responses=errors(404))
 async def get_conversation(conversation_id: str, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
     conversation = await svc.db.read(lambda tx: tx.get_conversation(org.id, conversation_id))
     if conversation is None:
@@ -326,7 +353,7 @@ async def get_conversation(conversation_id: str, org: OrgDep, svc: SvcDep) -> di
     return s.conversation_json(conversation)
 
 
-@router.get("/conversations/{conversation_id}/messages")
+@router.get("/conversations/{conversation_id}/messages", responses=errors(404))
 async def list_messages(
     conversation_id: str, org: OrgDep, svc: SvcDep, limit: Limit = 50, cursor: str | None = None
 ) -> dict[str, Any]:
@@ -345,7 +372,7 @@ async def list_messages(
     return page(rows, limit, s.message_json, s.message_cursor)
 
 
-@router.post("/conversations/{conversation_id}/done")
+@router.post("/conversations/{conversation_id}/done", responses=errors(404))
 async def mark_conversation_done(conversation_id: str, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
     conversation = await svc.db.run(
         mark_done,
@@ -382,7 +409,7 @@ async def list_contacts(
 # capture bots ---------------------------------------------------------------------------------
 
 
-@router.post("/bots", status_code=201)
+@router.post("/bots", status_code=201, responses=errors(400))
 async def create_bot(body: s.BotIn, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
     now = svc.clock()
     bot = Bot(
@@ -405,7 +432,7 @@ async def list_bots(
     return page(rows, limit, lambda b: s.bot_json(b, svc.settings.public_url), lambda b: b.id)
 
 
-@router.get("/bots/{bot_id}")
+@router.get("/bots/{bot_id}", responses=errors(404))
 async def get_bot(bot_id: str, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
     bot = await svc.db.read(lambda tx: tx.get_bot(org.id, bot_id))
     if bot is None:
@@ -413,7 +440,7 @@ async def get_bot(bot_id: str, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
     return s.bot_json(bot, svc.settings.public_url)
 
 
-@router.get("/bots/{bot_id}/captures")
+@router.get("/bots/{bot_id}/captures", responses=errors(404))
 async def list_captures(
     bot_id: str, org: OrgDep, svc: SvcDep, limit: Limit = 50, cursor: str | None = None
 ) -> dict[str, Any]:

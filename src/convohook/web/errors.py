@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -21,6 +22,25 @@ _CODES = {
     422: "validation_error",
     503: "unavailable",
 }
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="the invalid field, dotted (`auth.token`, `limit`)")
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """What every 4xx/5xx answer carries (documented in the OpenAPI schema; built by
+    `error_response`)."""
+
+    error: str = Field(
+        description="a stable code: bad_request, unauthorized, not_found, conflict, "
+        "validation_error, ..."
+    )
+    message: str = Field(description="what went wrong, and what to do about it")
+    details: list[FieldError] | None = Field(
+        default=None, description="validation errors only: each invalid field and why"
+    )
 
 
 class ApiError(Exception):

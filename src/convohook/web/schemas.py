@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from convohook.delivery.signing import SECRET_KEY_PREFIX, public_key_of
 from convohook.domain.payload import iso_ms
@@ -28,8 +28,31 @@ EventName = Literal[
 CONVERSATION_EVENTS = frozenset({"conversation.opened", "conversation.closed"})
 
 
+NUL_MESSAGE = "must not contain NUL (\\u0000) characters"
+
+
+def has_nul(value: object) -> bool:
+    """A NUL character anywhere in a string, a list's or a mapping's (keys included)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple):
+        return any(has_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    return False
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        # PostgreSQL cannot store a NUL in text (SQLite can): it is invalid input on both, not
+        # a 500 from the database on one.
+        if has_nul(value):
+            raise ValueError(NUL_MESSAGE)
+        return value
 
 
 class ChannelIn(_Strict):
