@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook as StandardWebhook
@@ -399,3 +400,32 @@ async def test_a_subscriber_down_for_six_days_gets_every_opening_once_it_is_back
     assert sorted(r.json()["from"] for r in back) == ["customer.0", "customer.1", "customer.2"]
     for received in back:
         _verify_at_its_time(secret, received)
+
+
+async def test_a_nul_character_in_a_dm_opens_the_conversation(database_url_for: str) -> None:
+    """JSON may carry `\\u0000`, PostgreSQL text may not: the DM must open all the same."""
+    async with running_convohook(database_url_for, SECRET) as run:
+        _, webhook, _ = await connect(run, run.receiver.url, "9090", "nul.customer")
+        item = n.text_message("9191", ACCOUNT, "m.nul", 1_700_000_000_000, "a\u0000b")
+        run.graph.put("9191", "nul.sender", "Nul Sender")
+        body = n.encode(n.notification([n.entry(ACCOUNT, [item])]))
+        assert await Meta(run.base, SECRET).post(body) == 200
+        [delivery] = await run.receiver.wait_for(1, timeout=20)
+        assert delivery.json()["from"] == "nul.sender"
+        run.receiver.verify_all(webhook["secret"])
+        assert await _quarantined(run) == 0
+
+
+async def test_a_nul_byte_sent_to_a_capture_bot_is_captured(database_url_for: str) -> None:
+    async with running_convohook(database_url_for, SECRET) as run:
+        org = await run.services.db.run(create_org, "Nul", run.services.clock())
+        api = Api(run.base, org.api_key)
+        bot = await api.ok("POST", "/api/v1/bots", {"name": "nul"})
+        body = b'{"text": "a\\u0000b\x00"}'  # an escaped NUL and a raw one
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(bot["webhook_url"], data=body) as answer,
+        ):
+            assert answer.status == 200, await answer.text()
+        captures = await api.ok("GET", f"/api/v1/bots/{bot['id']}/captures")
+        assert len(captures["items"]) == 1

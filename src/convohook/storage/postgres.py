@@ -60,6 +60,14 @@ class _PipelinedCursor:
         return self._cursor.fetchall()
 
 
+def _storable(params: Sequence[Any]) -> Sequence[Any]:
+    """PostgreSQL text cannot hold NUL, which JSON (a DM, a capture) can carry as `\\u0000`:
+    stored as U+FFFD instead of failing the whole transaction (and with it an opening)."""
+    if not any(type(p) is str and "\x00" in p for p in params):
+        return params
+    return [p.replace("\x00", "\ufffd") if type(p) is str else p for p in params]
+
+
 class PostgresTransaction(SQLTransaction):
     """Statements go through psycopg's pipeline: they are sent without waiting for each
     answer, and the round trip is paid only where a result is read (a fetch, a row count) or
@@ -75,12 +83,12 @@ class PostgresTransaction(SQLTransaction):
         self._wake: set[str] = set()
 
     def _x(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
-        return _PipelinedCursor(self._c.execute(_pg(sql), params), self._pipeline)
+        return _PipelinedCursor(self._c.execute(_pg(sql), _storable(params)), self._pipeline)
 
     def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
             with self._c.cursor() as cur:
-                cur.executemany(_pg(sql), rows)
+                cur.executemany(_pg(sql), [_storable(row) for row in rows])
 
     def _notify(self, what: str) -> None:
         self._wake.add(what)
