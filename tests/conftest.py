@@ -17,19 +17,11 @@ from convohook.storage.base import Storage
 from convohook.storage.database import Database
 from convohook.storage.sqlite import SQLiteStorage
 
-BACKENDS = ["sqlite", "postgresql"]
-ADMIN_URL = os.environ.get(
-    "CONVOHOOK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+from harness import ADMIN_URL, admin_execute
+
 TEMPLATE = "convohook_test_template"
 
-
-def _admin_execute(*statements: str) -> None:
-    import psycopg
-
-    with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
-        for statement in statements:
-            conn.execute(statement)  # type: ignore[arg-type]
+BACKENDS = ["sqlite", "postgresql"]
 
 
 def database_url(name: str) -> str:
@@ -40,7 +32,7 @@ def database_url(name: str) -> str:
 def postgres_template() -> str:
     """A migrated template database, made once per test session."""
     try:
-        _admin_execute(
+        admin_execute(
             f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)", f"CREATE DATABASE {TEMPLATE}"
         )
     except Exception as exc:
@@ -60,9 +52,9 @@ def postgres_template() -> str:
 def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
     template = request.getfixturevalue("postgres_template")
     name = f"convohook_t_{uuid.uuid4().hex[:12]}"
-    _admin_execute(f"CREATE DATABASE {name} TEMPLATE {template}")
+    admin_execute(f"CREATE DATABASE {name} TEMPLATE {template}")
     yield database_url(name)
-    _admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def make_storage(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Storage:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import subprocess
 from collections.abc import AsyncIterator
@@ -21,6 +22,19 @@ from convohook.meta.notifications import encode
 from convohook.meta.signature import sign_body
 
 TIMEOUT = aiohttp.ClientTimeout(total=10)
+
+ADMIN_URL = os.environ.get(
+    "CONVOHOOK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def admin_execute(*statements: str) -> None:
+    """Statements on the PostgreSQL server as its superuser (databases made and dropped)."""
+    import psycopg
+
+    with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+        for statement in statements:
+            conn.execute(statement)  # type: ignore[arg-type]
 
 
 @dataclass

@@ -17,13 +17,21 @@ import pytest
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
-from conftest import _admin_execute
 from convohook.delivery.retry import DEFAULT_SCHEDULE
 from convohook.domain.payload import iso_ms
 from convohook.meta import notifications as n
 from convohook.usecases.orgs import create_org
 
-from harness import Api, Meta, Received, Receiver, Running, run_receiver, running_convohook
+from harness import (
+    Api,
+    Meta,
+    Received,
+    Receiver,
+    Running,
+    admin_execute,
+    run_receiver,
+    running_convohook,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -173,7 +181,7 @@ async def _set_read_only(run: Running, database_url: str, read_only: bool) -> No
         return
     name = database_url.rsplit("/", 1)[1]
     setting = "SET default_transaction_read_only = on" if read_only else "RESET ALL"
-    _admin_execute(
+    admin_execute(
         f"ALTER DATABASE {name} {setting}",
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
         f"WHERE datname = '{name}' AND pid <> pg_backend_pid()",
