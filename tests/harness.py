@@ -34,7 +34,7 @@ def admin_execute(*statements: str) -> None:
 
     with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
         for statement in statements:
-            conn.execute(statement)  # type: ignore[arg-type]
+            conn.execute(statement)
 
 
 @dataclass
