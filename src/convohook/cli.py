@@ -1,4 +1,5 @@
-"""The `convohook` command: serve, worker, migrate, orgs, simulate, demo, graph-standin."""
+"""The `convohook` command: serve, worker, migrate, orgs, users, secrets, simulate, demo,
+graph-standin."""
 
 from __future__ import annotations
 
@@ -26,9 +27,14 @@ app = typer.Typer(
 orgs_app = typer.Typer(help="Organisations and their API keys.", no_args_is_help=True)
 simulate_app = typer.Typer(help="Play Meta against a running server.", no_args_is_help=True)
 users_app = typer.Typer(help="People who sign in to the web UI.", no_args_is_help=True)
+secrets_app = typer.Typer(
+    help="Secrets at rest: the key that encrypts them (CONVOHOOK_ENCRYPTION_KEY).",
+    no_args_is_help=True,
+)
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(users_app, name="users")
+app.add_typer(secrets_app, name="secrets")
 
 err = Console(stderr=True)
 
@@ -90,7 +96,7 @@ def _migrate(settings: Settings) -> list[str]:
     from convohook.storage.database import open_storage
 
     try:
-        storage = open_storage(settings.database_url)
+        storage = open_storage(settings.database_url, settings.sealer())
     except ValueError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
@@ -138,6 +144,7 @@ def serve(
     applied = _migrate(settings)
     if applied:
         err.print(f"migrated: {', '.join(applied)}")
+    _check_secrets(settings)
     uvicorn.run(
         create_app(settings, workers=not no_worker),
         host=host,
@@ -171,6 +178,7 @@ def worker(
         public_url=public_url,
     )
     _migrate(settings)
+    _check_secrets(settings)
 
     async def main() -> None:
         services = await build_services(settings)
@@ -192,6 +200,80 @@ def migrate(database_url: DatabaseUrl = None) -> None:
     typer.echo(f"applied: {', '.join(applied)}" if applied else "database is up to date")
 
 
+def _check_secrets(settings: Settings) -> None:
+    """Refuse to start with secrets sealed under a key that is not configured (every delivery
+    to those webhooks would fail), and say what is stored unencrypted."""
+    from convohook.storage.database import open_database
+    from convohook.usecases.secrets import survey
+
+    sealer = settings.sealer()
+    db = open_database(settings.database_url, sealer)
+    try:
+        found = db.run_sync(survey, sealer)
+    finally:
+        db.close()
+    if found.unknown_keys:
+        err.print(
+            f"[red]error:[/red] secrets in the database are encrypted with key(s) "
+            f"{', '.join(found.unknown_keys)}, which are not configured: set "
+            "CONVOHOOK_ENCRYPTION_KEY (or CONVOHOOK_ENCRYPTION_OLD_KEYS) to them"
+        )
+        raise typer.Exit(2)
+    if found.plain and settings.encryption_key is not None:
+        err.print(
+            f"[yellow]warning:[/yellow] {found.plain} secret(s) are stored unencrypted: run "
+            "`convohook secrets seal` to encrypt them with CONVOHOOK_ENCRYPTION_KEY"
+        )
+    elif settings.encryption_key is None and not settings.demo:
+        err.print(
+            "[yellow]note:[/yellow] CONVOHOOK_ENCRYPTION_KEY is not set: webhook secrets and "
+            "access tokens are stored unencrypted (`convohook secrets new-key` makes a key)"
+        )
+
+
+@secrets_app.command("new-key")
+def secrets_new_key() -> None:
+    """Print a new random key for CONVOHOOK_ENCRYPTION_KEY."""
+    from convohook.storage.sealing import new_key
+
+    typer.echo(new_key())
+    err.print(
+        "Keep it outside the database (a secret manager); without it the sealed secrets cannot "
+        "be read. Set CONVOHOOK_ENCRYPTION_KEY to it, then run `convohook secrets seal`. To "
+        "rotate: the new key in CONVOHOOK_ENCRYPTION_KEY, the old one in "
+        "CONVOHOOK_ENCRYPTION_OLD_KEYS, `convohook secrets seal`, then drop the old one."
+    )
+
+
+@secrets_app.command("seal")
+def secrets_seal(database_url: DatabaseUrl = None) -> None:
+    """Encrypt every stored secret with CONVOHOOK_ENCRYPTION_KEY (those stored unencrypted, or
+    under a key in CONVOHOOK_ENCRYPTION_OLD_KEYS); prints JSON with the counts."""
+    from convohook.storage.database import open_database
+    from convohook.storage.sealing import SealError
+    from convohook.usecases.secrets import seal_all, survey
+
+    settings = load_settings(database_url=database_url)
+    if settings.encryption_key is None:
+        err.print(
+            "[red]error:[/red] CONVOHOOK_ENCRYPTION_KEY is not set: set it to the key to seal "
+            "with (`convohook secrets new-key` makes one)"
+        )
+        raise typer.Exit(2)
+    _migrate(settings)
+    sealer = settings.sealer()
+    db = open_database(settings.database_url, sealer)
+    try:
+        sealed = db.run_sync(seal_all, sealer)
+        found = db.run_sync(survey, sealer)
+    except SealError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    finally:
+        db.close()
+    typer.echo(orjson.dumps({"sealed": sealed, "unencrypted_left": found.plain}).decode())
+
+
 @orgs_app.command("create")
 def orgs_create(
     name: Annotated[str, typer.Option(help="The organisation's name.")],
@@ -207,7 +289,7 @@ def orgs_create(
         err.print("[red]error:[/red] --name must not be empty")
         raise typer.Exit(2)
     _migrate(settings)
-    db = open_database(settings.database_url)
+    db = open_database(settings.database_url, settings.sealer())
     try:
         created = db.run_sync(create_org, name.strip(), system_clock())
     finally:
@@ -243,7 +325,7 @@ def users_create(
 
     settings = load_settings(database_url=database_url)
     _migrate(settings)
-    db = open_database(settings.database_url)
+    db = open_database(settings.database_url, settings.sealer())
     try:
         user = db.run_sync(create_user, org, email, password, system_clock())
     except WeakPassword as exc:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from convohook.delivery.retry import DEFAULT_SCHEDULE, parse_schedule
 from convohook.delivery.ssrf import Networks, parse_networks
 from convohook.meta.graph import default_graph_api_url
+from convohook.storage.sealing import Sealer, parse_key
 
 
 class Settings(BaseSettings):
@@ -27,6 +28,9 @@ class Settings(BaseSettings):
     # NoDecode: the variable is `5,300,1800` (as documented), not JSON; `_schedule` parses it.
     retry_schedule: Annotated[tuple[float, ...], NoDecode] = DEFAULT_SCHEDULE
     public_url: str = "http://127.0.0.1:8000"
+    # Secrets at rest (storage/sealing.py): unset, they are stored as given.
+    encryption_key: SecretStr | None = None
+    encryption_old_keys: SecretStr | None = None  # comma-separated, to open only (rotation)
 
     # Beyond the public contract: tuning with safe defaults.
     max_inbound_bytes: int = 1_048_576
@@ -64,6 +68,27 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @field_validator("encryption_key", "encryption_old_keys", mode="before")
+    @classmethod
+    def _keys(cls, value: object, info: ValidationInfo) -> object:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            name = f"CONVOHOOK_{(info.field_name or '').upper()}"
+            for part in value.split(","):
+                parse_key(part, name)  # refuse a malformed key at start, not at first use
+        return value
+
+    def sealer(self) -> Sealer:
+        key = self.encryption_key
+        old = self.encryption_old_keys
+        return Sealer(
+            key=parse_key(key.get_secret_value()) if key is not None else None,
+            old_keys=[parse_key(k) for k in old.get_secret_value().split(",")] if old else [],
+        )
 
     @field_validator("public_url", "graph_api_url")
     @classmethod

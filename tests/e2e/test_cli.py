@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -117,3 +118,63 @@ def test_serve_accepts_a_comma_separated_retry_schedule_in_the_environment(
         server.wait_until_serving(f"http://127.0.0.1:{port}/healthz")
     finally:
         server.stop()
+
+
+def _plain_secrets(database_url: str) -> None:
+    """A channel and a webhook written before any key was configured."""
+    from convohook.storage.database import open_database
+    from convohook.storage.records import Channel, Webhook
+    from convohook.usecases.orgs import create_org
+
+    db = open_database(database_url)
+    try:
+        db.storage.migrate()
+
+        def write(tx: Any) -> None:
+            org = create_org(tx, "Sealed", 1).org
+            tx.insert_channel(Channel("ch_s", org.id, "INSTAGRAM", "shop", "1", "tok-123456", 1))
+            tx.insert_webhook(
+                Webhook(
+                    "wh_s", org.id, "crm", "https://example.com/h", "INSTAGRAM", ("ch_s",),
+                    ("conversation.opened",), True, None, "whsec_" + "B" * 43, 1, 1,
+                )
+            )  # fmt: skip
+
+        db.run_sync(write)
+    finally:
+        db.close()
+
+
+def test_secrets_are_sealed_by_the_cli_and_a_missing_key_stops_the_service(
+    tmp_path: Path,
+) -> None:
+    database_url = f"sqlite:///{tmp_path / 'sealed.db'}"
+    _plain_secrets(database_url)
+    env = cli_env(CONVOHOOK_DATABASE_URL=database_url)
+
+    made = run_cli("secrets", "new-key", env=env)
+    assert made.returncode == 0, describe(made)
+    key = made.stdout.strip()
+    assert len(key) == 43
+    assert "CONVOHOOK_ENCRYPTION_KEY" in made.stderr
+
+    keyless = run_cli("secrets", "seal", env=env)
+    assert keyless.returncode == 2, describe(keyless)
+    assert "CONVOHOOK_ENCRYPTION_KEY is not set" in keyless.stderr
+
+    sealed = run_cli("secrets", "seal", env=env | {"CONVOHOOK_ENCRYPTION_KEY": key})
+    assert sealed.returncode == 0, describe(sealed)
+    assert json.loads(sealed.stdout) == {"sealed": 2, "unencrypted_left": 0}
+    raw = b"".join(f.read_bytes() for f in tmp_path.glob("sealed.db*"))
+    assert b"tok-123456" not in raw
+    assert b"B" * 43 not in raw
+
+    other = run_cli("secrets", "new-key", env=env).stdout.strip()
+    for command in (["serve", "--port", str(free_port())], ["worker"]):
+        refused = run_cli(*command, env=env | {"CONVOHOOK_ENCRYPTION_KEY": other})
+        assert refused.returncode == 2, describe(refused)
+        assert "which are not configured" in refused.stderr, describe(refused)
+
+    malformed = run_cli("migrate", env=env | {"CONVOHOOK_ENCRYPTION_KEY": "not-a-key"})
+    assert malformed.returncode == 2, describe(malformed)
+    assert "convohook secrets new-key" in malformed.stderr, describe(malformed)

@@ -70,7 +70,7 @@ async def build_services(
     settings: Settings, *, clock: Clock = system_clock, db: Database | None = None
 ) -> Services:
     """Open the database (migrating it) and the HTTP sessions. Call inside a running loop."""
-    database = db or open_database(settings.database_url)
+    database = db or open_database(settings.database_url, settings.sealer())
     if db is None:
         database.storage.migrate()
     exempt = frozenset({origin_of(settings.public_url)})

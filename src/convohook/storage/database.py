@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Concatenate, ParamSpec, TypeVar
 
 from convohook.storage.base import ConflictError, Storage, Transaction, UnavailableError
+from convohook.storage.sealing import PLAIN, Sealer
 
 P = ParamSpec("P")
 POOL_SIZE = 8  # PostgreSQL connections per process, one per executor thread
@@ -115,21 +116,23 @@ class Database:
         self.storage.close()
 
 
-def open_storage(database_url: str) -> Storage:
+def open_storage(database_url: str, sealer: Sealer = PLAIN) -> Storage:
+    """`sealer`: how secrets are kept at rest (`Settings.sealer()`: encrypted with the
+    configured key, or as given without one)."""
     if database_url.startswith("sqlite:"):
         from convohook.storage.sqlite import SQLiteStorage
 
-        return SQLiteStorage(database_url)
+        return SQLiteStorage(database_url, sealer=sealer)
     if database_url.startswith(("postgresql:", "postgres:")):
         from convohook.storage.postgres import PostgresStorage
 
-        return PostgresStorage(database_url, pool_size=POOL_SIZE)
+        return PostgresStorage(database_url, pool_size=POOL_SIZE, sealer=sealer)
     raise ValueError(
         f"unsupported CONVOHOOK_DATABASE_URL {database_url!r}: use sqlite:///path.db "
         "(embedded) or postgresql://user@host/dbname (scale-out)"
     )
 
 
-def open_database(database_url: str) -> Database:
-    storage = open_storage(database_url)
+def open_database(database_url: str, sealer: Sealer = PLAIN) -> Database:
+    storage = open_storage(database_url, sealer)
     return Database(storage, threads=1 if storage.dialect == "sqlite" else POOL_SIZE)

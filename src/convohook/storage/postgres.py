@@ -22,6 +22,7 @@ from psycopg_pool import ConnectionPool
 
 from convohook.storage import migrations
 from convohook.storage.base import ConflictError, UnavailableError
+from convohook.storage.sealing import PLAIN, Sealer
 from convohook.storage.sql import FIFO_READY, Cursor, SQLTransaction
 
 log = logging.getLogger(__name__)
@@ -76,8 +77,10 @@ class PostgresTransaction(SQLTransaction):
     FOR_UPDATE = " FOR UPDATE"
     SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
 
-    def __init__(self, conn: psycopg.Connection[Any], pipeline: psycopg.Pipeline) -> None:
-        super().__init__()
+    def __init__(
+        self, conn: psycopg.Connection[Any], pipeline: psycopg.Pipeline, sealer: Sealer
+    ) -> None:
+        super().__init__(sealer)
         self._c = conn
         self._pipeline = pipeline
         self._wake: set[str] = set()
@@ -150,7 +153,15 @@ class PostgresTransaction(SQLTransaction):
 class PostgresStorage:
     dialect = "postgresql"
 
-    def __init__(self, url: str, *, pool_size: int = 8, connect_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 8,
+        connect_timeout: float = 10.0,
+        sealer: Sealer = PLAIN,
+    ) -> None:
+        self._sealer = sealer
         self.url = normalize_url(url)
         self._pool = ConnectionPool(
             self.url,
@@ -186,7 +197,7 @@ class PostgresStorage:
                 if not write:
                     # Several statements, one snapshot (READ COMMITTED would give each its own).
                     conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                tx = PostgresTransaction(conn, pipe)
+                tx = PostgresTransaction(conn, pipe, self._sealer)
                 yield tx
                 tx.send_notifies()
         except (psycopg.errors.IntegrityError, psycopg.errors.SerializationFailure) as exc:

@@ -30,6 +30,21 @@ from convohook.storage.records import (
     User,
     Webhook,
 )
+from convohook.storage.sealing import PLAIN, Sealer
+
+# The secrets sealed at rest (storage/sealing.py), each named as the column it lives in (column
+# names, not secrets: hence the noqa).
+CHANNEL_TOKEN = "channels.access_token"  # noqa: S105
+WEBHOOK_SECRET = "webhooks.secret"  # noqa: S105
+WEBHOOK_AUTH = "webhooks.auth_value"
+PREVIOUS_SECRET = "webhook_secrets.secret"  # noqa: S105
+
+_SECRET_COLUMNS = {  # column -> (table, primary key)
+    CHANNEL_TOKEN: ("channels", "id"),
+    WEBHOOK_SECRET: ("webhooks", "id"),
+    WEBHOOK_AUTH: ("webhooks", "id"),
+    PREVIOUS_SECRET: ("webhook_secrets", "id"),
+}
 
 _CONTACT_COLS = (
     "c.id, c.org_id, c.channel_id, c.igsid, c.customer_id, c.username, c.name, "
@@ -59,7 +74,7 @@ def _contact(row: Sequence[object]) -> Contact:
     return Contact(*row)  # type: ignore[arg-type]
 
 
-def _webhook(row: Sequence[object], channels: Sequence[str]) -> Webhook:
+def _webhook(row: Sequence[object], channels: Sequence[str], sealer: Sealer) -> Webhook:
     return Webhook(
         id=str(row[0]),
         org_id=str(row[1]),
@@ -69,14 +84,14 @@ def _webhook(row: Sequence[object], channels: Sequence[str]) -> Webhook:
         events=tuple(orjson.loads(str(row[5]))),
         enabled=bool(row[6]),
         disabled_reason=row[7],  # type: ignore[arg-type]
-        secret=str(row[8]),
+        secret=sealer.open(WEBHOOK_SECRET, str(row[8])),
         created_at_ms=int(row[9]),  # type: ignore[call-overload]
         updated_at_ms=int(row[10]),  # type: ignore[call-overload]
         channel_ids=tuple(sorted(channels)),
         format=str(row[11]),
         headers=orjson.loads(str(row[12])),
         auth_type=row[13],  # type: ignore[arg-type]
-        auth_value=row[14],  # type: ignore[arg-type]
+        auth_value=sealer.open_optional(WEBHOOK_AUTH, row[14]),  # type: ignore[arg-type]
         timeout_s=row[15],  # type: ignore[arg-type]
         failing_since_ms=row[16],  # type: ignore[arg-type]
         rate_limit_per_s=row[17],  # type: ignore[arg-type]
@@ -85,12 +100,12 @@ def _webhook(row: Sequence[object], channels: Sequence[str]) -> Webhook:
     )
 
 
-def _webhook_options(webhook: Webhook) -> tuple[object, ...]:
+def _webhook_options(webhook: Webhook, sealer: Sealer) -> tuple[object, ...]:
     return (
         webhook.format,
         orjson.dumps(webhook.headers).decode(),
         webhook.auth_type,
-        webhook.auth_value,
+        None if webhook.auth_value is None else sealer.seal(WEBHOOK_AUTH, webhook.auth_value),
         webhook.timeout_s,
         webhook.rate_limit_per_s,
         webhook.max_concurrency,
@@ -98,12 +113,12 @@ def _webhook_options(webhook: Webhook) -> tuple[object, ...]:
     )
 
 
-def _due(r: Sequence[Any], previous_secrets: tuple[str, ...]) -> DueDelivery:
+def _due(r: Sequence[Any], previous_secrets: tuple[str, ...], sealer: Sealer) -> DueDelivery:
     return DueDelivery(
         id=str(r[0]),
         webhook_id=str(r[1]),
         url=str(r[2]),
-        secret=str(r[3]),
+        secret=sealer.open(WEBHOOK_SECRET, str(r[3])),
         payload=bytes(r[4]),
         attempt_count=int(r[5]),
         event_id=str(r[6]),
@@ -117,7 +132,7 @@ def _due(r: Sequence[Any], previous_secrets: tuple[str, ...]) -> DueDelivery:
         format=str(r[14]),
         headers=orjson.loads(r[15]),
         auth_type=r[16],
-        auth_value=r[17],
+        auth_value=sealer.open_optional(WEBHOOK_AUTH, r[17]),
         timeout_s=r[18],
         previous_secrets=previous_secrets,
         rate_limit_per_s=r[19],
@@ -144,7 +159,8 @@ class SQLTransaction:
     FOR_UPDATE = ""  # row locks: PostgreSQL only (SQLite has one writer at a time anyway)
     SKIP_LOCKED = ""
 
-    def __init__(self) -> None:
+    def __init__(self, sealer: Sealer = PLAIN) -> None:
+        self._sealer = sealer
         # A transaction lives for one unit of work: what it read of the webhooks table stays
         # true until it commits (webhooks are not changed by the workers).
         self._subscribers: dict[tuple[str, str], list[Webhook]] = {}
@@ -169,7 +185,11 @@ class SQLTransaction:
 
     def _webhooks(self, rows: Sequence[Sequence[object]]) -> list[Webhook]:
         channels = self._channels_of([str(r[0]) for r in rows])
-        return [_webhook(r, channels[str(r[0])]) for r in rows]
+        return [_webhook(r, channels[str(r[0])], self._sealer) for r in rows]
+
+    def _channel(self, r: Sequence[Any]) -> Channel:
+        token = self._sealer.open(CHANNEL_TOKEN, str(r[5]))
+        return Channel(str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), token, int(r[6]))
 
     # organisations and API keys -------------------------------------------------------------
 
@@ -205,7 +225,7 @@ class SQLTransaction:
                 channel.type,
                 channel.handle,
                 channel.account_id,
-                channel.access_token,
+                self._sealer.seal(CHANNEL_TOKEN, channel.access_token),
                 channel.created_at_ms,
             ),
         )
@@ -220,17 +240,17 @@ class SQLTransaction:
             "ORDER BY id DESC LIMIT ?",
             (org_id, before, before, limit),
         ).fetchall()
-        return [Channel(*r) for r in rows]
+        return [self._channel(r) for r in rows]
 
     def get_channel(self, org_id: str, channel_id: str) -> Channel | None:
         row = self._x(
             self._CHANNEL_SELECT + "WHERE org_id = ? AND id = ?", (org_id, channel_id)
         ).fetchone()
-        return Channel(*row) if row else None
+        return self._channel(row) if row else None
 
     def channel_by_account(self, account_id: str) -> Channel | None:
         row = self._x(self._CHANNEL_SELECT + "WHERE account_id = ?", (account_id,)).fetchone()
-        return Channel(*row) if row else None
+        return self._channel(row) if row else None
 
     # webhooks -------------------------------------------------------------------------------
 
@@ -247,12 +267,12 @@ class SQLTransaction:
                 webhook.url,
                 webhook.channel_type,
                 orjson.dumps(list(webhook.events)).decode(),
-                webhook.secret,
+                self._sealer.seal(WEBHOOK_SECRET, webhook.secret),
                 webhook.enabled,
                 webhook.disabled_reason,
                 webhook.created_at_ms,
                 webhook.updated_at_ms,
-                *_webhook_options(webhook),
+                *_webhook_options(webhook, self._sealer),
             ),
         )
         self._set_webhook_channels(webhook)
@@ -275,11 +295,11 @@ class SQLTransaction:
                 webhook.url,
                 webhook.channel_type,
                 orjson.dumps(list(webhook.events)).decode(),
-                webhook.secret,
+                self._sealer.seal(WEBHOOK_SECRET, webhook.secret),
                 webhook.enabled,
                 webhook.disabled_reason,
                 webhook.updated_at_ms,
-                *_webhook_options(webhook),
+                *_webhook_options(webhook, self._sealer),
                 webhook.failing_since_ms,
                 webhook.id,
                 webhook.org_id,
@@ -611,7 +631,7 @@ class SQLTransaction:
             AwaitingProfile(
                 contact=_contact(r[:10]),
                 channel_handle=str(r[10]),
-                access_token=str(r[11]),
+                access_token=self._sealer.open(CHANNEL_TOKEN, str(r[11])),
                 attempts=int(r[12]),
                 deadline_ms=int(r[13]),
                 events=int(r[14]),
@@ -672,7 +692,7 @@ class SQLTransaction:
             ids,
         ).fetchall()
         previous = self._previous_secrets(sorted({str(r[1]) for r in details}), now_ms)
-        return [_due(r, tuple(previous.get(str(r[1]), ()))) for r in details]
+        return [_due(r, tuple(previous.get(str(r[1]), ())), self._sealer) for r in details]
 
     def _previous_secrets(self, webhook_ids: Sequence[str], now_ms: int) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}
@@ -683,7 +703,9 @@ class SQLTransaction:
                 f"WHERE webhook_id IN ({marks}) AND expires_at_ms > ? ORDER BY created_at_ms DESC",
                 [*webhook_ids, now_ms],
             ).fetchall():
-                found.setdefault(str(webhook_id), []).append(str(secret))
+                found.setdefault(str(webhook_id), []).append(
+                    self._sealer.open(PREVIOUS_SECRET, str(secret))
+                )
         return found
 
     def keep_previous_secret(
@@ -692,7 +714,13 @@ class SQLTransaction:
         self._x(
             "INSERT INTO webhook_secrets (id, webhook_id, secret, expires_at_ms, created_at_ms) "
             "VALUES (?, ?, ?, ?, ?)",
-            (new_id("whs", now_ms), webhook_id, secret, expires_at_ms, now_ms),
+            (
+                new_id("whs", now_ms),
+                webhook_id,
+                self._sealer.seal(PREVIOUS_SECRET, secret),
+                expires_at_ms,
+                now_ms,
+            ),
         )
         self._x("DELETE FROM webhook_secrets WHERE expires_at_ms <= ?", (now_ms,))
 
@@ -876,6 +904,29 @@ class SQLTransaction:
             "UPDATE notifications SET status = ?, processed_at_ms = ?, error = ? WHERE id = ?",
             [("failed" if error else "processed", now_ms, error, i) for i in ids],
         )
+
+    # secrets at rest ------------------------------------------------------------------------
+
+    def secrets_at_rest(self) -> list[tuple[str, str, str]]:
+        """Every stored secret as (column, row id, value as stored, sealed or not)."""
+        found: list[tuple[str, str, str]] = []
+        for column, (table, key) in _SECRET_COLUMNS.items():
+            name = column.split(".")[1]
+            rows = self._x(
+                f"SELECT {key}, {name} FROM {table} WHERE {name} IS NOT NULL ORDER BY {key}"
+            ).fetchall()
+            found.extend((column, str(row_id), str(value)) for row_id, value in rows)
+        return found
+
+    def reseal_secret(self, column: str, row_id: str, stored: str, value: str) -> bool:
+        """Replace a secret's stored form, if it is still `stored` (a concurrent change wins)."""
+        table, key = _SECRET_COLUMNS[column]
+        name = column.split(".")[1]
+        cur = self._x(
+            f"UPDATE {table} SET {name} = ? WHERE {key} = ? AND {name} = ?",
+            (self._sealer.seal(column, value), row_id, stored),
+        )
+        return cur.rowcount > 0
 
     # retention ------------------------------------------------------------------------------
 

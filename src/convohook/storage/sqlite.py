@@ -18,6 +18,7 @@ from typing import Any
 
 from convohook.storage import migrations
 from convohook.storage.base import ConflictError, UnavailableError
+from convohook.storage.sealing import PLAIN, Sealer
 from convohook.storage.sql import Cursor, SQLTransaction
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,8 @@ def path_from_url(url: str) -> str:
 
 
 class SQLiteTransaction(SQLTransaction):
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        super().__init__()
+    def __init__(self, conn: sqlite3.Connection, sealer: Sealer) -> None:
+        super().__init__(sealer)
         self._c = conn
 
     def _x(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
@@ -49,8 +50,9 @@ class SQLiteTransaction(SQLTransaction):
 class SQLiteStorage:
     dialect = "sqlite"
 
-    def __init__(self, url: str, *, busy_timeout_s: float = 5.0) -> None:
+    def __init__(self, url: str, *, busy_timeout_s: float = 5.0, sealer: Sealer = PLAIN) -> None:
         path = path_from_url(url)
+        self._sealer = sealer
         self._path = path
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -88,7 +90,7 @@ class SQLiteStorage:
         except sqlite3.OperationalError as exc:
             raise UnavailableError(f"SQLite database is not available: {exc}") from exc
         try:
-            yield SQLiteTransaction(self._conn)
+            yield SQLiteTransaction(self._conn, self._sealer)
         except BaseException as exc:
             self._rollback()
             mapped = _mapped(exc)
