@@ -3,6 +3,8 @@ schedule, 410 disabling the webhook, the delivery log, manual retry, and the SSR
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from typing import Any
 
 import pytest
@@ -124,7 +126,19 @@ async def test_private_targets_are_refused_unless_allowed(
         }
         return await api.call("POST", "/api/v1/webhooks", body)
 
-    for url in ("http://127.0.0.1:9/x", "http://localhost:9/x", "http://10.1.2.3/x"):
+    # This machine's own name, resolved by the system's resolver (/etc/hosts here), to loopback
+    # or a private address: a DNS name is judged by where it leads, not by how it looks.
+    own_name = socket.gethostname()
+    assert all(
+        ipaddress.ip_address(info[4][0]).is_private
+        for info in socket.getaddrinfo(own_name, 9, type=socket.SOCK_STREAM)
+    ), f"{own_name} resolves to a public address here: the test needs a private one"
+    for url in (
+        "http://127.0.0.1:9/x",
+        "http://localhost:9/x",
+        "http://10.1.2.3/x",
+        f"http://{own_name}:9/x",
+    ):
         status, answer = await create_webhook(url)
         assert status == 422, (url, answer)
         assert "CONVOHOOK_ALLOW_PRIVATE_TARGETS" in answer["message"], answer
