@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
+import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -43,6 +45,13 @@ class Services:
     rng: random.Random
     metrics: Metrics = field(default_factory=Metrics)
     inbound: InboundWriter | None = None
+    # Liveness for /readyz: when each worker loop last came round (monotonic seconds), and the
+    # task running them, if this process runs them.
+    beats: dict[str, float] = field(default_factory=dict)
+    workers: asyncio.Task[None] | None = None
+
+    def beat(self, loop: str) -> None:
+        self.beats[loop] = time.monotonic()
 
     @property
     def exempt_origins(self) -> frozenset[str]:

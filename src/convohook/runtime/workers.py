@@ -84,6 +84,7 @@ class Processor:
 
     async def run(self) -> None:
         while True:
+            self.s.beat("processor")
             try:
                 report = await self.run_once()
             except StorageError as exc:
@@ -185,6 +186,7 @@ class ProfileEnricher:
 
     async def run(self) -> None:
         while True:
+            self.s.beat("profiles")
             try:
                 handled = await self.run_once()
             except StorageError as exc:
@@ -337,6 +339,7 @@ class Dispatcher:
         recorder = asyncio.create_task(self._record_forever())
         try:
             while True:
+                self.s.beat("dispatcher")
                 if self.capacity <= 0:
                     self._slot_free.clear()
                     await self._slot_free.wait()

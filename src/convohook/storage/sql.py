@@ -905,6 +905,11 @@ class SQLTransaction:
             [("failed" if error else "processed", now_ms, error, i) for i in ids],
         )
 
+    # schema ---------------------------------------------------------------------------------
+
+    def applied_migrations(self) -> set[int]:
+        return {int(r[0]) for r in self._x("SELECT version FROM schema_migrations").fetchall()}
+
     # secrets at rest ------------------------------------------------------------------------
 
     def secrets_at_rest(self) -> list[tuple[str, str, str]]:

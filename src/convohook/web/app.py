@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from convohook import __version__
 from convohook.config import Settings
+from convohook.runtime import readiness
 from convohook.runtime.services import Services, build_services
 from convohook.runtime.workers import run_workers
 from convohook.usecases.clock import Clock, system_clock
@@ -51,6 +52,14 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok", "version": __version__})
 
 
+async def readyz(request: Request) -> Response:
+    found = await readiness.check(request.app.state.services)
+    return JSONResponse(
+        {"status": "ready" if found.ready else "not ready", "checks": found.checks},
+        status_code=200 if found.ready else 503,
+    )
+
+
 async def metrics(request: Request) -> Response:
     services: Services = request.app.state.services
     return Response(services.metrics.render(), media_type="text/plain; version=0.0.4")
@@ -70,6 +79,7 @@ def create_app(
         svc = services or await build_services(settings, clock=clock)
         app.state.services = svc
         task = asyncio.create_task(run_workers(svc)) if workers else None
+        svc.workers = task
         try:
             yield
         finally:
@@ -95,6 +105,7 @@ def create_app(
     for route in [*inbound.routes, *captures.routes, *ui.routes]:
         app.router.routes.append(route)
     app.add_route("/healthz", healthz, methods=["GET"])
+    app.add_route("/readyz", readyz, methods=["GET"])
     app.add_route("/metrics", metrics, methods=["GET"])
     app.include_router(api.router)
     app.add_middleware(FastLane, routes={("POST", "/webhooks/instagram"): inbound.receive_app})
