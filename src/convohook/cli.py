@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ import uvicorn
 from pydantic import ValidationError
 from rich.console import Console
 
-from convohook.config import Settings
+from convohook.config import Settings, settings_from
 
 app = typer.Typer(
     help="convohook: Instagram DMs to reliable, signed Conversation Opened webhooks.",
@@ -35,6 +36,10 @@ app.add_typer(orgs_app, name="orgs")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(users_app, name="users")
 app.add_typer(secrets_app, name="secrets")
+config_app = typer.Typer(
+    help="The settings in effect and where they come from.", no_args_is_help=True
+)
+app.add_typer(config_app, name="config")
 
 err = Console(stderr=True)
 
@@ -71,16 +76,32 @@ RetrySchedule = Annotated[
     str | None,
     typer.Option(help="Retry delays in seconds, comma-separated (env CONVOHOOK_RETRY_SCHEDULE)."),
 ]
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        envvar="CONVOHOOK_CONFIG_FILE",
+        help="TOML file of settings (names as `convohook config show` lists them); the "
+        "environment and flags override it.",
+        show_default=False,
+    ),
+]
 PublicUrl = Annotated[
     str | None, typer.Option(help="URL where this server is reached (env CONVOHOOK_PUBLIC_URL).")
 ]
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Environment first, flags over it; a bad value exits with what to fix."""
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Flags over the environment over the file; a bad value exits with what to fix."""
+    return _settings_and_sources(config_file, **overrides)[0]
+
+
+def _settings_and_sources(
+    config_file: Path | None, **overrides: Any
+) -> tuple[Settings, dict[str, str]]:
     given = {k: v for k, v in overrides.items() if v is not None}
     try:
-        return Settings(**given)
+        return settings_from(config_file, os.environ, **given)
     except (ValidationError, ValueError) as exc:
         err.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from exc
@@ -113,6 +134,7 @@ def serve(
     no_worker: Annotated[
         bool, typer.Option("--no-worker", help="Serve HTTP only; run `convohook worker` apart.")
     ] = False,
+    config: ConfigFile = None,
     database_url: DatabaseUrl = None,
     meta_app_secret: AppSecret = None,
     meta_verify_token: VerifyToken = None,
@@ -126,6 +148,7 @@ def serve(
 
     _setup_logging()
     settings = load_settings(
+        config,
         database_url=database_url,
         meta_app_secret=meta_app_secret,
         meta_verify_token=meta_verify_token,
@@ -159,6 +182,7 @@ def serve(
 
 @app.command()
 def worker(
+    config: ConfigFile = None,
     database_url: DatabaseUrl = None,
     graph_api_url: GraphUrl = None,
     allow_private_targets: AllowPrivate = None,
@@ -171,6 +195,7 @@ def worker(
 
     _setup_logging()
     settings = load_settings(
+        config,
         database_url=database_url,
         graph_api_url=graph_api_url,
         allow_private_targets=allow_private_targets,
@@ -193,9 +218,9 @@ def worker(
 
 
 @app.command()
-def migrate(database_url: DatabaseUrl = None) -> None:
+def migrate(database_url: DatabaseUrl = None, config: ConfigFile = None) -> None:
     """Apply pending database migrations."""
-    settings = load_settings(database_url=database_url)
+    settings = load_settings(config, database_url=database_url)
     applied = _migrate(settings)
     typer.echo(f"applied: {', '.join(applied)}" if applied else "database is up to date")
 
@@ -231,6 +256,32 @@ def _check_secrets(settings: Settings) -> None:
         )
 
 
+@config_app.command("show")
+def config_show(
+    config: ConfigFile = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object instead.")] = False,
+) -> None:
+    """Print every setting in effect, its environment variable and where it came from (flag,
+    environment, file or default); secrets masked, a database password hidden."""
+    from rich.table import Table
+
+    from convohook.config import shown
+
+    settings, sources = _settings_and_sources(config)
+    values = shown(settings)
+    if as_json:
+        typer.echo(
+            orjson.dumps(
+                {name: {"value": values[name], "source": sources[name]} for name in values}
+            ).decode()
+        )
+        return
+    table = Table("setting", "environment variable", "value", "from", box=None)
+    for name, value in values.items():
+        table.add_row(name, f"CONVOHOOK_{name.upper()}", value, sources[name])
+    Console().print(table)
+
+
 @secrets_app.command("new-key")
 def secrets_new_key() -> None:
     """Print a new random key for CONVOHOOK_ENCRYPTION_KEY."""
@@ -246,14 +297,14 @@ def secrets_new_key() -> None:
 
 
 @secrets_app.command("seal")
-def secrets_seal(database_url: DatabaseUrl = None) -> None:
+def secrets_seal(database_url: DatabaseUrl = None, config: ConfigFile = None) -> None:
     """Encrypt every stored secret with CONVOHOOK_ENCRYPTION_KEY (those stored unencrypted, or
     under a key in CONVOHOOK_ENCRYPTION_OLD_KEYS); prints JSON with the counts."""
     from convohook.storage.database import open_database
     from convohook.storage.sealing import SealError
     from convohook.usecases.secrets import seal_all, survey
 
-    settings = load_settings(database_url=database_url)
+    settings = load_settings(config, database_url=database_url)
     if settings.encryption_key is None:
         err.print(
             "[red]error:[/red] CONVOHOOK_ENCRYPTION_KEY is not set: set it to the key to seal "
@@ -277,6 +328,7 @@ def secrets_seal(database_url: DatabaseUrl = None) -> None:
 @orgs_app.command("create")
 def orgs_create(
     name: Annotated[str, typer.Option(help="The organisation's name.")],
+    config: ConfigFile = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create an organisation; prints JSON with its id and API key (shown only this once)."""
@@ -284,7 +336,7 @@ def orgs_create(
     from convohook.usecases.clock import system_clock
     from convohook.usecases.orgs import create_org
 
-    settings = load_settings(database_url=database_url)
+    settings = load_settings(config, database_url=database_url)
     if not name.strip():
         err.print("[red]error:[/red] --name must not be empty")
         raise typer.Exit(2)
@@ -315,6 +367,7 @@ def users_create(
             help="At least 10 characters (prompted when not given).",
         ),
     ],
+    config: ConfigFile = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create a user of an organisation for the web UI; prints JSON with its id."""
@@ -323,7 +376,7 @@ def users_create(
     from convohook.usecases.clock import system_clock
     from convohook.usecases.users import WeakPassword, create_user
 
-    settings = load_settings(database_url=database_url)
+    settings = load_settings(config, database_url=database_url)
     _migrate(settings)
     db = open_database(settings.database_url, settings.sealer())
     try:

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from convohook.delivery.retry import DEFAULT_SCHEDULE, parse_schedule
 from convohook.delivery.ssrf import Networks, parse_networks
 from convohook.meta.graph import default_graph_api_url
+from convohook.storage.redact import redacted_url
 from convohook.storage.sealing import Sealer, parse_key
 
 
 class Settings(BaseSettings):
-    """Every setting comes from a `CONVOHOOK_*` environment variable or a CLI flag."""
+    """Every setting comes from a CLI flag, a `CONVOHOOK_*` environment variable or a TOML
+    file (`--config`, `CONVOHOOK_CONFIG_FILE`), in that order (`settings_from`)."""
 
     model_config = SettingsConfigDict(env_prefix="CONVOHOOK_", extra="ignore")
 
@@ -104,3 +109,98 @@ class Settings(BaseSettings):
                 f"(scale-out), got {value!r}"
             )
         return value
+
+    @model_validator(mode="after")
+    def _no_placeholders(self) -> Settings:
+        """A secret copied from an example is no secret: anyone can forge Meta's signature with
+        it. Accepted only by `convohook demo`, which plays Meta itself."""
+        if self.demo:
+            return self
+        for name in ("meta_app_secret", "meta_verify_token"):
+            value: SecretStr | None = getattr(self, name)
+            if value is not None and value.get_secret_value().strip().lower() in PLACEHOLDERS:
+                raise ValueError(
+                    f"CONVOHOOK_{name.upper()} is a placeholder ({value.get_secret_value()!r}), "
+                    "accepted only by `convohook demo`: set the value from your Meta app"
+                )
+        return self
+
+
+# Example values from our docs and the demo, and the usual stand-ins.
+PLACEHOLDERS = frozenset(
+    {
+        "demo-app-secret",
+        "demo-verify-token",
+        "...",
+        "changeme",
+        "change-me",
+        "secret",
+        "your-app-secret",
+        "your-verify-token",
+        "xxx",
+        "todo",
+    }
+)
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    """A configuration file: the settings' names (as in `convohook config show`), e.g.
+
+    database_url = "postgresql://convohook@db/convohook"
+    retry_schedule = [5, 300, 1800]
+    """
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ValueError(f"configuration file {path} does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"configuration file {path} is not valid TOML: {exc}") from exc
+    unknown = sorted(set(data) - set(Settings.model_fields))
+    if unknown:
+        raise ValueError(
+            f"configuration file {path}: unknown setting(s) {', '.join(unknown)}; known: "
+            + ", ".join(sorted(Settings.model_fields))
+        )
+    return data
+
+
+def settings_from(
+    config_file: Path | None, environ: Mapping[str, str], **flags: Any
+) -> tuple[Settings, dict[str, str]]:
+    """Settings from, in order of precedence, flags, the environment, the file and defaults;
+    and where each one came from ("flag", "environment", "file" or "default")."""
+    from_file = load_toml(config_file) if config_file is not None else {}
+    from_env = {name for name in Settings.model_fields if f"CONVOHOOK_{name.upper()}" in environ}
+    given = {k: v for k, v in from_file.items() if k not in from_env} | flags
+    settings = Settings(**given)
+    sources = {}
+    for name in Settings.model_fields:
+        if name in flags:
+            sources[name] = "flag"
+        elif name in from_env:
+            sources[name] = "environment"
+        elif name in from_file:
+            sources[name] = f"file {config_file}"
+        else:
+            sources[name] = "default"
+    return settings, sources
+
+
+def shown(settings: Settings) -> dict[str, str]:
+    """Every setting as `convohook config show` prints it: secrets masked, a database password
+    hidden, tuples as the comma lists the environment takes."""
+    out: dict[str, str] = {}
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            text = "set (hidden)"
+        elif value is None:
+            text = "not set"
+        elif name == "database_url":
+            text = redacted_url(value)
+        elif isinstance(value, tuple):
+            text = ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+        else:
+            text = str(value)
+        out[name] = text
+    return out

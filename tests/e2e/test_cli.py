@@ -178,3 +178,44 @@ def test_secrets_are_sealed_by_the_cli_and_a_missing_key_stops_the_service(
     malformed = run_cli("migrate", env=env | {"CONVOHOOK_ENCRYPTION_KEY": "not-a-key"})
     assert malformed.returncode == 2, describe(malformed)
     assert "convohook secrets new-key" in malformed.stderr, describe(malformed)
+
+
+def test_settings_come_from_a_toml_file_and_config_show_says_from_where(tmp_path: Path) -> None:
+    database = tmp_path / "from-file.db"
+    config = tmp_path / "convohook.toml"
+    config.write_text(
+        f'database_url = "sqlite:///{database}"\n'
+        'meta_app_secret = "a-real-app-secret-0123"\n'
+        "retention_days = 3\n"
+    )
+    env = cli_env(CONVOHOOK_CONFIG_FILE=str(config), CONVOHOOK_RETENTION_DAYS="9")
+
+    migrated = run_cli("migrate", env=env)
+    assert migrated.returncode == 0, describe(migrated)
+    assert database.exists()  # the file's database, not the default ./convohook.db
+
+    shown = run_cli("config", "show", "--json", env=env)
+    assert shown.returncode == 0, describe(shown)
+    settings = json.loads(shown.stdout)
+    assert settings["database_url"] == {
+        "value": f"sqlite:///{database}",
+        "source": f"file {config}",
+    }
+    assert settings["retention_days"] == {"value": "9.0", "source": "environment"}
+    assert settings["meta_app_secret"]["value"] == "set (hidden)"
+    assert "a-real-app-secret-0123" not in shown.stdout
+
+    table = run_cli("config", "show", env=env)
+    assert table.returncode == 0, describe(table)
+    assert "CONVOHOOK_RETENTION_DAYS" in table.stdout
+    assert "a-real-app-secret-0123" not in table.stdout
+
+
+def test_a_placeholder_app_secret_is_refused_outside_demo_mode(tmp_path: Path) -> None:
+    env = cli_env(
+        CONVOHOOK_DATABASE_URL=f"sqlite:///{tmp_path / 'p.db'}",
+        CONVOHOOK_META_APP_SECRET="demo-app-secret",
+    )
+    refused = run_cli("serve", "--port", str(free_port()), env=env)
+    assert refused.returncode == 2, describe(refused)
+    assert "CONVOHOOK_META_APP_SECRET is a placeholder" in refused.stderr, describe(refused)

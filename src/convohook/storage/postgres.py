@@ -22,6 +22,7 @@ from psycopg_pool import ConnectionPool
 
 from convohook.storage import migrations
 from convohook.storage.base import ConflictError, UnavailableError
+from convohook.storage.redact import redacted_url
 from convohook.storage.sealing import PLAIN, Sealer
 from convohook.storage.sql import FIFO_READY, Cursor, SQLTransaction
 
@@ -181,7 +182,7 @@ class PostgresStorage:
             raise UnavailableError(f"cannot connect to PostgreSQL: {exc}") from exc
         except Exception as exc:  # the pool's own timeout error
             raise UnavailableError(
-                f"cannot connect to PostgreSQL at {_redacted(self.url)} within "
+                f"cannot connect to PostgreSQL at {redacted_url(self.url)} within "
                 f"{connect_timeout:g} s: is it running, and is CONVOHOOK_DATABASE_URL right?"
             ) from exc
 
@@ -259,12 +260,3 @@ class PostgresStorage:
 
     def close(self) -> None:
         self._pool.close()
-
-
-def _redacted(url: str) -> str:
-    scheme, _, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not at:
-        return url
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}"
