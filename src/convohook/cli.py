@@ -42,6 +42,7 @@ config_app = typer.Typer(
 app.add_typer(config_app, name="config")
 
 err = Console(stderr=True)
+log = logging.getLogger("convohook.cli")
 
 DEMO_APP_SECRET = "demo-app-secret"  # noqa: S105 - a placeholder, accepted in demo mode only
 DEMO_VERIFY_TOKEN = "demo-verify-token"  # noqa: S105
@@ -107,10 +108,10 @@ def _settings_and_sources(
         raise typer.Exit(2) from exc
 
 
-def _setup_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def _setup_logging(settings: Settings) -> None:
+    from convohook.runtime.logs import configure
+
+    configure(settings.log_format)
 
 
 def _migrate(settings: Settings) -> list[str]:
@@ -146,7 +147,6 @@ def serve(
     """Serve the API, the Meta receiver and capture bots, with in-process workers."""
     from convohook.web.app import create_app
 
-    _setup_logging()
     settings = load_settings(
         config,
         database_url=database_url,
@@ -157,16 +157,17 @@ def serve(
         retry_schedule=retry_schedule,
         public_url=public_url,
     )
+    _setup_logging(settings)
     if public_url is None and "public_url" not in settings.model_fields_set:
         settings = settings.model_copy(update={"public_url": f"http://{host}:{port}"})
     if settings.meta_app_secret is None:
-        err.print(
-            "[yellow]warning:[/yellow] CONVOHOOK_META_APP_SECRET is not set: Meta notifications "
-            "will be answered 503 until it is"
+        log.warning(
+            "CONVOHOOK_META_APP_SECRET is not set: Meta notifications will be answered 503 "
+            "until it is"
         )
     applied = _migrate(settings)
     if applied:
-        err.print(f"migrated: {', '.join(applied)}")
+        log.info("migrated: %s", ", ".join(applied))
     _check_secrets(settings)
     uvicorn.run(
         create_app(settings, workers=not no_worker),
@@ -174,6 +175,7 @@ def serve(
         port=port,
         access_log=False,
         log_level="info",
+        log_config=None,  # uvicorn's loggers go through ours (JSON lines or text)
         # Bot Studio's live streams never end by themselves: on shutdown, wait this long for
         # requests in flight (a Meta POST commits in milliseconds), then close what is left.
         timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
@@ -193,7 +195,6 @@ def worker(
     from convohook.runtime.services import build_services
     from convohook.runtime.workers import run_workers
 
-    _setup_logging()
     settings = load_settings(
         config,
         database_url=database_url,
@@ -202,6 +203,7 @@ def worker(
         retry_schedule=retry_schedule,
         public_url=public_url,
     )
+    _setup_logging(settings)
     _migrate(settings)
     _check_secrets(settings)
 
@@ -238,21 +240,22 @@ def _check_secrets(settings: Settings) -> None:
     finally:
         db.close()
     if found.unknown_keys:
-        err.print(
-            f"[red]error:[/red] secrets in the database are encrypted with key(s) "
-            f"{', '.join(found.unknown_keys)}, which are not configured: set "
-            "CONVOHOOK_ENCRYPTION_KEY (or CONVOHOOK_ENCRYPTION_OLD_KEYS) to them"
+        log.error(
+            "secrets in the database are encrypted with key(s) %s, which are not configured: "
+            "set CONVOHOOK_ENCRYPTION_KEY (or CONVOHOOK_ENCRYPTION_OLD_KEYS) to them",
+            ", ".join(found.unknown_keys),
         )
         raise typer.Exit(2)
     if found.plain and settings.encryption_key is not None:
-        err.print(
-            f"[yellow]warning:[/yellow] {found.plain} secret(s) are stored unencrypted: run "
-            "`convohook secrets seal` to encrypt them with CONVOHOOK_ENCRYPTION_KEY"
+        log.warning(
+            "%d secret(s) are stored unencrypted: run `convohook secrets seal` to encrypt them "
+            "with CONVOHOOK_ENCRYPTION_KEY",
+            found.plain,
         )
     elif settings.encryption_key is None and not settings.demo:
-        err.print(
-            "[yellow]note:[/yellow] CONVOHOOK_ENCRYPTION_KEY is not set: webhook secrets and "
-            "access tokens are stored unencrypted (`convohook secrets new-key` makes a key)"
+        log.warning(
+            "CONVOHOOK_ENCRYPTION_KEY is not set: webhook secrets and access tokens are stored "
+            "unencrypted (`convohook secrets new-key` makes a key)"
         )
 
 
@@ -476,8 +479,9 @@ def demo(
     """Everything at once: server, a demo channel, a capture bot subscribed to Conversation
     Opened, a local Graph API, and a first DM; captured payloads are printed as they arrive."""
     from convohook.devtools.demo import run_demo
+    from convohook.runtime.logs import configure
 
-    _setup_logging()
+    configure("text")  # a person watches the demo
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     for suffix in ("", "-wal", "-shm"):
         with contextlib.suppress(FileNotFoundError):

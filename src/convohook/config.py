@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     # Workers are woken in process; this is only the safety net for rows another process wrote
     # (`convohook worker` beside `serve --no-worker`), which cannot wake them.
     idle_poll_seconds: float = 30.0
+    log_format: Literal["auto", "json", "text"] = "auto"  # auto: JSON unless on a terminal
 
     @field_validator("retry_schedule", mode="before")
     @classmethod

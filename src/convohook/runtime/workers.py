@@ -79,6 +79,7 @@ class Processor:
                 "notification for Instagram account %s acknowledged and skipped: no channel has "
                 "that account_id (connect it with POST /api/v1/channels)",
                 account_id,
+                extra={"account_id": account_id},
             )
         return report
 
@@ -122,6 +123,11 @@ class Processor:
         await self.s.db.relaxed.run(_quarantine_oldest, repr(error), self.s.clock())
 
 
+def _contact_context(waiting: AwaitingProfile) -> dict[str, str]:
+    contact = waiting.contact
+    return {"org_id": contact.org_id, "channel_id": contact.channel_id, "contact_id": contact.id}
+
+
 def profile_lease_ms(services: Services) -> int:
     """How long a profile lookup is claimed: long enough for the lookup and its recording."""
     return int((services.settings.graph_timeout * 2 + 5) * 1000)
@@ -162,10 +168,15 @@ class ProfileEnricher:
                 waiting.contact.igsid,
                 exc.reason,
                 ", will retry" if exc.retryable else "",
+                extra=_contact_context(waiting),
             )
             return ProfileResult(waiting, None, retryable=exc.retryable, error=exc.reason)
         except Exception as exc:  # one odd answer must not fail the other lookups of the batch
-            log.exception("profile lookup of %s failed unexpectedly", waiting.contact.igsid)
+            log.exception(
+                "profile lookup of %s failed unexpectedly",
+                waiting.contact.igsid,
+                extra=_contact_context(waiting),
+            )
             return ProfileResult(waiting, None, retryable=True, error=repr(exc))
         return ProfileResult(waiting, profile)
 
@@ -235,7 +246,17 @@ class Dispatcher:
         except Exception as exc:
             # Logged as a failed attempt and retried on the schedule, rather than left claimed
             # until its lease runs out and then tried again, forever.
-            log.exception("dispatcher: attempt of %s failed before sending", due.id)
+            log.exception(
+                "dispatcher: attempt of %s failed before sending",
+                due.id,
+                extra={
+                    "org_id": due.org_id,
+                    "webhook_id": due.webhook_id,
+                    "delivery_id": due.id,
+                    "event_id": due.event_id,
+                    "conversation_id": due.conversation_id,
+                },
+            )
             result = AttemptResult(None, "", 0.0, f"internal error: {exc!r}", None)
         if request is None:
             return SentAttempt(due, result, attempted_at)
