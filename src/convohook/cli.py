@@ -190,8 +190,18 @@ def worker(
     allow_private_targets: AllowPrivate = None,
     retry_schedule: RetrySchedule = None,
     public_url: PublicUrl = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            envvar="CONVOHOOK_WORKER_METRICS_PORT",
+            help="Serve this worker's Prometheus metrics at http://HOST:PORT/metrics.",
+            show_default=False,
+        ),
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="Interface for --metrics-port.")] = "127.0.0.1",
 ) -> None:
-    """Run processing and delivery only (no HTTP)."""
+    """Run processing and delivery only (no API; metrics with --metrics-port)."""
+    from convohook.runtime.scrape import serve_metrics
     from convohook.runtime.services import build_services
     from convohook.runtime.workers import run_workers
 
@@ -209,10 +219,17 @@ def worker(
 
     async def main() -> None:
         services = await build_services(settings)
+        stop_metrics = (
+            await serve_metrics(services, metrics_host, metrics_port)
+            if metrics_port is not None
+            else None
+        )
         try:
             # Woken by the server's writes: on SQLite, by watching the file for commits.
             await run_workers(services, watch_other_processes=True)
         finally:
+            if stop_metrics is not None:
+                await stop_metrics()
             await services.aclose()
 
     with contextlib.suppress(KeyboardInterrupt):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from e2e_support import (
@@ -16,6 +17,7 @@ from e2e_support import (
     Stack,
     deploy,
     doubletick_body,
+    free_port,
     open_stack,
 )
 from harness import Meta
@@ -90,10 +92,11 @@ async def test_two_server_processes_on_one_database_open_one_conversation(stack:
 async def test_a_separate_worker_on_sqlite_is_woken_by_the_servers_commit(tmp_path: Path) -> None:
     # `serve --no-worker` and `convohook worker` share only the SQLite file, and the worker's
     # idle poll is an hour: only a wake-up on the server's commit gets the opening out.
+    metrics_port = free_port()
     with deploy(tmp_path / "split", workers=False) as split:
         worker = Service(
             "worker",
-            ["worker", "--retry-schedule", RETRY_SCHEDULE],
+            ["worker", "--retry-schedule", RETRY_SCHEDULE, "--metrics-port", str(metrics_port)],
             split.env | {"CONVOHOOK_IDLE_POLL_SECONDS": "3600"},
             split.workdir / "worker.log",
         )
@@ -103,6 +106,21 @@ async def test_a_separate_worker_on_sqlite_is_woken_by_the_servers_commit(tmp_pa
                 customer = await stack.new_customer()
                 await stack.dm(customer)
                 (delivery,) = await stack.wait_for_deliveries_of(customer)
+                # The worker, which serves no API, reports what it did on its own port.
+                async with (
+                    aiohttp.ClientSession() as http,
+                    http.get(f"http://127.0.0.1:{metrics_port}/metrics") as answer,
+                ):
+                    assert answer.status == 200
+                    metrics = await answer.text()
         finally:
             worker.stop()
     assert delivery.json()["from"] == customer.username
+    for line in (
+        'convohook_conversations_opened_total{reason="first_message"} 1.0',
+        "convohook_opened_to_delivered_seconds_count 1.0",
+        'convohook_backlog{queue="notifications"} 0.0',
+        'convohook_delivery_attempts_total{outcome="success",status_class="2xx"} 1.0',
+    ):
+        assert line in metrics, metrics
+    assert 'convohook_worker_seconds_since_beat{loop="dispatcher"}' in metrics

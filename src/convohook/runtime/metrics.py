@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from convohook.storage.records import Backlog
 
 
 def _registry() -> CollectorRegistry:
@@ -44,6 +46,43 @@ class Metrics:
             registry=r,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
+
+        self.opened_to_delivered = Histogram(
+            "convohook_opened_to_delivered_seconds",
+            "From the event (the opening) to its webhook's successful attempt",
+            registry=r,
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 300, 1800, 7200, 86400),
+        )
+        # Read at each scrape (`observe_*`), not kept up to date by the hot path.
+        self.backlog = Gauge(
+            "convohook_backlog",
+            "Work waiting: notifications not processed, deliveries due now, events waiting for "
+            "a profile",
+            ["queue"],
+            registry=r,
+        )
+        self.oldest_due = Gauge(
+            "convohook_oldest_due_delivery_seconds",
+            "How long the longest-waiting due delivery has been due (0: none)",
+            registry=r,
+        )
+        self.since_beat = Gauge(
+            "convohook_worker_seconds_since_beat",
+            "Seconds since each worker loop of this process last came round",
+            ["loop"],
+            registry=r,
+        )
+
+    def observe_backlog(self, backlog: Backlog, now_ms: int) -> None:
+        self.backlog.labels("notifications").set(backlog.notifications)
+        self.backlog.labels("due_deliveries").set(backlog.due_deliveries)
+        self.backlog.labels("awaiting_profile").set(backlog.awaiting_profile)
+        oldest = backlog.oldest_due_ms
+        self.oldest_due.set(0 if oldest is None else max(0, now_ms - oldest) / 1000)
+
+    def observe_beats(self, beats: dict[str, float], now: float) -> None:
+        for loop, at in beats.items():
+            self.since_beat.labels(loop).set(max(0.0, now - at))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -268,24 +268,27 @@ class Dispatcher:
             request_body=None if request.body == due.payload else request.body,
         )
 
-    def _count(self, result: AttemptResult) -> None:
+    def _count(self, due: DueDelivery, result: AttemptResult) -> None:
         metrics = self.s.metrics
         outcome = "success" if result.ok else "failure"
         metrics.attempts.labels(outcome, status_class(result.status_code, result.error_class)).inc()
         metrics.attempt_seconds.observe(result.duration_ms / 1000)
+        if result.ok:
+            waited = (self.s.clock() - due.event_created_at_ms) / 1000
+            metrics.opened_to_delivered.observe(max(0.0, waited))
 
     async def _send(self, due: DueDelivery) -> None:
         s = self.s
         try:
             sent = await self._attempt(due, s.clock())
-            self._count(sent.result)
+            self._count(due, sent.result)
             if sent.result.error_class == "connect" and sent.result.duration_ms < 1000:
                 # Refused at once: often a restart or a deploy in progress. One immediate retry
                 # (both logged) spares the receiver a 5 s gap for a blip.
                 await self._results.put(replace(sent, log_only=True))
                 due = replace(due, attempt_count=due.attempt_count + 1)
                 sent = await self._attempt(due, s.clock())
-                self._count(sent.result)
+                self._count(due, sent.result)
             await self._results.put(sent)
         finally:
             self._limits.release(due.webhook_id)

@@ -13,6 +13,7 @@ from typing import Protocol
 from convohook.storage.records import (
     Attempt,
     AwaitingProfile,
+    Backlog,
     Bot,
     Capture,
     Channel,
@@ -224,8 +225,9 @@ class Transaction(Protocol):
     def insert_capture(self, capture: Capture) -> None: ...
     def list_captures(self, bot_id: str, before: str | None, limit: int) -> list[Capture]: ...
 
-    # schema
+    # schema and backlog
     def applied_migrations(self) -> set[int]: ...
+    def backlog(self, now_ms: int) -> Backlog: ...
 
     # secrets at rest (storage/sealing.py)
     def secrets_at_rest(self) -> list[tuple[str, str, str]]: ...

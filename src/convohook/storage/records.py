@@ -216,3 +216,11 @@ class Session:
     user: User
     csrf_token: str
     expires_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    notifications: int  # stored, not processed yet
+    due_deliveries: int  # pending and due now (a disabled webhook's included)
+    oldest_due_ms: int | None  # when the longest-waiting due delivery became due
+    awaiting_profile: int  # events waiting for a customer's profile

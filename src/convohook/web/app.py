@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from convohook import __version__
 from convohook.config import Settings
-from convohook.runtime import readiness
+from convohook.runtime import readiness, scrape
 from convohook.runtime.services import Services, build_services
 from convohook.runtime.workers import run_workers
 from convohook.usecases.clock import Clock, system_clock
@@ -61,8 +61,8 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    services: Services = request.app.state.services
-    return Response(services.metrics.render(), media_type="text/plain; version=0.0.4")
+    body = await scrape.scrape(request.app.state.services)
+    return Response(body, media_type=scrape.CONTENT_TYPE)
 
 
 def create_app(
