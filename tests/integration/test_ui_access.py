@@ -53,6 +53,7 @@ NOT_UI = {
     "/login": "signing in",
     "/logout": "signing out",
     "/healthz": "health check",
+    "/readyz": "readiness check (no data: database, migrations, workers)",
     "/metrics": "metrics",
     "/": "a fixed redirect to /settings/webhooks, which asks to sign in: it reads nothing",
     "/docs/oauth2-redirect": "FastAPI's Swagger UI helper: static, no data",
