@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from convohook.config import Settings, settings_from
+from convohook.storage.base import MigrationProgress
 
 app = typer.Typer(
     help="convohook: Instagram DMs to reliable, signed Conversation Opened webhooks.",
@@ -36,6 +37,10 @@ app.add_typer(orgs_app, name="orgs")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(users_app, name="users")
 app.add_typer(secrets_app, name="secrets")
+retention_app = typer.Typer(
+    help="Old payloads, attempts, notifications and captures.", no_args_is_help=True
+)
+app.add_typer(retention_app, name="retention")
 config_app = typer.Typer(
     help="The settings in effect and where they come from.", no_args_is_help=True
 )
@@ -114,7 +119,7 @@ def _setup_logging(settings: Settings) -> None:
     configure(settings.log_format)
 
 
-def _migrate(settings: Settings) -> list[str]:
+def _migrate(settings: Settings, progress: MigrationProgress | None = None) -> list[str]:
     from convohook.storage.database import open_storage
 
     try:
@@ -123,9 +128,24 @@ def _migrate(settings: Settings) -> list[str]:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
     try:
-        return storage.migrate()
+        return storage.migrate(progress or _log_migration)
     finally:
         storage.close()
+
+
+def _log_migration(name: str, seconds: float | None) -> None:
+    # A migration of a large database can take minutes: say what is going on meanwhile.
+    if seconds is None:
+        log.info("applying migration %s", name)
+    else:
+        log.info("applied migration %s in %.1f s", name, seconds)
+
+
+def _print_migration(name: str, seconds: float | None) -> None:
+    if seconds is None:
+        err.print(f"applying {name}…")
+    else:
+        err.print(f"  done in {seconds:.1f} s")
 
 
 @app.command()
@@ -165,9 +185,7 @@ def serve(
             "CONVOHOOK_META_APP_SECRET is not set: Meta notifications will be answered 503 "
             "until it is"
         )
-    applied = _migrate(settings)
-    if applied:
-        log.info("migrated: %s", ", ".join(applied))
+    _migrate(settings)
     _check_secrets(settings)
     uvicorn.run(
         create_app(settings, workers=not no_worker),
@@ -240,7 +258,7 @@ def worker(
 def migrate(database_url: DatabaseUrl = None, config: ConfigFile = None) -> None:
     """Apply pending database migrations."""
     settings = load_settings(config, database_url=database_url)
-    applied = _migrate(settings)
+    applied = _migrate(settings, _print_migration)
     typer.echo(f"applied: {', '.join(applied)}" if applied else "database is up to date")
 
 
@@ -274,6 +292,46 @@ def _check_secrets(settings: Settings) -> None:
             "CONVOHOOK_ENCRYPTION_KEY is not set: webhook secrets and access tokens are stored "
             "unencrypted (`convohook secrets new-key` makes a key)"
         )
+
+
+@retention_app.command("run")
+def retention_run(
+    config: ConfigFile = None,
+    database_url: DatabaseUrl = None,
+    days: Annotated[
+        float | None,
+        typer.Option(help="Remove what is older than this (default CONVOHOOK_RETENTION_DAYS)."),
+    ] = None,
+) -> None:
+    """Remove now what the workers would remove over the next hours, showing progress; prints
+    JSON with what was removed. Batches are small, so a running service is not held up."""
+    from convohook.storage.database import open_database
+    from convohook.usecases.clock import system_clock
+    from convohook.usecases.retention import clean_once
+
+    settings = load_settings(config, database_url=database_url)
+    keep = settings.retention_days if days is None else days
+    if keep <= 0:
+        err.print("[red]error:[/red] retention is off (0 days): nothing to remove")
+        raise typer.Exit(2)
+    _migrate(settings)
+    before = system_clock() - int(keep * 86_400_000)
+    totals = {"deliveries": 0, "events": 0, "notifications": 0, "captures": 0}
+    db = open_database(settings.database_url, settings.sealer())
+    try:
+        with err.status("removing…") as status:
+            while True:
+                cleaned = db.relaxed.run_sync(clean_once, before_ms=before)
+                for name in totals:
+                    totals[name] += getattr(cleaned, name)
+                status.update(
+                    "removing… " + ", ".join(f"{n:,} {name}" for name, n in totals.items())
+                )
+                if cleaned.total == 0:
+                    break
+    finally:
+        db.close()
+    typer.echo(orjson.dumps({"older_than_days": keep, "removed": totals}).decode())
 
 
 @config_app.command("show")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,8 @@ def test_migrate_applies_once_then_reports_up_to_date(tmp_path: Path) -> None:
     assert first.returncode == 0, describe(first)
     assert first.stdout.startswith("applied: "), describe(first)
     assert "0001_initial" in first.stdout, describe(first)
+    assert "applying 0001_initial…" in first.stderr, describe(first)  # progress as it goes
+    assert "done in " in first.stderr, describe(first)
     assert again.returncode == 0, describe(again)
     assert again.stdout.strip() == "database is up to date", describe(again)
 
@@ -219,3 +222,36 @@ def test_a_placeholder_app_secret_is_refused_outside_demo_mode(tmp_path: Path) -
     refused = run_cli("serve", "--port", str(free_port()), env=env)
     assert refused.returncode == 2, describe(refused)
     assert "CONVOHOOK_META_APP_SECRET is a placeholder" in refused.stderr, describe(refused)
+
+
+def test_retention_run_removes_what_is_older_and_says_how_much(tmp_path: Path) -> None:
+    from convohook.storage.database import open_database
+
+    database_url = f"sqlite:///{tmp_path / 'old.db'}"
+    db = open_database(database_url)
+    try:
+        db.storage.migrate()
+        recent = int(time.time() * 1000)
+        old = recent - 31 * 86_400_000
+
+        def write(tx: Any) -> None:
+            tx.insert_notifications([b"{}"] * 3, old)
+            tx.insert_notifications([b"{}"], recent)
+            ids = [stored.id for stored in tx.pending_notifications(10)]
+            tx.mark_notifications_processed(ids[:3], old)
+            tx.mark_notifications_processed(ids[3:], recent)
+
+        db.run_sync(write)
+    finally:
+        db.close()
+    env = cli_env(CONVOHOOK_DATABASE_URL=database_url)
+
+    removed = run_cli("retention", "run", "--days", "30", env=env)
+    assert removed.returncode == 0, describe(removed)
+    assert json.loads(removed.stdout)["removed"]["notifications"] == 3  # not the recent one
+    again = run_cli("retention", "run", "--days", "30", env=env)
+    assert json.loads(again.stdout)["removed"]["notifications"] == 0
+
+    off = run_cli("retention", "run", "--days", "0", env=env)
+    assert off.returncode == 2, describe(off)
+    assert "retention is off" in off.stderr

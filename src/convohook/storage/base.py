@@ -6,7 +6,7 @@ Use cases are plain functions taking a `Transaction`; `Database` runs them off t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
@@ -28,6 +28,8 @@ from convohook.storage.records import (
     User,
     Webhook,
 )
+
+MigrationProgress = Callable[[str, float | None], None]
 
 
 class StorageError(Exception):
@@ -239,7 +241,11 @@ class Storage(Protocol):
 
     dialect: str
 
-    def migrate(self) -> list[str]: ...
+    def migrate(self, progress: MigrationProgress | None = None) -> list[str]:
+        """Apply pending migrations in order; returns their names. `progress(name, None)` as
+        one starts, `progress(name, seconds)` once it is committed."""
+        ...
+
     def pending_migrations(self) -> list[str]: ...
     def transaction(
         self, *, write: bool = True, durable: bool = True

@@ -21,7 +21,7 @@ import psycopg.errors
 from psycopg_pool import ConnectionPool
 
 from convohook.storage import migrations
-from convohook.storage.base import ConflictError, UnavailableError
+from convohook.storage.base import ConflictError, MigrationProgress, UnavailableError
 from convohook.storage.redact import redacted_url
 from convohook.storage.sealing import PLAIN, Sealer
 from convohook.storage.sql import FIFO_READY, Cursor, SQLTransaction
@@ -224,15 +224,21 @@ class PostgresStorage:
             applied = self._applied(conn)
         return [m.name for m in migrations.load("postgresql") if m.version not in applied]
 
-    def migrate(self) -> list[str]:
+    def migrate(self, progress: MigrationProgress | None = None) -> list[str]:
         done = []
         with self._pool.connection() as conn, conn.transaction():
+            # A migration of a large table may take longer than the bound every other statement
+            # has; it runs once, at start, under the advisory lock.
+            conn.execute("SET LOCAL statement_timeout = 0")
             # Several processes may start at once: the advisory lock makes them take turns.
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
             applied = self._applied(conn)
             for migration in migrations.load("postgresql"):
                 if migration.version in applied:
                     continue
+                started = time.monotonic()
+                if progress is not None:
+                    progress(migration.name, None)
                 conn.execute(migration.sql.encode())
                 conn.execute(
                     "INSERT INTO schema_migrations (version, name, applied_at_ms) "
@@ -240,6 +246,8 @@ class PostgresStorage:
                     (migration.version, migration.name, int(time.time() * 1000)),
                 )
                 done.append(migration.name)
+                if progress is not None:
+                    progress(migration.name, time.monotonic() - started)
         return done
 
     def listen(self, on_notify: Callable[[str], None], stop: threading.Event) -> None:

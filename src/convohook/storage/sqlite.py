@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from convohook.storage import migrations
-from convohook.storage.base import ConflictError, UnavailableError
+from convohook.storage.base import ConflictError, MigrationProgress, UnavailableError
 from convohook.storage.sealing import PLAIN, Sealer
 from convohook.storage.sql import Cursor, SQLTransaction
 
@@ -121,15 +121,18 @@ class SQLiteStorage:
         applied = self._applied()
         return [m.name for m in migrations.load("sqlite") if m.version not in applied]
 
-    def migrate(self) -> list[str]:
+    def migrate(self, progress: MigrationProgress | None = None) -> list[str]:
         done = []
         for migration in migrations.load("sqlite"):
             # Re-check inside the write lock: two processes may start at once.
             self._conn.execute("BEGIN IMMEDIATE")
+            started = time.monotonic()
             try:
                 if migration.version in self._applied():
                     self._conn.execute("ROLLBACK")
                     continue
+                if progress is not None:
+                    progress(migration.name, None)
                 for statement in _statements(migration.sql):
                     self._conn.execute(statement)
                 self._conn.execute(
@@ -141,6 +144,8 @@ class SQLiteStorage:
                 self._conn.execute("ROLLBACK")
                 raise
             done.append(migration.name)
+            if progress is not None:
+                progress(migration.name, time.monotonic() - started)
         return done
 
     def watch_commits(
