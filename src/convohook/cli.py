@@ -1,5 +1,5 @@
-"""The `convohook` command: serve, worker, migrate, orgs, users, secrets, simulate, demo,
-graph-standin."""
+"""The `convohook` command: serve, worker, migrate, orgs, users, secrets, retention, config,
+simulate, demo, graph-standin."""
 
 from __future__ import annotations
 
@@ -33,17 +33,17 @@ secrets_app = typer.Typer(
     help="Secrets at rest: the key that encrypts them (CONVOHOOK_ENCRYPTION_KEY).",
     no_args_is_help=True,
 )
+retention_app = typer.Typer(
+    help="Old payloads, attempts, notifications and captures.", no_args_is_help=True
+)
+config_app = typer.Typer(
+    help="The settings in effect and where they come from.", no_args_is_help=True
+)
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(users_app, name="users")
 app.add_typer(secrets_app, name="secrets")
-retention_app = typer.Typer(
-    help="Old payloads, attempts, notifications and captures.", no_args_is_help=True
-)
 app.add_typer(retention_app, name="retention")
-config_app = typer.Typer(
-    help="The settings in effect and where they come from.", no_args_is_help=True
-)
 app.add_typer(config_app, name="config")
 
 err = Console(stderr=True)
