@@ -63,6 +63,8 @@ async def test_backlog_and_the_age_of_the_oldest_due_delivery(tmp_path: Path) ->
         assert _value(done, 'convohook_backlog{queue="due_deliveries"}') == 0
         # From the opening to its delivery: the three hours the test moved the clock.
         assert _value(done, "convohook_opened_to_delivered_seconds_count") == 1
+        assert _value(done, 'convohook_deliveries_finished_total{outcome="succeeded"}') == 1
+        assert _value(done, 'convohook_deliveries_finished_total{outcome="failed"}') == 0
         assert _value(done, "convohook_opened_to_delivered_seconds_sum") > 3 * 3600 - 60
         for loop in ("processor", "profiles", "dispatcher"):
             assert _value(done, f'convohook_worker_seconds_since_beat{{loop="{loop}"}}') < 60

@@ -17,7 +17,7 @@ from convohook.storage.base import ConflictError, Transaction
 from convohook.storage.database import Database
 from convohook.storage.records import Bot, Channel, Webhook
 from convohook.usecases.conversations import mark_done
-from convohook.usecases.delivery import SentAttempt, record_attempts, retry_now
+from convohook.usecases.delivery import Recorded, SentAttempt, record_attempts, retry_now
 from convohook.usecases.orgs import create_org, org_for_api_key
 from convohook.usecases.processing import (
     ProcessingPolicy,
@@ -294,20 +294,24 @@ def test_attempts_follow_the_schedule_then_fail(db: Database) -> None:
     failure = AttemptResult(500, "boom", 3.0, "HTTP 500", "http")
     now = T0
     statuses = []
+    recorded = []
     for _ in range(3):
         [due] = db.run_sync(lambda tx, now=now: tx.claim_due_deliveries(now, now + 1_000, 10))
-        db.run_sync(
-            record_attempts,
-            [SentAttempt(due, failure, now)],
-            now_ms=now,
-            schedule=(1.0, 1.0),
-            rng=random.Random(1),
+        recorded.append(
+            db.run_sync(
+                record_attempts,
+                [SentAttempt(due, failure, now)],
+                now_ms=now,
+                schedule=(1.0, 1.0),
+                rng=random.Random(1),
+            )
         )
         delivery = db.run_sync(lambda tx, i=due.id: tx.get_delivery(channel.org_id, i))
         assert delivery is not None
         statuses.append(delivery.status)
         now += 2_000  # past the retry (1 s ±20%)
     assert statuses == ["pending", "pending", "failed"]
+    assert recorded == [Recorded(retries=1), Recorded(retries=1), Recorded(failed=1)]
     assert delivery.attempt_count == 3
     assert [a.status_code for a in delivery.attempts] == [500, 500, 500]
     assert delivery.last_error is not None
@@ -322,7 +326,7 @@ def test_gone_disables_the_webhook(db: Database) -> None:
     channel, webhook = _ready_delivery(db)
     [due] = db.run_sync(lambda tx: tx.claim_due_deliveries(T0, T0 + 1_000, 10))
     gone = AttemptResult(410, "", 1.0, "HTTP 410", "http")
-    db.run_sync(
+    recorded = db.run_sync(
         record_attempts,
         [SentAttempt(due, gone, T0)],
         now_ms=T0,
@@ -333,6 +337,7 @@ def test_gone_disables_the_webhook(db: Database) -> None:
     assert current is not None
     assert current.enabled is False
     assert "410" in (current.disabled_reason or "")
+    assert recorded == Recorded(failed=1, webhooks_disabled=1)
 
 
 async def test_parallel_workers_open_one_conversation_per_customer(db: Database) -> None:

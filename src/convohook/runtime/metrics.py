@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from convohook.storage.records import Backlog
+from convohook.usecases.delivery import Recorded
 
 
 def _registry() -> CollectorRegistry:
@@ -47,6 +48,17 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
 
+        self.deliveries = Counter(
+            "convohook_deliveries_finished",
+            "Deliveries that reached an end: succeeded, or failed (schedule run out, or 410)",
+            ["outcome"],
+            registry=r,
+        )
+        self.webhooks_disabled = Counter(
+            "convohook_webhooks_disabled",
+            "Webhooks disabled by a 410 or by failing for the health window",
+            registry=r,
+        )
         self.opened_to_delivered = Histogram(
             "convohook_opened_to_delivered_seconds",
             "From the event (the opening) to its webhook's successful attempt",
@@ -72,6 +84,11 @@ class Metrics:
             ["loop"],
             registry=r,
         )
+
+    def count_recorded(self, recorded: Recorded) -> None:
+        self.deliveries.labels("succeeded").inc(recorded.succeeded)
+        self.deliveries.labels("failed").inc(recorded.failed)
+        self.webhooks_disabled.inc(recorded.webhooks_disabled)
 
     def observe_backlog(self, backlog: Backlog, now_ms: int) -> None:
         self.backlog.labels("notifications").set(backlog.notifications)

@@ -305,7 +305,7 @@ class Dispatcher:
                 try:
                     # Relaxed: a record lost to a power cut leaves the delivery claimed, and it
                     # is sent again (same webhook-id) when the lease runs out.
-                    await s.db.relaxed.run_retrying(
+                    recorded = await s.db.relaxed.run_retrying(
                         record_attempts,
                         batch,
                         now_ms=s.clock(),
@@ -320,6 +320,7 @@ class Dispatcher:
                     # (same webhook-id) after it expires. Keep trying meanwhile.
                     log.error("dispatcher: could not record attempts, retrying: %s", exc)
                     await asyncio.sleep(1)
+            s.metrics.count_recorded(recorded)
             s.signals.deliveries.notify()
 
     async def claim_and_send(self) -> int:

@@ -31,6 +31,16 @@ class SentAttempt:
     request_body: bytes | None = None  # what was sent, when it differs from the stored payload
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What a batch of attempts did to its deliveries (for `/metrics`)."""
+
+    retries: int = 0  # will be tried again
+    succeeded: int = 0
+    failed: int = 0  # the schedule ran out, or the endpoint answered 410 Gone
+    webhooks_disabled: int = 0  # by a 410, or by failing for the health window
+
+
 def record_attempts(
     tx: Transaction,
     sent: Sequence[SentAttempt],
@@ -40,12 +50,12 @@ def record_attempts(
     rng: random.Random,
     min_delay_after_throttle: float = 0.0,
     disable_after_ms: int = 5 * 86_400_000,
-) -> int:
-    """Log every attempt and move each delivery on; returns how many will be retried.
+) -> Recorded:
+    """Log every attempt and move each delivery on; returns what became of them.
 
     Endpoint health: a webhook whose attempts have failed without a single success for
     `disable_after_ms` is disabled (its deliveries wait; re-enable it and recover them)."""
-    retries = 0
+    retries = succeeded = failed = disabled = 0
     healthy: set[str] = set()  # marked healthy in this batch, with no failure since
     for item in sent:
         due, result = item.due, item.result
@@ -83,6 +93,7 @@ def record_attempts(
                 tx.webhook_healthy(due.webhook_id)
                 healthy.add(due.webhook_id)
         elif _failing_too_long(tx, due.webhook_id, healthy, now_ms, disable_after_ms):
+            disabled += 1
             days = disable_after_ms / 86_400_000
             _disable(
                 tx,
@@ -94,15 +105,19 @@ def record_attempts(
         status, next_at, last_error = "failed", None, result.error
         if isinstance(step, Succeeded):
             status = "succeeded"
+            succeeded += 1
         elif isinstance(step, RetryAt):
             status, next_at = "pending", int(step.at * 1000)
             retries += 1
         elif isinstance(step, DisableWebhook):
             _disable(tx, due, step.reason, now_ms)
             last_error = step.reason
+            failed += 1
+            disabled += 1
         else:
             assert isinstance(step, GiveUp)
             last_error = step.reason
+            failed += 1
             if due.event_type not in OPS_EVENTS:
                 emit_ops_event(
                     tx,
@@ -127,7 +142,7 @@ def record_attempts(
             last_error=last_error,
             now_ms=now_ms,
         )
-    return retries
+    return Recorded(retries, succeeded, failed, disabled)
 
 
 def _failing_too_long(
