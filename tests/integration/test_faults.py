@@ -348,9 +348,9 @@ async def test_a_subscriber_down_for_six_days_gets_every_opening_once_it_is_back
     tmp_path: Path,
 ) -> None:
     """Three openings on days 0, 2 and 4, each through the default schedule (5 s … 10 h, about
-    28 hours); the webhook disabled once failures span 5 days; on day 6 the endpoint is fixed,
-    re-enabled and recovered: every opening arrives once, with the `webhook-id` of its failed
-    attempts."""
+    28 hours); the webhook disabled once failures span 5 days; a fourth opening on day 5.5
+    waits for it; on day 6 the endpoint is fixed, re-enabled and recovered: every opening
+    arrives once, the failed ones with the `webhook-id` of their failed attempts."""
     day = 86_400_000
     clock = ManualClock(int(time.time() * 1000))
     t0 = clock.now_ms
@@ -387,7 +387,18 @@ async def test_a_subscriber_down_for_six_days_gets_every_opening_once_it_is_back
         disabled = await api.ok("GET", f"/api/v1/webhooks/{hook}")
         assert disabled["enabled"] is False
         assert "5 days" in disabled["disabled_reason"]
+        assert disabled["queue_while_disabled"] is True  # the endpoint is down, not refusing
         failed_ids = {d["id"] for d in deliveries.values()}
+
+        # Day 5.5: a customer writes while the webhook is disabled. The opening waits for it.
+        clock.advance_to(t0 + 5 * day + day // 2)
+        await _dm(run, "8199", "customer.waiting")
+        async with asyncio.timeout(10):
+            while len(await _deliveries(api, hook)) < 4:
+                await asyncio.sleep(0.02)
+        [waiting] = [d for d in await _deliveries(api, hook) if d["id"] not in failed_ids]
+        assert (waiting["status"], waiting["attempt_count"]) == ("pending", 0)
+        assert len(receiver.received) == 3 * 8  # nothing sent to a disabled webhook
 
         # Day 6: the endpoint is fixed, the webhook re-enabled and what failed recovered.
         clock.advance_to(t0 + 6 * day)
@@ -399,13 +410,18 @@ async def test_a_subscriber_down_for_six_days_gets_every_opening_once_it_is_back
         )
         assert status == 202, recovered
         assert recovered["recovered"] == 3
-        await receiver.wait_for(down + 3, timeout=20)
+        await receiver.wait_for(down + 4, timeout=20)
         await asyncio.sleep(1.0)  # a repeat would arrive now
 
     back = receiver.received[down:]
-    assert len(back) == 3
-    assert {r.headers["webhook-id"] for r in back} == failed_ids  # the same deliveries
-    assert sorted(r.json()["from"] for r in back) == ["customer.0", "customer.1", "customer.2"]
+    assert len(back) == 4
+    assert {r.headers["webhook-id"] for r in back} == failed_ids | {waiting["id"]}
+    assert sorted(r.json()["from"] for r in back) == [
+        "customer.0",
+        "customer.1",
+        "customer.2",
+        "customer.waiting",
+    ]
     for received in back:
         _verify_at_its_time(secret, received)
 

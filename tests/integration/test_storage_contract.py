@@ -266,6 +266,38 @@ def test_disabled_webhook_deliveries_wait(db: Database) -> None:
     assert db.run_sync(lambda tx: tx.claim_due_deliveries(T0, T0 + 1, 10)) == []
 
 
+@pytest.mark.parametrize("keep_queue", [False, True])
+def test_openings_while_disabled_queue_only_for_a_webhook_disabled_for_failing(
+    db: Database, keep_queue: bool
+) -> None:
+    """Disabled by its owner or by a 410, a webhook gets nothing; disabled for failing too long
+    (the endpoint is down, not refusing), it gets every new opening, which waits for it."""
+    channel, webhook = setup_org(db)
+
+    def known(tx: Transaction) -> None:
+        for igsid in ("111", "222"):
+            contact = tx.get_or_create_contact(channel.org_id, channel.id, igsid, T0)
+            tx.set_contact_profile(contact.id, f"user{igsid}", None, "ok", T0)
+
+    db.run_sync(known)
+    db.run_sync(lambda tx: tx.disable_webhook(webhook.id, "off", T0, keep_queue=keep_queue))
+    apply(db, channel, msg("222", "m2"))
+    waiting = count(db, "SELECT count(*) FROM deliveries")
+    assert waiting == (1 if keep_queue else 0)
+    assert db.run_sync(lambda tx: tx.claim_due_deliveries(T0, T0 + 1, 10)) == []
+
+    def enable(tx: Transaction) -> None:
+        current = tx.get_webhook(webhook.org_id, webhook.id)
+        assert current is not None
+        assert current.queue_while_disabled is keep_queue
+        tx.update_webhook(
+            replace(current, enabled=True, disabled_reason=None, queue_while_disabled=False)
+        )
+
+    db.run_sync(enable)
+    assert len(db.run_sync(lambda tx: tx.claim_due_deliveries(T0, T0 + 1, 10))) == waiting
+
+
 def test_many_customers_random_order(db: Database) -> None:
     channel, _ = setup_org(db)
     items = [msg(igsid=str(c), mid=f"{c}-{k}", ts=T0 + k) for c in range(30) for k in range(3)]

@@ -49,6 +49,8 @@ class Webhook:
     rate_limit_per_s: float | None = None
     max_concurrency: int | None = None
     ordering: str = "none"  # none | fifo (per conversation)
+    # Disabled for failing too long: new events still get deliveries, which wait for it.
+    queue_while_disabled: bool = False
 
 
 @dataclass(frozen=True, slots=True)

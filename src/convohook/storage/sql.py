@@ -54,7 +54,8 @@ _CONTACT_COLS = (
 _WEBHOOK_COLS = (
     "w.id, w.org_id, w.name, w.url, w.channel_type, w.events, w.enabled, w.disabled_reason, "
     "w.secret, w.created_at_ms, w.updated_at_ms, w.format, w.headers, w.auth_type, w.auth_value, "
-    "w.timeout_s, w.failing_since_ms, w.rate_limit_per_s, w.max_concurrency, w.ordering"
+    "w.timeout_s, w.failing_since_ms, w.rate_limit_per_s, w.max_concurrency, w.ordering, "
+    "w.queue_while_disabled"
 )
 # With strict ordering a delivery waits while an earlier one of the same conversation to the same
 # webhook is still pending or being sent (delivery ids are time-ordered).
@@ -98,6 +99,7 @@ def _webhook(row: Sequence[object], channels: Sequence[str], sealer: Sealer) -> 
         rate_limit_per_s=row[17],  # type: ignore[arg-type]
         max_concurrency=row[18],  # type: ignore[arg-type]
         ordering=str(row[19]),
+        queue_while_disabled=bool(row[20]),
     )
 
 
@@ -290,7 +292,8 @@ class SQLTransaction:
             "UPDATE webhooks SET name = ?, url = ?, channel_type = ?, events = ?, secret = ?, "
             "enabled = ?, disabled_reason = ?, updated_at_ms = ?, format = ?, headers = ?, "
             "auth_type = ?, auth_value = ?, timeout_s = ?, rate_limit_per_s = ?, "
-            "max_concurrency = ?, ordering = ?, failing_since_ms = ? WHERE id = ? AND org_id = ?",
+            "max_concurrency = ?, ordering = ?, failing_since_ms = ?, queue_while_disabled = ? "
+            "WHERE id = ? AND org_id = ?",
             (
                 webhook.name,
                 webhook.url,
@@ -302,6 +305,7 @@ class SQLTransaction:
                 webhook.updated_at_ms,
                 *_webhook_options(webhook, self._sealer),
                 webhook.failing_since_ms,
+                webhook.queue_while_disabled,
                 webhook.id,
                 webhook.org_id,
             ),
@@ -337,17 +341,21 @@ class SQLTransaction:
         rows = self._x(
             f"SELECT {_WEBHOOK_COLS} FROM webhooks w "
             "JOIN webhook_channels wc ON wc.webhook_id = w.id "
-            "WHERE wc.channel_id = ? AND w.enabled = TRUE ORDER BY w.id",
+            "WHERE wc.channel_id = ? AND (w.enabled = TRUE OR w.queue_while_disabled = TRUE) "
+            "ORDER BY w.id",
             (channel_id,),
         ).fetchall()
         return [w for w in self._webhooks(rows) if event_type in w.events]
 
-    def disable_webhook(self, webhook_id: str, reason: str, now_ms: int) -> bool:
-        """Disable; True when it was enabled until now (so it is reported once)."""
+    def disable_webhook(
+        self, webhook_id: str, reason: str, now_ms: int, *, keep_queue: bool = False
+    ) -> bool:
+        """Disable; True when it was enabled until now (so it is reported once). `keep_queue`:
+        new events still get deliveries, which wait for the webhook to be enabled again."""
         cur = self._x(
-            "UPDATE webhooks SET enabled = FALSE, disabled_reason = ?, updated_at_ms = ? "
-            "WHERE id = ? AND enabled = TRUE",
-            (reason, now_ms, webhook_id),
+            "UPDATE webhooks SET enabled = FALSE, disabled_reason = ?, updated_at_ms = ?, "
+            "queue_while_disabled = ? WHERE id = ? AND enabled = TRUE",
+            (reason, now_ms, keep_queue, webhook_id),
         )
         return int(cur.rowcount) > 0
 

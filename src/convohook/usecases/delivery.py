@@ -99,8 +99,11 @@ def record_attempts(
                 tx,
                 due,
                 f"every attempt failed for {days:g} days: disabled; fix the endpoint, re-enable "
-                "the webhook and recover its failed deliveries",
+                "the webhook (new openings wait for it meanwhile) and recover its failed "
+                "deliveries",
                 now_ms,
+                # The endpoint is down, not refused: openings keep coming and must not be lost.
+                keep_queue=True,
             )
         status, next_at, last_error = "failed", None, result.error
         if isinstance(step, Succeeded):
@@ -152,8 +155,11 @@ def _failing_too_long(
     return now_ms - tx.webhook_failing(webhook_id, now_ms) >= disable_after_ms
 
 
-def _disable(tx: Transaction, due: DueDelivery, reason: str, now_ms: int) -> None:
-    if tx.disable_webhook(due.webhook_id, reason, now_ms) and due.event_type not in OPS_EVENTS:
+def _disable(
+    tx: Transaction, due: DueDelivery, reason: str, now_ms: int, *, keep_queue: bool = False
+) -> None:
+    disabled = tx.disable_webhook(due.webhook_id, reason, now_ms, keep_queue=keep_queue)
+    if disabled and due.event_type not in OPS_EVENTS:
         emit_ops_event(
             tx,
             org_id=due.org_id,

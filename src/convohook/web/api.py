@@ -231,6 +231,10 @@ async def update_webhook(
             disabled_reason=None if enabled else (current.disabled_reason or "disabled by user"),
             # Re-enabling starts a fresh health window.
             failing_since_ms=current.failing_since_ms if enabled == current.enabled else None,
+            # Still disabled for failing, and nobody said otherwise: openings keep waiting.
+            queue_while_disabled=current.queue_while_disabled
+            and not enabled
+            and body.enabled is None,
             format=body.format or current.format,
             headers=body.headers if body.headers is not None else current.headers,
             auth_type=auth_type,

@@ -172,6 +172,7 @@ def webhook_json(w: Webhook, *, with_secret: bool = False) -> dict[str, Any]:
         "enabled": w.enabled,
         "disabled_reason": w.disabled_reason,
         "failing_since": iso(w.failing_since_ms),
+        "queue_while_disabled": w.queue_while_disabled,
         "format": w.format,
         "headers": w.headers,
         "auth": {"type": w.auth_type} if w.auth_type else None,  # credentials never returned

@@ -255,6 +255,7 @@ async def webhook_action(request: Request) -> Response:
             updated_at_ms=now,
             disabled_reason=None if enabled else "disabled by user",
             failing_since_ms=None,
+            queue_while_disabled=False,
         )
         await svc.db.run(lambda tx: tx.update_webhook(changed))
         svc.signals.deliveries.notify()
