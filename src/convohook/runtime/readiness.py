@@ -34,7 +34,7 @@ async def check(services: Services) -> Readiness:
             services.db.read(lambda tx: tx.applied_migrations()), DATABASE_TIMEOUT_S
         )
     except Exception as exc:  # any failure to answer is the finding itself
-        checks["database"] = f"unreachable: {exc or type(exc).__name__}"
+        checks["database"] = f"unreachable: {str(exc) or type(exc).__name__}"
         checks["migrations"] = "unknown"
     else:
         pending = [m.name for m in migrations.load(services.db.dialect) if m.version not in applied]
