@@ -37,6 +37,16 @@ def admin_execute(*statements: str) -> None:
             conn.execute(statement)
 
 
+async def eventually(check: Any, timeout: float = 15.0) -> Any:
+    """Poll `check` (a coroutine function) until it returns something truthy."""
+    async with asyncio.timeout(timeout):
+        while True:
+            value = await check()
+            if value:
+                return value
+            await asyncio.sleep(0.05)
+
+
 @dataclass
 class Received:
     headers: dict[str, str]

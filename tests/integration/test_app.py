@@ -18,7 +18,15 @@ from convohook.meta import notifications as n
 from convohook.runtime.services import Services
 from convohook.usecases.orgs import create_org
 
-from harness import Api, Meta, Receiver, free_socket, run_receiver, running_convohook
+from harness import (
+    Api,
+    Meta,
+    Receiver,
+    eventually,
+    free_socket,
+    run_receiver,
+    running_convohook,
+)
 
 ACCOUNT = "17841400000000001"
 SECRET = "test-app-secret"
@@ -87,15 +95,6 @@ async def stack(database_url_for: str) -> AsyncIterator[Stack]:
             services,
             channel,
         )
-
-
-async def eventually(check: Any, timeout: float = 10.0) -> Any:
-    async with asyncio.timeout(timeout):
-        while True:
-            value = await check()
-            if value:
-                return value
-            await asyncio.sleep(0.05)
 
 
 # --- authentication and isolation -----------------------------------------------------------

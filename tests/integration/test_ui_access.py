@@ -39,7 +39,7 @@ from convohook.web.app import create_app
 from convohook.web.ui.auth import LOGIN_CSRF_COOKIE
 from convohook.web.ui.common import SESSION_COOKIE
 
-from harness import TIMEOUT, Api, Meta, Running, running_convohook
+from harness import TIMEOUT, Api, Meta, Running, eventually, running_convohook
 
 SECRET = "ui-access-app-secret"
 PASSWORD = "correct horse battery"
@@ -226,15 +226,6 @@ class Site:
             }
 
         return await self.services.db.read(load)
-
-
-async def eventually(check: Any, timeout: float = 15.0) -> Any:
-    async with asyncio.timeout(timeout):
-        while True:
-            value = await check()
-            if value:
-                return value
-            await asyncio.sleep(0.05)
 
 
 async def make_org(run: Running, label: str, account: str, igsid: str) -> Org:
