@@ -347,9 +347,9 @@ async def _dm(run: Running, igsid: str, username: str) -> None:
 async def test_a_subscriber_down_for_six_days_gets_every_opening_once_it_is_back(
     tmp_path: Path,
 ) -> None:
-    """Three openings on days 0, 2 and 4, each through the default schedule (5 s … 10 h, about
-    28 hours); the webhook disabled once failures span 5 days; a fourth opening on day 5.5
-    waits for it; on day 6 the endpoint is fixed, re-enabled and recovered: every opening
+    """Three openings on days 0, 2 and 4.1, each through the default schedule (5 s … 10 h,
+    about 28 hours); the webhook disabled once failures span 5 days; a fourth opening on day
+    6.1 waits for it; on day 6.5 the endpoint is fixed, re-enabled and recovered: every opening
     arrives once, the failed ones with the `webhook-id` of their failed attempts."""
     day = 86_400_000
     clock = ManualClock(int(time.time() * 1000))
@@ -361,8 +361,10 @@ async def test_a_subscriber_down_for_six_days_gets_every_opening_once_it_is_back
     ):
         api, webhook, _ = await connect(run, receiver.url, "8000", "first.customer")
         hook, secret = webhook["id"], webhook["secret"]
-        for number, at_day in enumerate((0, 2, 4)):
-            clock.advance_to(t0 + at_day * day)
+        # Day 4.1: whatever the ±20% jitter, its 7th attempt comes before day 5 (at most 21.1 h
+        # later) and its 8th, the last, after (at least 22.1 h later), which disables.
+        for number, at_day in enumerate((0, 2, 4.1)):
+            clock.advance_to(t0 + int(at_day * day))
             await _dm(run, f"810{number}", f"customer.{number}")
             async with asyncio.timeout(10):  # the opening, its profile, its first attempt
                 while not any(
@@ -371,7 +373,7 @@ async def test_a_subscriber_down_for_six_days_gets_every_opening_once_it_is_back
                     if d["attempt_count"] >= 1
                 ):
                     await asyncio.sleep(0.02)
-            await _follow_the_schedule(run, api, clock, hook, t0 + (at_day + 2) * day)
+            await _follow_the_schedule(run, api, clock, hook, t0 + int((at_day + 2) * day))
 
         deliveries = {d["payload"]["from"]: d for d in await _deliveries(api, hook)}
         # Each ran the whole schedule: eight attempts over about 28 hours, then failed.
@@ -390,8 +392,7 @@ async def test_a_subscriber_down_for_six_days_gets_every_opening_once_it_is_back
         assert disabled["queue_while_disabled"] is True  # the endpoint is down, not refusing
         failed_ids = {d["id"] for d in deliveries.values()}
 
-        # Day 5.5: a customer writes while the webhook is disabled. The opening waits for it.
-        clock.advance_to(t0 + 5 * day + day // 2)
+        # Day 6.1: a customer writes while the webhook is disabled. The opening waits for it.
         await _dm(run, "8199", "customer.waiting")
         async with asyncio.timeout(10):
             while len(await _deliveries(api, hook)) < 4:
@@ -400,8 +401,8 @@ async def test_a_subscriber_down_for_six_days_gets_every_opening_once_it_is_back
         assert (waiting["status"], waiting["attempt_count"]) == ("pending", 0)
         assert len(receiver.received) == 3 * 8  # nothing sent to a disabled webhook
 
-        # Day 6: the endpoint is fixed, the webhook re-enabled and what failed recovered.
-        clock.advance_to(t0 + 6 * day)
+        # Day 6.5: the endpoint is fixed, the webhook re-enabled and what failed recovered.
+        clock.advance_to(t0 + 6 * day + day // 2)
         receiver.statuses.clear()
         down = len(receiver.received)
         await api.ok("PATCH", f"/api/v1/webhooks/{hook}", {"enabled": True})
