@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 import time
 from collections import Counter
@@ -52,6 +53,7 @@ from convohook.domain.payload import CustomerProfile, conversation_opened_body
 from convohook.meta.graph import GraphClient, ProfileUnavailable
 from convohook.meta.parse import MalformedNotification, parse_notification
 from convohook.meta.signature import verify_signature
+from convohook.runtime.collector import tune_collector
 from convohook.web.inbound import BodyTooLarge, read_body
 
 from common import ACCESS_TOKEN, ACCOUNT, APP_SECRET, HANDLE
@@ -213,9 +215,13 @@ def main() -> None:
         handle=args.handle,
         access_token=args.access_token,
     )
-    # As `convohook serve` runs: uvicorn's defaults pick uvloop and httptools when installed.
+    relay_app = create_relay_app(config)
+    # As `convohook serve` runs: the same collector set-up, and uvicorn's defaults pick uvloop
+    # and httptools when installed.
+    if os.environ.get("CONVOHOOK_BENCH_RELAY_DEFAULT_GC") != "1":
+        tune_collector()
     uvicorn.run(
-        create_relay_app(config),
+        relay_app,
         host=args.host,
         port=args.port,
         access_log=False,

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from convohook.config import Settings, settings_from
+from convohook.runtime.collector import tune_collector
 from convohook.storage.base import MigrationProgress
 
 app = typer.Typer(
@@ -187,8 +188,10 @@ def serve(
         )
     _migrate(settings)
     _check_secrets(settings)
+    server_app = create_app(settings, workers=not no_worker)
+    tune_collector()
     uvicorn.run(
-        create_app(settings, workers=not no_worker),
+        server_app,
         host=host,
         port=port,
         access_log=False,
@@ -237,6 +240,7 @@ def worker(
 
     async def main() -> None:
         services = await build_services(settings)
+        tune_collector()
         stop_metrics = (
             await serve_metrics(services, metrics_host, metrics_port)
             if metrics_port is not None
