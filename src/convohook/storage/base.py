@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from convohook.storage.records import (
     Attempt,
@@ -42,6 +42,10 @@ class ConflictError(StorageError):
 
 class UnavailableError(StorageError):
     """The database cannot take writes now (locked, busy, read-only, full): try again later."""
+
+
+class BusyError(UnavailableError):
+    """Another connection holds the lock and this transaction was told not to wait for it."""
 
 
 class Transaction(Protocol):
@@ -239,7 +243,7 @@ class Transaction(Protocol):
 
 
 class Storage(Protocol):
-    """A connected backend. Not thread-safe: `Database` calls it from its own executor."""
+    """A connected backend. Not thread-safe: `Database` calls it from one place at a time."""
 
     dialect: str
 
@@ -259,3 +263,20 @@ class Storage(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class LoopStorage(Storage, Protocol):
+    """A backend whose statements are fast enough to run on the event loop itself (SQLite: a
+    file in this process), provided nothing on the loop waits for the disk or for another
+    process. So the commit does not wait for the disk (`durable=False`) and `sync_log` makes
+    it durable afterwards, from a thread; and `wait=False` makes a lock held elsewhere fail at
+    once (`BusyError`), so the caller can wait for it in a thread instead."""
+
+    def transaction(
+        self, *, write: bool = True, durable: bool = True, wait: bool = True
+    ) -> AbstractContextManager[Transaction]: ...
+
+    def sync_log(self) -> None:
+        """Block until every commit made so far, by any connection, survives a power cut."""
+        ...

@@ -1,4 +1,16 @@
-"""Runs use cases (plain functions of a `Transaction`) off the event loop, with bounded retries."""
+"""Runs use cases (plain functions of a `Transaction`) off the event loop's way, with bounded
+retries.
+
+Two ways, by backend. PostgreSQL: each transaction in a thread of a pool, one connection each.
+SQLite (a `LoopStorage`): each transaction on the event loop itself, committing without waiting
+for the disk, and the callers that need durability then wait, together, for one fsync of the
+log in a thread (`LogSync`). Measured (docs/performance.md): with SQLite's work in one thread,
+every statement handed the interpreter lock to that thread and back, and the database thread
+spent more of its time waiting for the lock than working; on the loop, 15% more openings/s and
+half the latency at 300 DMs/s. Nothing on the loop waits: a write lock held by another process
+(a `convohook worker`, a CLI command) makes the loop's attempt fail at once, and the
+transaction goes to the thread, which waits for the lock as before.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +19,18 @@ import copy
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Concatenate, ParamSpec, TypeVar
 
-from convohook.storage.base import ConflictError, Storage, Transaction, UnavailableError
+from convohook.storage.base import (
+    BusyError,
+    ConflictError,
+    LoopStorage,
+    Storage,
+    Transaction,
+    UnavailableError,
+)
+from convohook.storage.log_sync import LogSync
 from convohook.storage.sealing import PLAIN, Sealer
 
 P = ParamSpec("P")
@@ -17,17 +38,34 @@ POOL_SIZE = 8  # PostgreSQL connections per process, one per executor thread
 R = TypeVar("R")
 
 
+@dataclass
+class _OnLoop:
+    """What the loop path shares between a `Database` and its `relaxed` view."""
+
+    storage: LoopStorage
+    log_sync: LogSync
+    # Transactions handed to the thread and not finished: while there are any, the connection
+    # is the thread's, and later transactions queue behind them there, in order.
+    in_thread: int = 0
+
+
 class Database:
     """The async face of a `Storage`.
 
-    SQLite gets one thread (one writer is what SQLite allows anyway, and it keeps its single
-    connection on one thread); PostgreSQL gets as many threads as its pool has connections.
+    SQLite has one connection (one writer is what SQLite allows anyway), used on the loop and,
+    when it must wait for a lock, in one thread; PostgreSQL gets as many threads as its pool
+    has connections.
     """
 
     def __init__(self, storage: Storage, *, threads: int = 1) -> None:
         self.storage = storage
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="convohook-db")
         self._durable = True
+        self._on_loop = (
+            _OnLoop(storage, LogSync(storage.sync_log))
+            if isinstance(storage, LoopStorage)
+            else None
+        )
 
     @property
     def relaxed(self) -> Database:
@@ -50,10 +88,18 @@ class Database:
         **kwargs: P.kwargs,
     ) -> R:
         """Run `fn(tx, ...)` in one write transaction. A ConflictError is the caller's to map."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._executor, lambda: self.run_sync(fn, *args, **kwargs)
-        )
+        on_loop = self._on_loop
+        if on_loop is None:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(
+                self._executor, lambda: self.run_sync(fn, *args, **kwargs)
+            )
+
+        def attempt(wait: bool) -> R:
+            with on_loop.storage.transaction(durable=False, wait=wait) as tx:
+                return fn(tx, *args, **kwargs)
+
+        return await self._loop_write(on_loop, attempt, retry=False)
 
     async def run_retrying(
         self,
@@ -66,10 +112,18 @@ class Database:
         For work whose conflicts are concurrency, not user error: two workers opening the same
         customer's conversation, say. The retry re-reads the state and decides again.
         """
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._executor, lambda: self._retrying(fn, *args, **kwargs)
-        )
+        on_loop = self._on_loop
+        if on_loop is None:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(
+                self._executor, lambda: self._retrying(lambda: self.run_sync(fn, *args, **kwargs))
+            )
+
+        def attempt(wait: bool) -> R:
+            with on_loop.storage.transaction(durable=False, wait=wait) as tx:
+                return fn(tx, *args, **kwargs)
+
+        return await self._loop_write(on_loop, attempt, retry=True)
 
     async def read(
         self,
@@ -79,13 +133,25 @@ class Database:
     ) -> R:
         """Run `fn(tx, ...)` in a read-only transaction that sees one snapshot: a delivery and
         its attempts, say, as of the same commit."""
-        loop = asyncio.get_running_loop()
+        on_loop = self._on_loop
+        if on_loop is None:
 
-        def call() -> R:
-            with self.storage.transaction(write=False) as tx:
+            def call() -> R:
+                with self.storage.transaction(write=False) as tx:
+                    return fn(tx, *args, **kwargs)
+
+            return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+        def attempt(wait: bool) -> R:
+            with on_loop.storage.transaction(write=False, wait=wait) as tx:
                 return fn(tx, *args, **kwargs)
 
-        return await loop.run_in_executor(self._executor, call)
+        if on_loop.in_thread == 0:
+            try:
+                return attempt(False)
+            except BusyError:
+                pass
+        return await self._in_thread(on_loop, lambda: attempt(True))
 
     def run_sync(
         self,
@@ -93,26 +159,53 @@ class Database:
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> R:
+        """Outside an event loop (the CLI): the transaction and its commit, durably."""
         with self.storage.transaction(durable=self._durable) as tx:
             return fn(tx, *args, **kwargs)
 
-    def _retrying(
-        self,
-        fn: Callable[Concatenate[Transaction, P], R],
-        *args: P.args,
-        **kwargs: P.kwargs,
+    async def _loop_write(
+        self, on_loop: _OnLoop, attempt: Callable[[bool], R], *, retry: bool
     ) -> R:
+        handed_over = (BusyError, ConflictError, UnavailableError) if retry else BusyError
+        result: R
+        if on_loop.in_thread == 0:
+            try:
+                result = attempt(False)
+            except handed_over:
+                result = await self._in_thread(
+                    on_loop,
+                    lambda: self._retrying(lambda: attempt(True)) if retry else attempt(True),
+                )
+        else:
+            result = await self._in_thread(
+                on_loop, lambda: self._retrying(lambda: attempt(True)) if retry else attempt(True)
+            )
+        if self._durable:
+            await on_loop.log_sync.synced()
+        return result
+
+    async def _in_thread(self, on_loop: _OnLoop, call: Callable[[], R]) -> R:
+        on_loop.in_thread += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        finally:
+            on_loop.in_thread -= 1
+
+    @staticmethod
+    def _retrying(call: Callable[[], R]) -> R:
         delay = 0.005
         for _ in range(8):
             try:
-                return self.run_sync(fn, *args, **kwargs)
+                return call()
             except (ConflictError, UnavailableError):
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
-        return self.run_sync(fn, *args, **kwargs)
+        return call()
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+        if self._on_loop is not None:
+            self._on_loop.log_sync.close()
         self.storage.close()
 
 
