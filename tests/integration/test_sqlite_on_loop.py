@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,10 +38,10 @@ class SpiedStorage(SQLiteStorage):
 
 
 @pytest.fixture
-def spied(tmp_path: Path) -> Iterator[SpiedStorage]:
+def spied(tmp_path: Path) -> SpiedStorage:
     storage = SpiedStorage(tmp_path / "convohook.db", busy_timeout_s=2.0)
     storage.migrate()
-    yield storage
+    return storage
 
 
 def add_org(tx: Transaction, name: str) -> None:
@@ -84,7 +83,8 @@ async def test_a_lock_held_elsewhere_is_waited_for_in_a_thread_with_the_loop_fre
     while ticks < 20:  # the loop keeps running other tasks while both wait for the lock
         await asyncio.sleep(0.005)
         ticks += 1
-    assert not first.done() and not second.done()
+    assert not first.done()
+    assert not second.done()
     other.execute("COMMIT")
     other.close()
     await asyncio.gather(first, second)
