@@ -137,7 +137,7 @@ def _big_notification(first_igsid: str, items: int) -> bytes:
 
 
 async def _sqlite_pragma(run: Running, pragma: str) -> Any:
-    """A per-connection PRAGMA on convohook's own connection, on its database thread."""
+    """A per-connection PRAGMA on convohook's own connection."""
     return await run.services.db.read(lambda tx: tx._x(f"PRAGMA {pragma}").fetchone())
 
 

@@ -42,11 +42,7 @@ class Processor:
     POISON_TRIES = 3
     POISON_RETRY_S = 1.0
 
-    def __init__(
-        self,
-        services: Services,
-        handoff: Callable[[list[AwaitingProfile]], None] | None = None,
-    ) -> None:
+    def __init__(self, services: Services, handoff: ProfileEnricher | None = None) -> None:
         """`handoff`: given the openings' profile lookups, claimed in the processing
         transaction, to start at once (one transaction and a wake-up fewer per opening)."""
         self.s = services
@@ -71,7 +67,7 @@ class Processor:
         if report.deliveries:
             s.signals.deliveries.notify()
         if report.awaiting and self.handoff is not None:
-            self.handoff(list(report.awaiting.values()))
+            self.handoff.take(list(report.awaiting.values()))
         elif report.awaiting_profile:
             s.signals.profiles.notify()
         for account_id in sorted(report.unknown_accounts):
@@ -86,6 +82,10 @@ class Processor:
     async def run(self) -> None:
         while True:
             self.s.beat("processor")
+            if self.handoff is not None:
+                # Backpressure: what waits for a lookup waits as a pending notification on
+                # disk, not as a task in memory whose claim could run out before its turn.
+                await self.handoff.room()
             try:
                 report = await self.run_once()
             except StorageError as exc:
@@ -136,16 +136,41 @@ def profile_lease_ms(services: Services) -> int:
 class ProfileEnricher:
     RETRY_POLL_S = 1.0  # postponed lookups are due within seconds; no other process wakes us
     BATCH = 256
+    # Lookups handed over and not yet recorded, beyond which the processor waits: a few
+    # rounds of the Graph API's connection pool, far below what the lease allows for.
+    MAX_HANDED = 1024
 
     def __init__(self, services: Services) -> None:
         self.s = services
         self._tasks: set[asyncio.Task[None]] = set()
+        self.handed = 0
+        self._room = asyncio.Event()
+        self._room.set()
 
     def take(self, waiting: list[AwaitingProfile]) -> None:
         """Look up profiles already claimed by this process (the processor's handoff)."""
         task = asyncio.create_task(self._complete(waiting))
         self._tasks.add(task)
+        self._handed(len(waiting))
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda _: self._handed(-len(waiting)))
+
+    async def cancel_handed(self) -> None:
+        """On shutdown: their claims run out and whoever runs next looks them up."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def room(self) -> None:
+        """Return once fewer than `MAX_HANDED` handed-over lookups are in flight."""
+        await self._room.wait()
+
+    def _handed(self, change: int) -> None:
+        self.handed += change
+        if self.handed >= self.MAX_HANDED:
+            self._room.clear()
+        else:
+            self._room.set()
 
     async def _complete(self, waiting: list[AwaitingProfile]) -> None:
         s = self.s
@@ -451,7 +476,7 @@ async def run_workers(services: Services, *, watch_other_processes: bool = False
         ).start()
     enricher = ProfileEnricher(services)
     loops = [
-        Processor(services, handoff=enricher.take).run(),
+        Processor(services, handoff=enricher).run(),
         enricher.run(),
         Dispatcher(services).run(),
         Janitor(services).run(),
@@ -460,3 +485,4 @@ async def run_workers(services: Services, *, watch_other_processes: bool = False
         await asyncio.gather(*loops)
     finally:
         stop.set()
+        await enricher.cancel_handed()
