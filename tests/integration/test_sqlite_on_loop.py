@@ -14,6 +14,8 @@ from convohook.storage.database import Database
 from convohook.storage.sqlite import SQLiteStorage
 from convohook.usecases.orgs import create_org
 
+from harness import eventually
+
 NOW = 1_760_000_000_000
 
 
@@ -107,4 +109,21 @@ async def test_a_lock_held_past_the_busy_timeout_is_an_outage_and_changes_nothin
     other.close()
     assert org_names(spied.path) == []
     assert spied.synced == []
+    db.close()
+
+
+async def test_the_log_is_copied_into_the_database_by_a_thread_not_by_a_commit(
+    spied: SpiedStorage,
+) -> None:
+    db = Database(spied)
+    # The commits on the loop never checkpoint: that would write and sync the file there.
+    assert await db.read(lambda tx: tx._x("PRAGMA wal_autocheckpoint").fetchone()[0]) == 0
+    before = spied.path.stat().st_size
+    # Well under SQLite's own threshold (1,000 pages), so only our checkpointer copies these.
+    await asyncio.gather(*(db.run(add_org, f"org{i:03}-" + "x" * 2000) for i in range(100)))
+
+    async def copied() -> bool:
+        return spied.path.stat().st_size > before + 100 * 2000
+
+    await eventually(copied)
     db.close()

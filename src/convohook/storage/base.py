@@ -280,3 +280,7 @@ class LoopStorage(Storage, Protocol):
     def sync_log(self) -> None:
         """Block until every commit made so far, by any connection, survives a power cut."""
         ...
+
+    def start_checkpointer(self) -> None:
+        """Keep the log's upkeep (copying it into the database) off the event loop."""
+        ...

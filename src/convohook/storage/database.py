@@ -61,11 +61,10 @@ class Database:
         self.storage = storage
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="convohook-db")
         self._durable = True
-        self._on_loop = (
-            _OnLoop(storage, LogSync(storage.sync_log))
-            if isinstance(storage, LoopStorage)
-            else None
-        )
+        self._on_loop = None
+        if isinstance(storage, LoopStorage):
+            self._on_loop = _OnLoop(storage, LogSync(storage.sync_log))
+            storage.start_checkpointer()
 
     @property
     def relaxed(self) -> Database:

@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 # How often a worker in another process looks for new commits: a wake-up within ~2 ms, for a
 # statement that costs microseconds (500 a second, well under 1% of a core).
 WATCH_INTERVAL_S = 0.002
+# The background checkpointer looks for new commits this often; past RESTART_FRAMES in the log
+# (64 MB of 4 KB pages: passive checkpoints kept losing the race with the writer) it makes the
+# next writer wait, in its thread, until the log is reset.
+CHECKPOINT_INTERVAL_S = 0.1
+RESTART_FRAMES = 16_384
 
 
 def path_from_url(url: str) -> str:
@@ -80,6 +85,7 @@ class SQLiteStorage:
         self._synchronous_full = True
         self._busy_timeout_ms = round(busy_timeout_s * 1000)
         self._waits = True
+        self._checkpointer: tuple[threading.Thread, threading.Event] | None = None
         self._conn.execute("PRAGMA foreign_keys = ON")
         # 32 MB of page cache (the default is 2 MB): the indexes of a busy year stay in memory.
         self._conn.execute("PRAGMA cache_size = -32768")
@@ -206,7 +212,51 @@ class SQLiteStorage:
         finally:
             os.close(fd)
 
+    def start_checkpointer(self) -> None:
+        """Copy the log into the database file from a thread of its own, instead of in the
+        commit that crosses SQLite's threshold: that commit runs on the event loop, and a
+        checkpoint writes megabytes and syncs the database file (measured: with 1,000,000
+        customers in the file, 84 to 89% of the throughput with 1,000; 95% with this)."""
+        if self._path == ":memory:" or self._checkpointer is not None:
+            return
+        self._conn.execute("PRAGMA wal_autocheckpoint = 0")
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=self._checkpoint_until, args=(stop,), name="convohook-checkpoint", daemon=True
+        )
+        self._checkpointer = (thread, stop)
+        thread.start()
+
+    def _checkpoint_until(self, stop: threading.Event) -> None:
+        conn: sqlite3.Connection | None = None
+        seen = None
+        while not stop.wait(CHECKPOINT_INTERVAL_S):
+            try:
+                if conn is None:
+                    conn = sqlite3.connect(
+                        self._path, isolation_level=None, timeout=self._busy_timeout_ms / 1000
+                    )
+                version = conn.execute("PRAGMA data_version").fetchone()[0]
+                if version == seen:
+                    continue  # nothing committed since the last checkpoint
+                seen = version
+                _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                if frames > RESTART_FRAMES:
+                    conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+            except sqlite3.Error as exc:
+                log.warning("checkpointing %s failed, retrying: %s", self._path, exc)
+                if conn is not None:
+                    conn.close()
+                conn = None
+        if conn is not None:
+            conn.close()
+
     def close(self) -> None:
+        if self._checkpointer is not None:
+            thread, stop = self._checkpointer
+            stop.set()
+            thread.join()
+            self._checkpointer = None
         self._conn.close()
 
 
