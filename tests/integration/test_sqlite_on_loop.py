@@ -46,6 +46,13 @@ def spied(tmp_path: Path) -> SpiedStorage:
     return storage
 
 
+def hold_write_lock(path: Path) -> sqlite3.Connection:
+    """Another process writing: it holds SQLite's one write lock until it commits."""
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    return other
+
+
 def add_org(tx: Transaction, name: str) -> None:
     create_org(tx, name, NOW)
 
@@ -77,8 +84,7 @@ async def test_a_lock_held_elsewhere_is_waited_for_in_a_thread_with_the_loop_fre
     spied: SpiedStorage,
 ) -> None:
     db = Database(spied)
-    other = sqlite3.connect(spied.path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")  # another process writing: SQLite's one write lock
+    other = hold_write_lock(spied.path)
     first = asyncio.create_task(db.run(add_org, "acme"))
     second = asyncio.create_task(db.run_retrying(add_org, "globex"))
     ticks = 0
@@ -101,8 +107,7 @@ async def test_a_lock_held_past_the_busy_timeout_is_an_outage_and_changes_nothin
     spied: SpiedStorage,
 ) -> None:
     db = Database(spied)
-    other = sqlite3.connect(spied.path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
+    other = hold_write_lock(spied.path)
     with pytest.raises(UnavailableError, match="locked"):
         await db.run(add_org, "acme")
     other.execute("ROLLBACK")
@@ -126,4 +131,25 @@ async def test_the_log_is_copied_into_the_database_by_a_thread_not_by_a_commit(
         return spied.path.stat().st_size > before + 100 * 2000
 
     await eventually(copied)
+    db.close()
+
+
+async def test_a_caller_giving_up_on_a_waiting_write_leaves_the_connection_to_the_thread(
+    spied: SpiedStorage,
+) -> None:
+    db = Database(spied)
+    other = hold_write_lock(spied.path)
+    abandoned = asyncio.create_task(db.run(add_org, "acme"))
+    await asyncio.sleep(0.05)  # in the thread, waiting for the lock
+    abandoned.cancel()
+    # The thread is still inside that transaction: this one must queue behind it, not run on
+    # the loop (which would block the loop on the connection until the lock wait timed out).
+    later = asyncio.create_task(db.run(add_org, "globex"))
+    await asyncio.sleep(0.05)
+    other.execute("COMMIT")
+    other.close()
+    await later
+    assert abandoned.cancelled()
+    # The abandoned write was already under way in the thread: it committed all the same.
+    assert org_names(spied.path) == ["acme", "globex"]
     db.close()

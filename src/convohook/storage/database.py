@@ -15,6 +15,7 @@ transaction goes to the thread, which waits for the lock as before.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import time
 from collections.abc import Callable
@@ -89,16 +90,12 @@ class Database:
         """Run `fn(tx, ...)` in one write transaction. A ConflictError is the caller's to map."""
         on_loop = self._on_loop
         if on_loop is None:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(
-                self._executor, lambda: self.run_sync(fn, *args, **kwargs)
-            )
-
-        def attempt(wait: bool) -> R:
-            with on_loop.storage.transaction(durable=False, wait=wait) as tx:
-                return fn(tx, *args, **kwargs)
-
-        return await self._loop_write(on_loop, attempt, retry=False)
+            return await self._in_executor(lambda: self.run_sync(fn, *args, **kwargs))
+        attempt = _attempt(on_loop.storage, lambda tx: fn(tx, *args, **kwargs), write=True)
+        result = await self._on_loop_or_thread(on_loop, attempt, retry=False)
+        if self._durable:
+            await on_loop.log_sync.synced()
+        return result
 
     async def run_retrying(
         self,
@@ -113,16 +110,14 @@ class Database:
         """
         on_loop = self._on_loop
         if on_loop is None:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(
-                self._executor, lambda: self._retrying(lambda: self.run_sync(fn, *args, **kwargs))
+            return await self._in_executor(
+                lambda: self._retrying(lambda: self.run_sync(fn, *args, **kwargs))
             )
-
-        def attempt(wait: bool) -> R:
-            with on_loop.storage.transaction(durable=False, wait=wait) as tx:
-                return fn(tx, *args, **kwargs)
-
-        return await self._loop_write(on_loop, attempt, retry=True)
+        attempt = _attempt(on_loop.storage, lambda tx: fn(tx, *args, **kwargs), write=True)
+        result = await self._on_loop_or_thread(on_loop, attempt, retry=True)
+        if self._durable:
+            await on_loop.log_sync.synced()
+        return result
 
     async def read(
         self,
@@ -139,18 +134,9 @@ class Database:
                 with self.storage.transaction(write=False) as tx:
                     return fn(tx, *args, **kwargs)
 
-            return await asyncio.get_running_loop().run_in_executor(self._executor, call)
-
-        def attempt(wait: bool) -> R:
-            with on_loop.storage.transaction(write=False, wait=wait) as tx:
-                return fn(tx, *args, **kwargs)
-
-        if on_loop.in_thread == 0:
-            try:
-                return attempt(False)
-            except BusyError:
-                pass
-        return await self._in_thread(on_loop, lambda: attempt(True))
+            return await self._in_executor(call)
+        attempt = _attempt(on_loop.storage, lambda tx: fn(tx, *args, **kwargs), write=False)
+        return await self._on_loop_or_thread(on_loop, attempt, retry=False)
 
     def run_sync(
         self,
@@ -162,33 +148,49 @@ class Database:
         with self.storage.transaction(durable=self._durable) as tx:
             return fn(tx, *args, **kwargs)
 
-    async def _loop_write(
+    async def _on_loop_or_thread(
         self, on_loop: _OnLoop, attempt: Callable[[bool], R], *, retry: bool
     ) -> R:
-        handed_over = (BusyError, ConflictError, UnavailableError) if retry else BusyError
-        result: R
+        """On the loop, not waiting for locks; in the thread, waiting, if the loop's attempt
+        found the lock taken (or lost a race, for `retry`) or the thread has the connection."""
+        if retry:
+
+            def in_thread() -> R:
+                return self._retrying(lambda: attempt(True))
+
+            handed_over: tuple[type[Exception], ...] = (BusyError, ConflictError, UnavailableError)
+        else:
+
+            def in_thread() -> R:
+                return attempt(True)
+
+            handed_over = (BusyError,)
         if on_loop.in_thread == 0:
             try:
-                result = attempt(False)
+                return attempt(False)
             except handed_over:
-                result = await self._in_thread(
-                    on_loop,
-                    lambda: self._retrying(lambda: attempt(True)) if retry else attempt(True),
-                )
-        else:
-            result = await self._in_thread(
-                on_loop, lambda: self._retrying(lambda: attempt(True)) if retry else attempt(True)
-            )
-        if self._durable:
-            await on_loop.log_sync.synced()
-        return result
+                pass
+        return await self._in_thread(on_loop, in_thread)
+
+    async def _in_executor(self, call: Callable[[], R]) -> R:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     async def _in_thread(self, on_loop: _OnLoop, call: Callable[[], R]) -> R:
+        loop = asyncio.get_running_loop()
         on_loop.in_thread += 1
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, call)
-        finally:
+        job = self._executor.submit(call)
+
+        def finished(_: object) -> None:
             on_loop.in_thread -= 1
+
+        # Counted down when the thread is done with the connection, not when our caller stops
+        # waiting: a cancelled request must not hand the loop a connection still in use.
+        def from_thread(done: object) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody to tell
+                loop.call_soon_threadsafe(finished, done)
+
+        job.add_done_callback(from_thread)
+        return await asyncio.wrap_future(job)
 
     @staticmethod
     def _retrying(call: Callable[[], R]) -> R:
@@ -228,3 +230,16 @@ def open_storage(database_url: str, sealer: Sealer = PLAIN) -> Storage:
 def open_database(database_url: str, sealer: Sealer = PLAIN) -> Database:
     storage = open_storage(database_url, sealer)
     return Database(storage, threads=1 if storage.dialect == "sqlite" else POOL_SIZE)
+
+
+def _attempt(
+    storage: LoopStorage, body: Callable[[Transaction], R], *, write: bool
+) -> Callable[[bool], R]:
+    """One try of `body` in a transaction; `wait`: whether to wait for a lock held elsewhere.
+    Committed without waiting for the disk: the caller waits for the log's sync if it must."""
+
+    def attempt(wait: bool) -> R:
+        with storage.transaction(write=write, durable=False, wait=wait) as tx:
+            return body(tx)
+
+    return attempt
