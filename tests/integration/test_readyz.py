@@ -101,7 +101,5 @@ async def test_a_database_that_stops_answering_is_not_ready(postgres_url: str) -
             assert checks["database"] != "unreachable: "  # says why
             assert checks["migrations"] == "unknown"
         finally:
-            # How soon it is ready again depends on psycopg_pool's reconnect back-off (from 1 s,
-            # doubling): seconds on a quiet machine, over a minute under a loaded test run's,
-            # so recovery is not timed here.
+            # How soon it is ready again is test_postgres_outage.py's subject.
             admin_execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
