@@ -202,6 +202,28 @@ class Running:
     receiver: Receiver
 
 
+async def connect_channel(
+    run: Running, account_id: str, handle: str, receiver_url: str | None = None
+) -> tuple[Api, dict[str, Any], dict[str, Any]]:
+    """An org, an Instagram channel for `account_id` and a webhook on it to `receiver_url`
+    (the subscriber by default), made through the API: the API client, channel and webhook."""
+    from convohook.usecases.orgs import create_org
+
+    org = await run.services.db.run(create_org, handle, run.services.clock())
+    api = Api(run.base, org.api_key)
+    channel = await api.ok(
+        "POST",
+        "/api/v1/channels",
+        {"type": "INSTAGRAM", "handle": handle, "account_id": account_id, "access_token": "t"},
+    )
+    webhook = await api.ok(
+        "POST",
+        "/api/v1/webhooks",
+        {"name": "crm", "url": receiver_url or run.receiver.url, "channel_ids": [channel["id"]]},
+    )
+    return api, channel, webhook
+
+
 @contextlib.asynccontextmanager
 async def running_convohook(
     database_url: str, app_secret: str, *, clock: Any = None, **settings: Any

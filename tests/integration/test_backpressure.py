@@ -10,9 +10,8 @@ import pytest
 
 from convohook.meta import notifications as n
 from convohook.runtime.workers import ProfileEnricher
-from convohook.usecases.orgs import create_org
 
-from harness import Api, Meta, Running, running_convohook
+from harness import Meta, Running, connect_channel, running_convohook
 
 SECRET = "backpressure-app-secret"
 ACCOUNT = "17841455555555555"
@@ -32,18 +31,7 @@ async def test_slow_lookups_hold_the_processor_back_and_every_opening_arrives_on
 ) -> None:
     monkeypatch.setattr(ProfileEnricher, "MAX_HANDED", MAX_HANDED)
     async with running_convohook(database_url_for, SECRET) as run:
-        org = await run.services.db.run(create_org, "Backpressure", run.services.clock())
-        api = Api(run.base, org.api_key)
-        channel = await api.ok(
-            "POST",
-            "/api/v1/channels",
-            {"type": "INSTAGRAM", "handle": "bp_shop", "account_id": ACCOUNT, "access_token": "t"},
-        )
-        webhook = await api.ok(
-            "POST",
-            "/api/v1/webhooks",
-            {"name": "crm", "url": run.receiver.url, "channel_ids": [channel["id"]]},
-        )
+        _, _, webhook = await connect_channel(run, ACCOUNT, "bp_shop")
         run.graph.set_fault("slow", delay=3)
         meta = Meta(run.base, SECRET)
         for i in range(NOTIFICATIONS):

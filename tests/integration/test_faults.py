@@ -29,6 +29,7 @@ from harness import (
     Receiver,
     Running,
     admin_execute,
+    connect_channel,
     run_receiver,
     running_convohook,
 )
@@ -44,18 +45,7 @@ async def connect(
 ) -> tuple[Api, Any, bytes]:
     """An org, a channel and a webhook to `receiver_url`; a customer the Graph API knows; the
     notification of their first DM."""
-    org = await run.services.db.run(create_org, "Faults", run.services.clock())
-    api = Api(run.base, org.api_key)
-    channel = await api.ok(
-        "POST",
-        "/api/v1/channels",
-        {"type": "INSTAGRAM", "handle": "faults_shop", "account_id": ACCOUNT, "access_token": "t"},
-    )
-    webhook = await api.ok(
-        "POST",
-        "/api/v1/webhooks",
-        {"name": "crm", "url": receiver_url, "channel_ids": [channel["id"]]},
-    )
+    api, _, webhook = await connect_channel(run, ACCOUNT, "faults_shop", receiver_url)
     run.graph.put(igsid, username, username.replace(".", " ").title())
     item = n.text_message(igsid, ACCOUNT, f"m.{igsid}", 1_700_000_000_000, "hi")
     return api, webhook, n.encode(n.notification([n.entry(ACCOUNT, [item])]))
