@@ -26,13 +26,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import psycopg
 from psycopg import sql
 
-from convohook.delivery.transport import AttemptResult
+from convohook.delivery.result import AttemptResult
 from convohook.domain.ids import new_id
+from convohook.domain.model import AwaitingProfile, Channel, Webhook
 from convohook.domain.payload import CustomerProfile
 from convohook.meta.notifications import encode, entry, notification, text_message
 from convohook.storage.base import Transaction
 from convohook.storage.database import Database, open_database
-from convohook.storage.records import AwaitingProfile, Channel, Webhook
 from convohook.usecases.delivery import SentAttempt, record_attempts
 from convohook.usecases.orgs import create_org
 from convohook.usecases.processing import ProcessingPolicy, process_pending

@@ -7,9 +7,9 @@ What any Meta-to-webhook service must do per DM, done with the same code and lib
 convohook: a raw Starlette route on uvicorn (uvloop, httptools) reads the body
 (`web.inbound.read_body`), checks `X-Hub-Signature-256` (`meta.signature`), parses
 (`meta.parse`) and answers 200; a background task then looks the profile up on the Graph API
-(`meta.graph.GraphClient`, its own aiohttp session, as convohook has), builds DoubleTick's body
-(`domain.payload`), signs it (`delivery.signing`) and POSTs it (`delivery.transport.send` on
-`create_session`, the SSRF-guarded pool convohook delivers with).
+(`outbound.graph_client.GraphClient`, its own aiohttp session, as convohook has), builds
+DoubleTick's body (`domain.payload`), signs it (`delivery.signing`) and POSTs it
+(`outbound.webhooks.send` on `create_session`, the SSRF-guarded pool convohook delivers with).
 
 What it leaves out is what convohook is for: no database, so no durable acknowledgement, no
 conversation state (every message "opens"), no deduplication, no retries, no delivery log.
@@ -46,13 +46,14 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from convohook.delivery.signing import webhook_headers
-from convohook.delivery.transport import create_session, send
 from convohook.domain.ids import new_customer_id, new_id
 from convohook.domain.inbound import InboundItem
 from convohook.domain.payload import CustomerProfile, conversation_opened_body
-from convohook.meta.graph import GraphClient, ProfileUnavailable
+from convohook.meta.graph import ProfileUnavailable
 from convohook.meta.parse import MalformedNotification, parse_notification
 from convohook.meta.signature import verify_signature
+from convohook.outbound.graph_client import GraphClient
+from convohook.outbound.webhooks import create_session, send
 from convohook.runtime.collector import tune_collector
 from convohook.web.inbound import BodyTooLarge, read_body
 

@@ -125,8 +125,8 @@ def test_serve_accepts_a_comma_separated_retry_schedule_in_the_environment(
 
 def _plain_secrets(database_url: str) -> None:
     """A channel and a webhook written before any key was configured."""
+    from convohook.domain.model import Channel, Webhook
     from convohook.storage.database import open_database
-    from convohook.storage.records import Channel, Webhook
     from convohook.usecases.orgs import create_org
 
     db = open_database(database_url)

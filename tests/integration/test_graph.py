@@ -26,11 +26,8 @@ from convohook.devtools.graph_standin import (
     standin_base_url,
 )
 from convohook.domain.payload import CustomerProfile
-from convohook.meta.graph import (
-    GraphClient,
-    ProfileUnavailable,
-    default_graph_api_url,
-)
+from convohook.meta.graph import ProfileUnavailable, default_graph_api_url
+from convohook.outbound.graph_client import GraphClient
 
 TOKEN = "IGAAT0pS3cr3t+token/with=chars"
 ADA = "1784140000000001"

@@ -8,10 +8,10 @@ from dataclasses import replace
 import pytest
 from test_storage_contract import T0, _ready_delivery
 
+from convohook.domain.model import DueDelivery, Webhook
 from convohook.meta import notifications as n
 from convohook.storage.base import Transaction
 from convohook.storage.database import Database, open_database
-from convohook.storage.records import DueDelivery, Webhook
 from convohook.storage.sealing import PREFIX, Sealer, SealError, new_key, parse_key
 from convohook.usecases.orgs import create_org
 from convohook.usecases.secrets import SecretsAtRest, seal_all, survey

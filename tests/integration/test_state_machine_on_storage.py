@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from convohook.domain.inbound import InboundItem, ItemKind
+from convohook.domain.model import Channel
 from convohook.storage.database import Database
-from convohook.storage.records import Channel
 from convohook.storage.sqlite import SQLiteStorage
 from convohook.usecases.conversations import mark_done
 from convohook.usecases.orgs import create_org

@@ -9,13 +9,13 @@ from typing import Any
 import orjson
 import pytest
 
-from convohook.delivery.transport import AttemptResult
+from convohook.delivery.result import AttemptResult
 from convohook.domain.inbound import InboundItem, ItemKind
+from convohook.domain.model import Bot, Channel, Webhook
 from convohook.domain.payload import CustomerProfile
 from convohook.meta import notifications as n
 from convohook.storage.base import ConflictError, Transaction
 from convohook.storage.database import Database
-from convohook.storage.records import Bot, Channel, Webhook
 from convohook.usecases.conversations import mark_done
 from convohook.usecases.delivery import Recorded, SentAttempt, record_attempts, retry_now
 from convohook.usecases.orgs import create_org, org_for_api_key

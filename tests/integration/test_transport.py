@@ -12,7 +12,8 @@ import pytest
 from aiohttp import web
 
 from convohook import __version__
-from convohook.delivery.transport import DEFAULT_MAX_BODY, AttemptResult, create_session, send
+from convohook.delivery.result import AttemptResult
+from convohook.outbound.webhooks import DEFAULT_MAX_BODY, create_session, send
 
 BODY = b'{"conversationOpened": true}'
 HEADERS = {"webhook-id": "msg_1", "content-type": "application/json"}

@@ -12,10 +12,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 from convohook.delivery.ssrf import (
     BlockedTarget,
-    GuardedResolver,
     InvalidTarget,
     check_literal_target,
-    check_target,
     check_url,
     host_ip,
     is_exempt,
@@ -23,6 +21,7 @@ from convohook.delivery.ssrf import (
     parse_networks,
     refusal_reason,
 )
+from convohook.outbound.resolver import GuardedResolver, check_target
 
 ENV_VAR = "CONVOHOOK_ALLOW_PRIVATE_TARGETS=1"
 

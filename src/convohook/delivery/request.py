@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from convohook.delivery.signing import webhook_headers
+from convohook.domain.model import DueDelivery
 from convohook.domain.payload import EventFacts, standard_envelope
-from convohook.storage.records import DueDelivery
 
 # Headers a user may not set: they belong to HTTP itself or to the signature scheme.
 RESERVED_HEADERS = frozenset(

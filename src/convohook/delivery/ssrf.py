@@ -1,12 +1,14 @@
 """SSRF guard: webhook URLs are chosen by users, so they must not reach the host's own network.
 
-Three places enforce it, because each sees a different part of the truth:
+This module is the policy, pure (no DNS, no sockets); `outbound/resolver.py` applies it to
+names as they resolve. Three places enforce it, because each sees a different part of the truth:
 
-- `check_target`, when a webhook is created or changed: a clear error at the moment the user can
-  act on it. DNS may legitimately change later, so this is advice, not the protection.
-- `GuardedResolver`, inside the transport's connector: every name is resolved, vetted, and aiohttp
-  then connects to exactly the vetted addresses, so a second lookup (DNS rebinding) cannot swap
-  in a private address between check and connect.
+- `check_target` (outbound/resolver.py), when a webhook is created or changed: a clear error
+  at the moment the user can act on it. DNS may legitimately change later, so this is advice,
+  not the protection.
+- `GuardedResolver` (outbound/resolver.py), inside the transport's connector: every name is
+  resolved, vetted, and aiohttp then connects to exactly the vetted addresses, so a second
+  lookup (DNS rebinding) cannot swap in a private address between check and connect.
 - `check_literal_target`, before each send: aiohttp never passes IP-literal hosts to the resolver.
 
 Private, loopback, link-local and other non-public targets are allowed with
@@ -16,14 +18,10 @@ through `exempt_origins`.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import ipaddress
-import socket
 from collections.abc import Iterable
 
-from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import ThreadedResolver
 from yarl import URL
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -32,7 +30,6 @@ ALLOW_HINT = (
     "set CONVOHOOK_ALLOW_PRIVATE_TARGETS=1 to allow private, loopback and link-local targets, "
     "or list the network in CONVOHOOK_ALLOWED_TARGET_NETWORKS (e.g. 10.20.0.0/16)"
 )
-DEFAULT_RESOLVE_TIMEOUT = 5.0
 
 _V4 = ipaddress.IPv4Network
 _V6 = ipaddress.IPv6Network
@@ -212,14 +209,14 @@ def _looks_numeric(label: str) -> bool:
     return label.isascii() and label.isdigit()
 
 
-def _normalize_host(host: str) -> str:
+def normalize_host(host: str) -> str:
     # One trailing dot marks a fully qualified name; it names the same host.
     return host.lower().removesuffix(".")
 
 
 def host_ip(host: str) -> IPAddress | None:
     """The address an IP-literal host stands for (any IPv4 form, or IPv6), None for a name."""
-    host = _normalize_host(host)
+    host = normalize_host(host)
     if ":" in host:
         try:
             return ipaddress.IPv6Address(host)
@@ -250,8 +247,8 @@ def _parse(url: str) -> URL:
     if ":" not in host:
         if "%" in host:
             raise InvalidTarget(f"webhook URL host must not be percent-encoded: {url!r}")
-        last_label = _normalize_host(host).rsplit(".", 1)[-1]
-        if _looks_numeric(last_label) and _parse_ipv4(_normalize_host(host)) is None:
+        last_label = normalize_host(host).rsplit(".", 1)[-1]
+        if _looks_numeric(last_label) and _parse_ipv4(normalize_host(host)) is None:
             raise InvalidTarget(f"webhook URL host {host!r} is not a valid IPv4 address")
     return parsed
 
@@ -272,7 +269,7 @@ def _origin(url: str) -> tuple[str, str, int] | None:
     if not parsed.host or port is None:
         return None
     ip = host_ip(parsed.host)
-    host = str(ip) if ip is not None else _normalize_host(parsed.host)
+    host = str(ip) if ip is not None else normalize_host(parsed.host)
     return parsed.scheme.lower(), host, port
 
 
@@ -305,7 +302,7 @@ def check_literal_target(
     targets, or an exempt origin).
     """
     parsed = _parse(url)
-    host = _normalize_host(parsed.host or "")
+    host = normalize_host(parsed.host or "")
     ip = host_ip(host)
     exempt = allow_private or is_exempt(url, exempt_origins)
     if ip is not None:
@@ -321,90 +318,3 @@ def check_literal_target(
         # RFC 6761: these names are loopback whatever DNS says.
         raise BlockedTarget(host, None, "localhost name")
     return host
-
-
-async def _resolve(host: str, port: int, seconds: float) -> list[IPAddress] | None:
-    loop = asyncio.get_running_loop()
-    try:
-        async with asyncio.timeout(seconds):
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, TimeoutError):
-        return None
-    addresses: list[IPAddress] = []
-    for family, _, _, _, sockaddr in infos:
-        if family in (socket.AF_INET, socket.AF_INET6):
-            addresses.append(ipaddress.ip_address(sockaddr[0]))
-    return addresses
-
-
-async def check_target(
-    url: str,
-    *,
-    allow_private: bool,
-    exempt_origins: frozenset[str] = frozenset(),
-    allowed_networks: Networks = (),
-    resolve_timeout: float = DEFAULT_RESOLVE_TIMEOUT,
-) -> None:
-    """Vet a webhook URL when it is created or changed: InvalidTarget or BlockedTarget if refused.
-
-    A name that does not resolve (yet) is accepted: DNS is often set up after the webhook, and
-    the transport checks again on every send.
-    """
-    host = check_literal_target(
-        url,
-        allow_private=allow_private,
-        exempt_origins=exempt_origins,
-        allowed_networks=allowed_networks,
-    )
-    if host is None:
-        return
-    port = URL(url).port or 0
-    for ip in await _resolve(host, port, resolve_timeout) or ():
-        if (reason := blocked_reason(ip, allowed_networks)) is not None:
-            raise BlockedTarget(host, ip, reason)
-
-
-class GuardedResolver(AbstractResolver):
-    """An aiohttp resolver that refuses names resolving to any non-public address.
-
-    All addresses must be public, not just one: aiohttp tries them in turn, so one private
-    address among public ones would still be reached when the public ones fail.
-    """
-
-    def __init__(
-        self,
-        *,
-        allow_private: bool,
-        exempt_origins: frozenset[str] = frozenset(),
-        allowed_networks: Networks = (),
-        inner: AbstractResolver | None = None,
-        timeout: float = DEFAULT_RESOLVE_TIMEOUT,
-    ) -> None:
-        # The system resolver (not aiodns) so that names resolve as in check_target, /etc/hosts
-        # included.
-        self._inner = inner if inner is not None else ThreadedResolver()
-        self._allow_private = allow_private
-        self._exempt = exempt_endpoints(exempt_origins)
-        self._allowed = allowed_networks
-        self._timeout = timeout
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        try:
-            async with asyncio.timeout(self._timeout):
-                results = await self._inner.resolve(host, port, family)
-        except TimeoutError:
-            # A plain OSError, not TimeoutError: aiohttp reports it as a DNS failure then, which
-            # is what it is, rather than as a slow receiver.
-            raise OSError(f"resolving {host} timed out after {self._timeout:g} s") from None
-        if self._allow_private or (_normalize_host(host), port) in self._exempt:
-            return results
-        for result in results:
-            ip = ipaddress.ip_address(result["host"])
-            if (reason := blocked_reason(ip, self._allowed)) is not None:
-                raise BlockedTarget(_normalize_host(host), ip, reason)
-        return results
-
-    async def close(self) -> None:
-        await self._inner.close()

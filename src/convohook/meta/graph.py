@@ -1,14 +1,11 @@
-"""The Instagram User Profile API client: an IGSID in, a username and display name out.
+"""The Instagram User Profile API's answers, understood (pure): a profile, or why there is none.
 
-`fetch_profile` raises exactly one exception type, ProfileUnavailable, for every way a lookup can
-fail, because the profile enricher gathers many lookups at once and one stray exception would
-fail the whole batch. Whether a failure is worth retrying is decided here, where Meta's answer is
-understood, so the caller only has to honour `retryable` within its deadline.
-
-The access token travels in the query string (that is the contract of the API), so every text
-that leaves this module passes through `_redact`, and exceptions are raised without their cause:
-aiohttp puts the full request URL into some of its exception messages, and a logged traceback
-of the chained cause would otherwise print the token.
+The client (`outbound/graph_client.py`) raises exactly one exception type, ProfileUnavailable,
+for every way a lookup can fail, because the profile enricher gathers many lookups at once and
+one stray exception would fail the whole batch. Whether a failure is worth retrying is decided
+here, where Meta's answer is understood, so the caller only has to honour `retryable` within its
+deadline. The access token travels in the query string (the API's contract), so every text made
+here passes through `redact`.
 """
 
 from __future__ import annotations
@@ -16,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-import aiohttp
 import orjson
 
 from convohook.domain.payload import CustomerProfile
@@ -49,85 +45,14 @@ class ProfileUnavailable(Exception):
         return f"ProfileUnavailable({self.reason!r}, retryable={self.retryable})"
 
 
-class GraphClient:
-    """Reads customer profiles from the Instagram Graph API over a caller-owned session."""
-
-    def __init__(
-        self, session: aiohttp.ClientSession, base_url: str, *, timeout: float = 5.0
-    ) -> None:
-        if timeout <= 0:
-            raise ValueError(f"the Graph API timeout must be positive, got {timeout!r}")
-        self._session = session
-        self._base_url = base_url.rstrip("/")
-        # Per call, whatever the session's default: the enricher's deadline assumes it is bounded.
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._timeout_s = timeout
-
-    @property
-    def base_url(self) -> str:
-        return self._base_url
-
-    async def fetch_profile(self, igsid: str, access_token: str) -> CustomerProfile:
-        """GET {base}/{igsid}?fields=name,username; raises ProfileUnavailable on any failure."""
-        if not igsid:
-            raise ProfileUnavailable("empty IGSID", retryable=False)
-        if not access_token:
-            raise ProfileUnavailable(
-                "the channel has no access token; set one on the channel", retryable=False
-            )
-        # safe="" so an IGSID can never add path segments or a query of its own.
-        url = f"{self._base_url}/{quote(igsid, safe='')}"
-        params = {"fields": PROFILE_FIELDS, "access_token": access_token}
-        try:
-            # No redirects: following one would hand the token in the query to another URL.
-            async with self._session.get(
-                url, params=params, timeout=self._timeout, allow_redirects=False
-            ) as response:
-                status = response.status
-                body = await _read_capped(response)
-        except TimeoutError:
-            # aiohttp's own timeout errors subclass TimeoutError, so this is caught first.
-            raise ProfileUnavailable(
-                f"Graph API timed out after {self._timeout_s:g} s", retryable=True
-            ) from None
-        except aiohttp.ClientResponseError as exc:
-            # Only when the caller's session was built with raise_for_status=True.
-            raise _from_status(exc.status, exc.message.encode(), access_token) from None
-        except aiohttp.InvalidURL as exc:
-            raise _invalid_url(exc, access_token) from None
-        except (aiohttp.ClientError, OSError) as exc:
-            raise ProfileUnavailable(
-                f"Graph API unreachable: {type(exc).__name__}: {_redact(str(exc), access_token)}",
-                retryable=True,
-            ) from None
-        except ValueError as exc:
-            # yarl rejects some malformed URLs with a bare ValueError.
-            raise _invalid_url(exc, access_token) from None
-        if status != 200:
-            raise _from_status(status, body, access_token)
-        return _profile_from_body(igsid, body, access_token)
-
-
-def _invalid_url(exc: Exception, token: str) -> ProfileUnavailable:
+def invalid_url(exc: Exception, token: str) -> ProfileUnavailable:
     return ProfileUnavailable(
-        f"invalid Graph API URL: {_redact(str(exc), token)}; check CONVOHOOK_GRAPH_API_URL",
+        f"invalid Graph API URL: {redact(str(exc), token)}; check CONVOHOOK_GRAPH_API_URL",
         retryable=False,
     )
 
 
-async def _read_capped(response: aiohttp.ClientResponse) -> bytes | None:
-    """The body, or None when it is larger than any Graph answer should be."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.content.iter_chunked(16 * 1024):
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _profile_from_body(igsid: str, body: bytes | None, token: str) -> CustomerProfile:
+def profile_from_body(igsid: str, body: bytes | None, token: str) -> CustomerProfile:
     data = _json_object(body)
     if data is None:
         # A 200 that is not a JSON object is a proxy or a misconfigured URL, not Instagram's
@@ -151,7 +76,7 @@ def _profile_from_body(igsid: str, body: bytes | None, token: str) -> CustomerPr
     return CustomerProfile(username=username, name=display)
 
 
-def _from_status(status: int, body: bytes | None, token: str) -> ProfileUnavailable:
+def error_from_status(status: int, body: bytes | None, token: str) -> ProfileUnavailable:
     error = _graph_error(body)
     retryable = status >= 500 or status == 429
     if error is None:
@@ -167,7 +92,7 @@ def _from_status(status: int, body: bytes | None, token: str) -> ProfileUnavaila
         parts.append(f"code {code}")
     if subcode is not None:
         parts.append(f"subcode {subcode}")
-    message = _redact(str(error.get("message") or "no message"), token)
+    message = redact(str(error.get("message") or "no message"), token)
     trace = error.get("fbtrace_id")
     suffix = f" [fbtrace_id {trace}]" if isinstance(trace, str) else ""
     reason = f"Graph API answered {status} ({', '.join(parts)}): {message}{suffix}"
@@ -196,10 +121,10 @@ def _snippet(body: bytes | None, token: str) -> str:
     if not body:
         return "(empty body)"
     text = body.decode("utf-8", errors="replace").strip()
-    return _truncate(_redact(" ".join(text.split()), token))
+    return _truncate(redact(" ".join(text.split()), token))
 
 
-def _redact(text: str, token: str) -> str:
+def redact(text: str, token: str) -> str:
     if not token:
         return text
     # The token may come back raw, or as aiohttp/yarl wrote it into a URL.

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from convohook.storage.records import Backlog
+from convohook.domain.model import Backlog
 from convohook.usecases.delivery import Recorded
 
 

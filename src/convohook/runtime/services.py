@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from convohook.config import Settings
-from convohook.delivery.transport import create_session
-from convohook.meta.graph import GraphClient
+from convohook.outbound.graph_client import GraphClient
+from convohook.outbound.webhooks import create_session
 from convohook.runtime.inbound_writer import InboundWriter
 from convohook.runtime.metrics import Metrics
 from convohook.runtime.signal import Broadcast, Signal

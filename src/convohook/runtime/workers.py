@@ -11,12 +11,13 @@ from dataclasses import replace
 
 from convohook.delivery.limits import WebhookLimits
 from convohook.delivery.request import OutgoingRequest, build_request
-from convohook.delivery.transport import USER_AGENT, AttemptResult, send
+from convohook.delivery.result import AttemptResult
+from convohook.domain.model import AwaitingProfile, DueDelivery
 from convohook.meta.graph import ProfileUnavailable
+from convohook.outbound.webhooks import USER_AGENT, send
 from convohook.runtime.metrics import status_class
 from convohook.runtime.services import Services
 from convohook.storage.base import StorageError, Transaction
-from convohook.storage.records import AwaitingProfile, DueDelivery
 from convohook.usecases.delivery import SentAttempt, record_attempts
 from convohook.usecases.processing import (
     ProcessingPolicy,

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
 
-from convohook.storage.records import (
+from convohook.domain.model import (
     Attempt,
     AwaitingProfile,
     Backlog,

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import orjson
 
 from convohook.domain.ids import new_customer_id, new_id
-from convohook.storage.records import (
+from convohook.domain.model import (
     Attempt,
     AwaitingProfile,
     Backlog,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from convohook.domain.model import Conversation
 from convohook.storage.base import Transaction
-from convohook.storage.records import Conversation
 from convohook.usecases.clock import Clock
 from convohook.usecases.events import CONVERSATION_CLOSED, cached_profile, emit_event
 

@@ -6,6 +6,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from convohook.delivery.result import AttemptResult
 from convohook.delivery.retry import (
     AttemptOutcome,
     DisableWebhook,
@@ -15,9 +16,8 @@ from convohook.delivery.retry import (
     decide_next,
     parse_retry_after,
 )
-from convohook.delivery.transport import AttemptResult
+from convohook.domain.model import Attempt, Delivery, DueDelivery
 from convohook.storage.base import Transaction
-from convohook.storage.records import Attempt, Delivery, DueDelivery
 from convohook.usecases.ops import DELIVERY_EXHAUSTED, OPS_EVENTS, WEBHOOK_DISABLED, emit_ops_event
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from convohook.domain.ids import new_id
+from convohook.domain.model import Contact
 from convohook.domain.payload import (
     CustomerProfile,
     conversation_closed_body,
     conversation_opened_body,
 )
 from convohook.storage.base import Transaction
-from convohook.storage.records import Contact
 
 CONVERSATION_OPENED = "conversation.opened"
 CONVERSATION_CLOSED = "conversation.closed"

@@ -7,8 +7,8 @@ import secrets
 from dataclasses import dataclass
 
 from convohook.domain.ids import BASE62, new_id
+from convohook.domain.model import Org
 from convohook.storage.base import Transaction
-from convohook.storage.records import Org
 
 API_KEY_PREFIX = "chk_"
 

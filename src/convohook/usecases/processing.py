@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from convohook.domain.conversation import CustomerState, Decision, decide
 from convohook.domain.ids import new_id
 from convohook.domain.inbound import InboundItem, ItemKind
+from convohook.domain.model import AwaitingProfile, Channel, StoredNotification
 from convohook.meta.parse import MalformedNotification, parse_notification
 from convohook.storage.base import Transaction
-from convohook.storage.records import AwaitingProfile, Channel, StoredNotification
 from convohook.usecases.events import CONVERSATION_OPENED, emit_event, fresh_profile
 
 log = logging.getLogger(__name__)

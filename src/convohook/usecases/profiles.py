@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from convohook.domain.model import AwaitingProfile
 from convohook.domain.payload import CustomerProfile
 from convohook.storage.base import Transaction
-from convohook.storage.records import AwaitingProfile
 from convohook.usecases.events import build_body, cached_profile
 
 MAX_BACKOFF_MS = 15_000

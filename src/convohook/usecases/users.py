@@ -9,8 +9,8 @@ import secrets
 from dataclasses import dataclass
 
 from convohook.domain.ids import new_id
+from convohook.domain.model import Session, User
 from convohook.storage.base import Transaction
-from convohook.storage.records import Session, User
 
 # scrypt, RFC 7914: memory-hard, in the standard library. n=2**15 costs ~50 ms and 32 MiB.
 _N, _R, _P = 2**15, 8, 1

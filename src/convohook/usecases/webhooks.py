@@ -10,8 +10,8 @@ from convohook.delivery.signing import (
     generate_signing_keypair,
     public_key_of,
 )
+from convohook.domain.model import Webhook
 from convohook.storage.base import Transaction
-from convohook.storage.records import Webhook
 
 HMAC = "hmac"
 ED25519 = "ed25519"

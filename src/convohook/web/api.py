@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from convohook.domain.ids import new_id
+from convohook.domain.model import Bot, Channel, Org, Webhook
 from convohook.runtime.services import Services
 from convohook.storage.base import ConflictError, Transaction
-from convohook.storage.records import Bot, Channel, Org, Webhook
 from convohook.usecases.conversations import mark_done
 from convohook.usecases.delivery import retry_now
 from convohook.usecases.orgs import org_for_api_key

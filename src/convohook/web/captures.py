@@ -7,8 +7,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from convohook.domain.ids import new_id
+from convohook.domain.model import Capture
 from convohook.runtime.services import Services
-from convohook.storage.records import Capture
 from convohook.web.errors import error_response
 from convohook.web.inbound import BodyTooLarge, read_body
 

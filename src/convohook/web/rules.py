@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from convohook.delivery.request import check_custom_headers
-from convohook.delivery.ssrf import BlockedTarget, InvalidTarget, check_target, check_url, is_exempt
+from convohook.delivery.ssrf import BlockedTarget, InvalidTarget, check_url, is_exempt
+from convohook.outbound.resolver import check_target
 from convohook.runtime.services import Services
 from convohook.storage.base import Transaction
 from convohook.web.errors import ApiError

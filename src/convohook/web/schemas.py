@@ -9,8 +9,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from convohook.delivery.signing import SECRET_KEY_PREFIX, public_key_of
-from convohook.domain.payload import iso_ms
-from convohook.storage.records import (
+from convohook.domain.model import (
     Attempt,
     Bot,
     Capture,
@@ -21,6 +20,7 @@ from convohook.storage.records import (
     Message,
     Webhook,
 )
+from convohook.domain.payload import iso_ms
 
 EventName = Literal[
     "conversation.opened", "conversation.closed", "webhook.disabled", "delivery.exhausted"

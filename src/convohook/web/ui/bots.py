@@ -13,8 +13,8 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from convohook.domain.ids import new_id
+from convohook.domain.model import Bot, Capture, Session
 from convohook.runtime.services import Services
-from convohook.storage.records import Bot, Capture, Session
 from convohook.web.ui.common import (
     csrf_failed,
     current_session,

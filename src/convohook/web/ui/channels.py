@@ -14,8 +14,8 @@ from starlette.routing import Route
 
 from convohook.devtools.simulate import SimulationError, send_dm
 from convohook.domain.ids import new_id
+from convohook.domain.model import Channel, Session
 from convohook.storage.base import ConflictError
-from convohook.storage.records import Channel, Session
 from convohook.web.schemas import ChannelIn
 from convohook.web.ui.common import (
     csrf_failed,

@@ -13,8 +13,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from convohook.domain.model import Session
 from convohook.runtime.services import Services
-from convohook.storage.records import Session
 from convohook.usecases.users import session_for
 from convohook.web.schemas import iso
 

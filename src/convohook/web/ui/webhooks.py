@@ -11,9 +11,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from convohook.domain.ids import new_id
+from convohook.domain.model import Channel, Session, Webhook
 from convohook.runtime.services import Services
 from convohook.storage.base import Transaction
-from convohook.storage.records import Channel, Session, Webhook
 from convohook.usecases.delivery import retry_now
 from convohook.usecases.webhooks import new_secret, rotate_secret
 from convohook.web.errors import ApiError

@@ -1,4 +1,5 @@
-"""Plain records that cross the storage boundary. Times are integer milliseconds since the epoch."""
+"""The model: plain records that use cases, storage and the web share. Times are integer
+milliseconds since the epoch."""
 
 from __future__ import annotations
 

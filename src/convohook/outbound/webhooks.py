@@ -1,4 +1,4 @@
-"""The only module that opens outbound sockets: one signed POST per attempt, SSRF-guarded.
+"""Webhook attempts on the wire: one signed POST per attempt, SSRF-guarded.
 
 `send` never raises for a network problem: every attempt ends in an AttemptResult that the
 dispatcher logs and feeds to the retry policy.
@@ -18,45 +18,18 @@ from __future__ import annotations
 import ssl
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import aiohttp
 
 from convohook import __version__
-from convohook.delivery.ssrf import (
-    BlockedTarget,
-    GuardedResolver,
-    InvalidTarget,
-    Networks,
-    check_literal_target,
-)
+from convohook.delivery.result import AttemptResult
+from convohook.delivery.ssrf import BlockedTarget, InvalidTarget, Networks, check_literal_target
+from convohook.outbound.resolver import GuardedResolver
 
 USER_AGENT = f"convohook/{__version__}"
 DEFAULT_MAX_BODY = 20_000
 # Only a fallback for requests made on the session outside `send`, which sets its own.
 _SESSION_TIMEOUT = aiohttp.ClientTimeout(total=30)
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptResult:
-    """One attempt as logged.
-
-    `error_class` is None on success, `http` for a non-2xx answer, otherwise one of timeout,
-    connect, dns, tls, blocked (no answer). `error` is a sentence for the delivery log; it is also
-    set on a 2xx whose body could not be read completely, which still counts as delivered.
-    `retry_after` is the raw header, for retry.parse_retry_after.
-    """
-
-    status_code: int | None
-    response_body: str
-    duration_ms: float
-    error: str | None
-    error_class: str | None
-    retry_after: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
 
 
 def create_session(
