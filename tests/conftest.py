@@ -19,7 +19,9 @@ from convohook.storage.sqlite import SQLiteStorage
 
 from harness import ADMIN_URL, admin_execute
 
-TEMPLATE = "convohook_test_template"
+# One template per test session: sessions run side by side (two checkouts, a helper) each
+# migrate their own, and none drops another's.
+TEMPLATE = f"convohook_test_template_{os.getpid()}"
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -29,7 +31,7 @@ def database_url(name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def postgres_template() -> str:
+def postgres_template() -> Iterator[str]:
     """A migrated template database, made once per test session."""
     try:
         admin_execute(
@@ -45,7 +47,8 @@ def postgres_template() -> str:
     storage = PostgresStorage(database_url(TEMPLATE), pool_size=1)
     storage.migrate()
     storage.close()
-    return TEMPLATE
+    yield TEMPLATE
+    admin_execute(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)")
 
 
 @pytest.fixture

@@ -211,9 +211,9 @@ def _failing_processing(
     """Processing that raises a bug's exception: whenever a notification containing `poison`
     is in the batch, and for the first `first_calls` calls whatever the batch (a fault that
     passes). Returns the list of calls that raised, which grows."""
-    from convohook.runtime import workers
+    from convohook.runtime.workers import processor
 
-    real = workers.process_pending
+    real = processor.process_pending
     raised: list[int] = []
 
     def process_pending(tx: Any, **kwargs: Any) -> Any:
@@ -225,7 +225,7 @@ def _failing_processing(
             raise RuntimeError("a bug in processing")
         return real(tx, **kwargs)
 
-    monkeypatch.setattr(workers, "process_pending", process_pending)
+    monkeypatch.setattr(processor, "process_pending", process_pending)
     return raised
 
 

@@ -19,7 +19,7 @@ def test_another_connections_commit_wakes_the_watcher_and_a_read_does_not(
     writer.migrate()
     calls: queue.Queue[str] = queue.Queue()
     stop = threading.Event()
-    thread = threading.Thread(target=watched.watch_commits, args=(calls.put, stop))
+    thread = threading.Thread(target=watched.listen, args=(calls.put, stop))
     thread.start()
     try:
         assert calls.get(timeout=5) == "*"  # at once: whatever was committed before it looked
@@ -45,5 +45,5 @@ def test_another_connections_commit_wakes_the_watcher_and_a_read_does_not(
 def test_an_in_memory_database_has_nothing_to_watch() -> None:
     storage = SQLiteStorage("sqlite:///:memory:")
     stop = threading.Event()
-    storage.watch_commits(lambda what: None, stop)  # returns at once instead of blocking
+    storage.listen(lambda what: None, stop)  # returns at once instead of blocking
     storage.close()

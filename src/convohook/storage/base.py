@@ -6,6 +6,7 @@ Use cases are plain functions taking a `Transaction`; `Database` runs them off t
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
@@ -48,19 +49,33 @@ class BusyError(UnavailableError):
     """Another connection holds the lock and this transaction was told not to wait for it."""
 
 
-class Transaction(Protocol):
-    # organisations and API keys
+class AccountStore(Protocol):
+    """Organisations, their API keys, the UI's users and their sessions."""
+
     def insert_org(self, org: Org) -> None: ...
     def insert_api_key(self, key_id: str, org_id: str, key_hash: str, now_ms: int) -> None: ...
     def org_for_key_hash(self, key_hash: str) -> Org | None: ...
+    def insert_user(self, user: User) -> None: ...
+    def user_by_email(self, email: str) -> User | None: ...
+    def insert_session(
+        self, token_hash: str, user_id: str, csrf_token: str, now_ms: int, expires_at_ms: int
+    ) -> None: ...
+    def session_by_hash(self, token_hash: str, now_ms: int) -> Session | None: ...
+    def delete_session(self, token_hash: str) -> None: ...
 
-    # channels
+
+class ChannelStore(Protocol):
+    """Channels: the Instagram accounts an org connected."""
+
     def insert_channel(self, channel: Channel) -> None: ...
     def list_channels(self, org_id: str, before: str | None, limit: int) -> list[Channel]: ...
     def get_channel(self, org_id: str, channel_id: str) -> Channel | None: ...
     def channel_by_account(self, account_id: str) -> Channel | None: ...
 
-    # webhooks
+
+class WebhookStore(Protocol):
+    """Webhooks, their channels, previous secrets during a rotation, endpoint health."""
+
     def insert_webhook(self, webhook: Webhook) -> None: ...
     def update_webhook(self, webhook: Webhook) -> None: ...
     def delete_webhook(self, org_id: str, webhook_id: str) -> bool: ...
@@ -78,7 +93,10 @@ class Transaction(Protocol):
     def webhook_healthy(self, webhook_id: str) -> None: ...
     def recover_deliveries(self, webhook_id: str, since_ms: int, now_ms: int) -> int: ...
 
-    # contacts
+
+class ContactStore(Protocol):
+    """One contact per customer (IGSID) and channel, with its cached profile."""
+
     def get_or_create_contact(
         self, org_id: str, channel_id: str, igsid: str, now_ms: int
     ) -> Contact: ...
@@ -102,7 +120,11 @@ class Transaction(Protocol):
         limit: int,
     ) -> list[Contact]: ...
 
-    # messages: the (channel, mid) key is what makes Meta's redeliveries harmless
+
+class ConversationStore(Protocol):
+    """Conversations and the customers' messages; the (channel, mid) key is what makes Meta's
+    redeliveries harmless."""
+
     def insert_message(
         self,
         channel_id: str,
@@ -120,7 +142,6 @@ class Transaction(Protocol):
         """Oldest first; `after` is the (timestamp_ms, mid) of the last message already seen."""
         ...
 
-    # conversations
     def open_conversation_of(self, channel_id: str, contact_id: str) -> str | None: ...
     def last_done_at(self, channel_id: str, contact_id: str) -> int | None: ...
     def insert_conversation(
@@ -146,7 +167,10 @@ class Transaction(Protocol):
         limit: int,
     ) -> list[Conversation]: ...
 
-    # events and the outbox
+
+class OutboxStore(Protocol):
+    """The outbox: events and their deliveries, written in the transaction that decided them."""
+
     def insert_event(
         self,
         *,
@@ -174,7 +198,10 @@ class Transaction(Protocol):
     def set_event_payload(self, event_id: str, payload: bytes) -> None: ...
     def postpone_profile(self, contact_id: str, attempts: int, next_at_ms: int) -> None: ...
 
-    # deliveries and the append-only attempt log
+
+class DeliveryStore(Protocol):
+    """Deliveries: claims under a lease, the append-only attempt log, the delivery log."""
+
     def claim_due_deliveries(
         self, now_ms: int, lease_until_ms: int, limit: int
     ) -> list[DueDelivery]: ...
@@ -197,8 +224,12 @@ class Transaction(Protocol):
     ) -> list[Delivery]: ...
     def reschedule_delivery(self, delivery_id: str, now_ms: int) -> None: ...
     def defer_deliveries(self, rows: Sequence[tuple[str, int]], now_ms: int) -> None: ...
+    def delivery_counts(self, org_id: str) -> dict[str, tuple[int, int]]: ...
 
-    # inbound notifications: stored before Meta gets its 200
+
+class NotificationStore(Protocol):
+    """Meta's notifications: stored before Meta gets its 200, processed in order."""
+
     def insert_notification(self, body: bytes, now_ms: int) -> int: ...
     def insert_notifications(self, bodies: Sequence[bytes], now_ms: int) -> None:
         """Many at once (the inbound group commit), in order."""
@@ -209,23 +240,10 @@ class Transaction(Protocol):
         self, ids: Sequence[int], now_ms: int, error: str | None = None
     ) -> None: ...
 
-    # retention: bounded batches, oldest first
-    def delete_finished_deliveries(self, before_ms: int, limit: int) -> int: ...
-    def delete_orphan_events(self, before_ms: int, limit: int) -> int: ...
-    def delete_processed_notifications(self, before_ms: int, limit: int) -> int: ...
-    def delete_captures(self, before_ms: int, limit: int) -> int: ...
 
-    # users and sessions (the web UI)
-    def insert_user(self, user: User) -> None: ...
-    def user_by_email(self, email: str) -> User | None: ...
-    def insert_session(
-        self, token_hash: str, user_id: str, csrf_token: str, now_ms: int, expires_at_ms: int
-    ) -> None: ...
-    def session_by_hash(self, token_hash: str, now_ms: int) -> Session | None: ...
-    def delete_session(self, token_hash: str) -> None: ...
-    def delivery_counts(self, org_id: str) -> dict[str, tuple[int, int]]: ...
+class BotStore(Protocol):
+    """Capture bots and what their URLs received."""
 
-    # capture bots
     def insert_bot(self, bot: Bot) -> None: ...
     def get_bot(self, org_id: str, bot_id: str) -> Bot | None: ...
     def list_bots(self, org_id: str, before: str | None, limit: int) -> list[Bot]: ...
@@ -233,13 +251,35 @@ class Transaction(Protocol):
     def insert_capture(self, capture: Capture) -> None: ...
     def list_captures(self, bot_id: str, before: str | None, limit: int) -> list[Capture]: ...
 
-    # schema and backlog
+
+class UpkeepStore(Protocol):
+    """The schema version, the backlog, secrets at rest and retention (bounded batches, oldest
+    first)."""
+
     def applied_migrations(self) -> set[int]: ...
     def backlog(self, now_ms: int) -> Backlog: ...
-
-    # secrets at rest (storage/sealing.py)
     def secrets_at_rest(self) -> list[tuple[str, str, str]]: ...
     def reseal_secret(self, column: str, row_id: str, stored: str, value: str) -> bool: ...
+    def delete_finished_deliveries(self, before_ms: int, limit: int) -> int: ...
+    def delete_orphan_events(self, before_ms: int, limit: int) -> int: ...
+    def delete_processed_notifications(self, before_ms: int, limit: int) -> int: ...
+    def delete_captures(self, before_ms: int, limit: int) -> int: ...
+
+
+class Transaction(
+    AccountStore,
+    ChannelStore,
+    WebhookStore,
+    ContactStore,
+    ConversationStore,
+    OutboxStore,
+    DeliveryStore,
+    NotificationStore,
+    BotStore,
+    UpkeepStore,
+    Protocol,
+):
+    """Everything a use case may ask of the database in one transaction."""
 
 
 class Storage(Protocol):
@@ -260,6 +300,18 @@ class Storage(Protocol):
         until the next durable commit, which makes it durable too: both backends write one log,
         in order. For work nobody outside has seen yet and that can be redone from durable
         state; whatever precedes an acknowledgement or a webhook sent is committed durably."""
+        ...
+
+    # Whether `listen` polls (SQLite: it reads the file every few milliseconds). Then it is
+    # worth running only where another process writes work for this one; NOTIFY costs
+    # nothing while idle.
+    listen_polls: bool
+
+    def listen(self, on_change: Callable[[str], None], stop: threading.Event) -> None:
+        """Block until `stop` is set, calling `on_change(kind)` when work was committed, by
+        this process or another: `kind` is "notifications", "profiles", "deliveries", or "*"
+        for anything (also once at the start, for what was committed before). Keeps trying
+        after a lost connection; the workers' idle poll covers the gap. Call it in a thread."""
         ...
 
     def close(self) -> None: ...

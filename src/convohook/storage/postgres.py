@@ -158,6 +158,7 @@ class PostgresTransaction(SQLTransaction):
 
 class PostgresStorage:
     dialect = "postgresql"
+    listen_polls = False
 
     def __init__(
         self,
@@ -256,17 +257,17 @@ class PostgresStorage:
                     progress(migration.name, time.monotonic() - started)
         return done
 
-    def listen(self, on_notify: Callable[[str], None], stop: threading.Event) -> None:
-        """Block, calling `on_notify(what)` for every NOTIFY, until `stop` is set.
+    def listen(self, on_change: Callable[[str], None], stop: threading.Event) -> None:
+        """Block, calling `on_change(what)` for every NOTIFY, until `stop` is set.
         Reconnects after a lost connection; meanwhile the workers' idle poll covers."""
         while not stop.is_set():
             try:
                 with psycopg.connect(self.url, autocommit=True, connect_timeout=10) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
-                    on_notify("*")  # anything sent while we were not listening
+                    on_change("*")  # anything sent while we were not listening
                     while not stop.is_set():
                         for note in conn.notifies(timeout=1.0):
-                            on_notify(note.payload)
+                            on_change(note.payload)
             except psycopg.OperationalError as exc:
                 if not stop.is_set():
                     log.warning("LISTEN connection lost, reconnecting in 1 s: %s", exc)

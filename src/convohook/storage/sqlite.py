@@ -60,6 +60,7 @@ class SQLiteTransaction(SQLTransaction):
 
 class SQLiteStorage:
     dialect = "sqlite"
+    listen_polls = True
 
     def __init__(self, url: str, *, busy_timeout_s: float = 5.0, sealer: Sealer = PLAIN) -> None:
         path = path_from_url(url)
@@ -165,13 +166,13 @@ class SQLiteStorage:
                 progress(migration.name, time.monotonic() - started)
         return done
 
-    def watch_commits(
+    def listen(
         self,
-        on_commit: Callable[[str], None],
+        on_change: Callable[[str], None],
         stop: threading.Event,
         interval_s: float = WATCH_INTERVAL_S,
     ) -> None:
-        """Block, calling `on_commit("*")` after any other connection commits, until `stop` is
+        """Block, calling `on_change("*")` after any other connection commits, until `stop` is
         set: the wake-up that PostgreSQL's NOTIFY gives, for a `convohook worker` that shares
         the file with a `serve --no-worker`. SQLite has no NOTIFY, but `PRAGMA data_version`
         changes whenever another connection, in this process or another, has committed."""
@@ -182,12 +183,12 @@ class SQLiteStorage:
                 conn = sqlite3.connect(self._path, isolation_level=None, timeout=5.0)
                 try:
                     seen = conn.execute("PRAGMA data_version").fetchone()[0]
-                    on_commit("*")  # anything committed before we looked
+                    on_change("*")  # anything committed before we looked
                     while not stop.wait(interval_s):
                         version = conn.execute("PRAGMA data_version").fetchone()[0]
                         if version != seen:
                             seen = version
-                            on_commit("*")
+                            on_change("*")
                 finally:
                     conn.close()
             except sqlite3.Error as exc:

@@ -1,0 +1,129 @@
+"""The profile enricher: customers' Instagram profiles looked up for the events waiting on
+them, with bounded retries; then the events are ready to send."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from convohook.domain.model import AwaitingProfile
+from convohook.meta.graph import ProfileUnavailable
+from convohook.runtime.services import Services
+from convohook.storage.base import StorageError
+from convohook.usecases.profiles import ProfileResult, apply_profile_results
+
+log = logging.getLogger(__name__)
+
+
+def _contact_context(waiting: AwaitingProfile) -> dict[str, str]:
+    contact = waiting.contact
+    return {"org_id": contact.org_id, "channel_id": contact.channel_id, "contact_id": contact.id}
+
+
+def profile_lease_ms(services: Services) -> int:
+    """How long a profile lookup is claimed: long enough for the lookup and its recording."""
+    return int((services.settings.graph_timeout * 2 + 5) * 1000)
+
+
+class ProfileEnricher:
+    RETRY_POLL_S = 1.0  # postponed lookups are due within seconds; no other process wakes us
+    BATCH = 256
+    # Lookups handed over and not yet recorded, beyond which the processor waits: a few
+    # rounds of the Graph API's connection pool, far below what the lease allows for.
+    MAX_HANDED = 1024
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.handed = 0
+        self._room = asyncio.Event()
+        self._room.set()
+
+    def take(self, waiting: list[AwaitingProfile]) -> None:
+        """Look up profiles already claimed by this process (the processor's handoff)."""
+        task = asyncio.create_task(self._complete(waiting))
+        self._tasks.add(task)
+        self._handed(len(waiting))
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda _: self._handed(-len(waiting)))
+
+    async def cancel_handed(self) -> None:
+        """On shutdown: their claims run out and whoever runs next looks them up."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def room(self) -> None:
+        """Return once fewer than `MAX_HANDED` handed-over lookups are in flight."""
+        await self._room.wait()
+
+    def _handed(self, change: int) -> None:
+        self.handed += change
+        if self.handed >= self.MAX_HANDED:
+            self._room.clear()
+        else:
+            self._room.set()
+
+    async def _complete(self, waiting: list[AwaitingProfile]) -> None:
+        s = self.s
+        try:
+            results = await asyncio.gather(*(self._lookup(w) for w in waiting))
+            ready = await s.db.relaxed.run_retrying(apply_profile_results, list(results), s.clock())
+        except Exception:
+            # The claim runs out and the polling loop takes these over: late, never lost.
+            log.exception("profiles: handing over %d lookups failed", len(waiting))
+            return
+        if ready:
+            s.signals.deliveries.notify()
+
+    async def _lookup(self, waiting: AwaitingProfile) -> ProfileResult:
+        try:
+            profile = await self.s.graph.fetch_profile(waiting.contact.igsid, waiting.access_token)
+        except ProfileUnavailable as exc:
+            log.warning(
+                "profile of %s unavailable (%s)%s",
+                waiting.contact.igsid,
+                exc.reason,
+                ", will retry" if exc.retryable else "",
+                extra=_contact_context(waiting),
+            )
+            return ProfileResult(waiting, None, retryable=exc.retryable, error=exc.reason)
+        except Exception as exc:  # one odd answer must not fail the other lookups of the batch
+            log.exception(
+                "profile lookup of %s failed unexpectedly",
+                waiting.contact.igsid,
+                extra=_contact_context(waiting),
+            )
+            return ProfileResult(waiting, None, retryable=True, error=repr(exc))
+        return ProfileResult(waiting, profile)
+
+    async def run_once(self) -> int:
+        s = self.s
+        now = s.clock()
+        lease_ms = profile_lease_ms(s)
+        waiting = await s.db.relaxed.run(
+            lambda tx: tx.claim_awaiting_profiles(now, now + lease_ms, self.BATCH)
+        )
+        if not waiting:
+            return 0
+        results = await asyncio.gather(*(self._lookup(w) for w in waiting))
+        ready = await s.db.relaxed.run_retrying(apply_profile_results, list(results), s.clock())
+        if ready:
+            s.signals.deliveries.notify()
+        return len(waiting)
+
+    async def run(self) -> None:
+        while True:
+            self.s.beat("profiles")
+            try:
+                handled = await self.run_once()
+            except StorageError as exc:
+                log.error("profiles: database unavailable, retrying in 1 s: %s", exc)
+                await asyncio.sleep(1)
+                continue
+            except Exception:
+                log.exception("profiles: unexpected error, retrying in 1 s")
+                await asyncio.sleep(1)
+                continue
+            if handled < self.BATCH:  # drained: asking again now would find nothing
+                await self.s.signals.profiles.wait(self.RETRY_POLL_S)

@@ -1,0 +1,57 @@
+"""Channels: the Instagram accounts an org connected."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from convohook.domain.model import (
+    Channel,
+)
+from convohook.storage.sql.base import (
+    CHANNEL_TOKEN,
+    SQLBase,
+)
+
+
+class ChannelsSQL(SQLBase):
+    def _channel(self, r: Sequence[Any]) -> Channel:
+        token = self._sealer.open(CHANNEL_TOKEN, str(r[5]))
+        return Channel(str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), token, int(r[6]))
+
+    def insert_channel(self, channel: Channel) -> None:
+        self._x(
+            "INSERT INTO channels (id, org_id, type, handle, account_id, access_token, "
+            "created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                channel.id,
+                channel.org_id,
+                channel.type,
+                channel.handle,
+                channel.account_id,
+                self._sealer.seal(CHANNEL_TOKEN, channel.access_token),
+                channel.created_at_ms,
+            ),
+        )
+
+    _CHANNEL_SELECT = (
+        "SELECT id, org_id, type, handle, account_id, access_token, created_at_ms FROM channels "
+    )
+
+    def list_channels(self, org_id: str, before: str | None, limit: int) -> list[Channel]:
+        rows = self._x(
+            self._CHANNEL_SELECT + "WHERE org_id = ? AND (CAST(? AS TEXT) IS NULL OR id < ?) "
+            "ORDER BY id DESC LIMIT ?",
+            (org_id, before, before, limit),
+        ).fetchall()
+        return [self._channel(r) for r in rows]
+
+    def get_channel(self, org_id: str, channel_id: str) -> Channel | None:
+        row = self._x(
+            self._CHANNEL_SELECT + "WHERE org_id = ? AND id = ?", (org_id, channel_id)
+        ).fetchone()
+        return self._channel(row) if row else None
+
+    def channel_by_account(self, account_id: str) -> Channel | None:
+        row = self._x(self._CHANNEL_SELECT + "WHERE account_id = ?", (account_id,)).fetchone()
+        return self._channel(row) if row else None

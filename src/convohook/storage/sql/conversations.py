@@ -1,0 +1,150 @@
+"""Conversations and the customers' messages; the (channel, mid) key makes Meta's redeliveries
+harmless."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from convohook.domain.model import (
+    Conversation,
+    Message,
+)
+from convohook.storage.sql.base import (
+    CONTACT_COLS,
+    SQLBase,
+    contact_row,
+)
+
+
+class ConversationsSQL(SQLBase):
+    def insert_message(
+        self,
+        channel_id: str,
+        mid: str,
+        contact_id: str,
+        kind: str,
+        text: str | None,
+        timestamp_ms: int,
+        now_ms: int,
+        conversation_id: str | None = None,
+    ) -> bool:
+        cur = self._x(
+            "INSERT INTO messages (channel_id, mid, contact_id, kind, text, timestamp_ms, "
+            "received_at_ms, conversation_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            (channel_id, mid, contact_id, kind, text, timestamp_ms, now_ms, conversation_id),
+        )
+        return cur.rowcount > 0
+
+    def list_messages(
+        self, org_id: str, conversation_id: str, after: tuple[int, str] | None, limit: int
+    ) -> list[Message]:
+        after_ms, after_mid = after if after is not None else (None, None)
+        rows = self._x(
+            "SELECT m.channel_id, m.mid, m.contact_id, m.conversation_id, m.kind, m.text,"
+            " m.timestamp_ms, m.received_at_ms FROM messages m"
+            " JOIN conversations v ON v.id = m.conversation_id"
+            " WHERE m.conversation_id = ? AND v.org_id = ?"
+            " AND (CAST(? AS BIGINT) IS NULL OR m.timestamp_ms > ?"
+            " OR (m.timestamp_ms = ? AND m.mid > ?))"
+            " ORDER BY m.timestamp_ms, m.mid LIMIT ?",
+            (conversation_id, org_id, after_ms, after_ms, after_ms, after_mid, limit),
+        ).fetchall()
+        return [Message(*r) for r in rows]
+
+    def open_conversation_of(self, channel_id: str, contact_id: str) -> str | None:
+        row = self._x(
+            "SELECT id FROM conversations WHERE channel_id = ? AND contact_id = ? "
+            "AND status = 'open'" + self.FOR_UPDATE,
+            (channel_id, contact_id),
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def last_done_at(self, channel_id: str, contact_id: str) -> int | None:
+        row = self._x(
+            "SELECT max(done_at_ms) FROM conversations WHERE channel_id = ? AND contact_id = ?",
+            (channel_id, contact_id),
+        ).fetchone()
+        return int(row[0]) if row and row[0] is not None else None
+
+    def insert_conversation(
+        self,
+        conversation_id: str,
+        org_id: str,
+        channel_id: str,
+        contact_id: str,
+        reason: str,
+        opened_at_ms: int,
+    ) -> None:
+        self._x(
+            "INSERT INTO conversations (id, org_id, channel_id, contact_id, status, reason, "
+            "opened_at_ms) VALUES (?, ?, ?, ?, 'open', ?, ?)",
+            (conversation_id, org_id, channel_id, contact_id, reason, opened_at_ms),
+        )
+
+    def lock_conversation(self, conversation_id: str) -> None:
+        self._x("SELECT id FROM conversations WHERE id = ?" + self.FOR_UPDATE, (conversation_id,))
+
+    def mark_done(self, conversation_id: str, done_at_ms: int) -> bool:
+        cur = self._x(
+            "UPDATE conversations SET status = 'done', done_at_ms = ? "
+            "WHERE id = ? AND status = 'open'",
+            (done_at_ms, conversation_id),
+        )
+        return cur.rowcount > 0
+
+    _CONVERSATION_SELECT = (
+        "SELECT v.id, v.org_id, v.channel_id, v.status, v.reason, v.opened_at_ms, v.done_at_ms, "
+        f"{CONTACT_COLS} FROM conversations v JOIN contacts c ON c.id = v.contact_id "
+    )
+
+    @staticmethod
+    def _conversation(row: Sequence[object]) -> Conversation:
+        return Conversation(
+            id=str(row[0]),
+            org_id=str(row[1]),
+            channel_id=str(row[2]),
+            status=str(row[3]),
+            reason=str(row[4]),
+            opened_at_ms=int(row[5]),  # type: ignore[call-overload]
+            done_at_ms=row[6],  # type: ignore[arg-type]
+            contact=contact_row(row[7:]),
+        )
+
+    def get_conversation(self, org_id: str, conversation_id: str) -> Conversation | None:
+        row = self._x(
+            self._CONVERSATION_SELECT + "WHERE v.org_id = ? AND v.id = ?",
+            (org_id, conversation_id),
+        ).fetchone()
+        return self._conversation(row) if row else None
+
+    def list_conversations(
+        self,
+        org_id: str,
+        *,
+        status: str | None,
+        channel_id: str | None,
+        contact_id: str | None,
+        before: str | None,
+        limit: int,
+    ) -> list[Conversation]:
+        rows = self._x(
+            self._CONVERSATION_SELECT
+            + "WHERE v.org_id = ? AND (CAST(? AS TEXT) IS NULL OR v.status = ?) "
+            "AND (CAST(? AS TEXT) IS NULL OR v.channel_id = ?) "
+            "AND (CAST(? AS TEXT) IS NULL OR v.contact_id = ?) "
+            "AND (CAST(? AS TEXT) IS NULL OR v.id < ?) ORDER BY v.id DESC LIMIT ?",
+            (
+                org_id,
+                status,
+                status,
+                channel_id,
+                channel_id,
+                contact_id,
+                contact_id,
+                before,
+                before,
+                limit,
+            ),
+        ).fetchall()
+        return [self._conversation(r) for r in rows]

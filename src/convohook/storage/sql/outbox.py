@@ -1,0 +1,123 @@
+"""The outbox: events, their deliveries as written, and events waiting for a profile."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from convohook.domain.model import (
+    AwaitingProfile,
+)
+from convohook.storage.sql.base import (
+    CHANNEL_TOKEN,
+    CONTACT_COLS,
+    SQLBase,
+    contact_row,
+)
+
+
+class OutboxSQL(SQLBase):
+    def insert_event(
+        self,
+        *,
+        event_id: str,
+        org_id: str,
+        channel_id: str,
+        event_type: str,
+        conversation_id: str,
+        contact_id: str,
+        reason: str | None,
+        payload: bytes | None,
+        profile_deadline_ms: int,
+        first_message_text: str | None,
+        first_message_at_ms: int | None,
+        now_ms: int,
+        profile_claimed_until_ms: int = 0,
+    ) -> None:
+        self._x(
+            "INSERT INTO events (id, org_id, channel_id, type, conversation_id, contact_id, "
+            "reason, payload, profile_deadline_ms, first_message_text, first_message_at_ms, "
+            "created_at_ms, profile_next_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event_id,
+                org_id,
+                channel_id,
+                event_type,
+                conversation_id,
+                contact_id,
+                reason,
+                payload,
+                profile_deadline_ms,
+                first_message_text,
+                first_message_at_ms,
+                now_ms,
+                profile_claimed_until_ms,
+            ),
+        )
+
+    def insert_deliveries(
+        self, rows: Iterable[tuple[str, str]], event_id: str, org_id: str, now_ms: int
+    ) -> None:
+        self._many(
+            "INSERT INTO deliveries (id, org_id, event_id, webhook_id, status, "
+            "next_attempt_at_ms, created_at_ms, updated_at_ms) "
+            "VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
+            [
+                (delivery_id, org_id, event_id, webhook_id, now_ms, now_ms, now_ms)
+                for delivery_id, webhook_id in rows
+            ],
+        )
+
+    def claim_awaiting_profiles(
+        self, now_ms: int, lease_until_ms: int, limit: int
+    ) -> list[AwaitingProfile]:
+        """Contacts whose events wait for a profile, claimed until `lease_until_ms` so that other
+        workers look up other customers meanwhile (and take these over if this one dies)."""
+        claimed = self._x(
+            "UPDATE events SET profile_next_at_ms = ? WHERE id IN ("
+            " SELECT id FROM events WHERE payload IS NULL AND profile_next_at_ms <= ?"
+            " ORDER BY profile_next_at_ms LIMIT ?" + self.SKIP_LOCKED + ") RETURNING contact_id",
+            (lease_until_ms, now_ms, limit),
+        ).fetchall()
+        contact_ids = sorted({str(r[0]) for r in claimed})
+        if not contact_ids:
+            return []
+        marks = ",".join("?" * len(contact_ids))
+        rows = self._x(
+            f"SELECT {CONTACT_COLS}, ch.handle, ch.access_token, max(e.profile_attempts), "
+            "min(e.profile_deadline_ms), count(*) "
+            "FROM events e JOIN contacts c ON c.id = e.contact_id "
+            "JOIN channels ch ON ch.id = e.channel_id "
+            f"WHERE e.payload IS NULL AND e.contact_id IN ({marks}) "
+            "GROUP BY c.id, ch.handle, ch.access_token",
+            contact_ids,
+        ).fetchall()
+        return [
+            AwaitingProfile(
+                contact=contact_row(r[:10]),
+                channel_handle=str(r[10]),
+                access_token=self._sealer.open(CHANNEL_TOKEN, str(r[11])),
+                attempts=int(r[12]),
+                deadline_ms=int(r[13]),
+                events=int(r[14]),
+            )
+            for r in rows
+        ]
+
+    def events_awaiting_profile(self, contact_id: str) -> list[tuple[str, str]]:
+        rows = self._x(
+            "SELECT id, type FROM events WHERE contact_id = ? AND payload IS NULL ORDER BY id",
+            (contact_id,),
+        ).fetchall()
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    def set_event_payload(self, event_id: str, payload: bytes) -> None:
+        self._x(
+            "UPDATE events SET payload = ? WHERE id = ? AND payload IS NULL", (payload, event_id)
+        )
+
+    def postpone_profile(self, contact_id: str, attempts: int, next_at_ms: int) -> None:
+        self._x(
+            "UPDATE events SET profile_attempts = ?, profile_next_at_ms = ? "
+            "WHERE contact_id = ? AND payload IS NULL",
+            (attempts, next_at_ms, contact_id),
+        )
