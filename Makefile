@@ -21,6 +21,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	cd bench && MYPYPATH=../src:../tests ../$(VENV)/bin/mypy --strict --config-file ../pyproject.toml *.py
 
 test: lint

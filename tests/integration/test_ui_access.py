@@ -30,12 +30,12 @@ import pytest
 from starlette.routing import BaseRoute, Mount, Route
 
 from convohook.config import Settings
+from convohook.devtools.demo import create_demo_app
 from convohook.meta import notifications as n
 from convohook.runtime.services import Services
 from convohook.storage.base import Transaction
 from convohook.usecases.orgs import create_org
 from convohook.usecases.users import create_user
-from convohook.web.app import create_app
 from convohook.web.ui.auth import LOGIN_CSRF_COOKIE
 from convohook.web.ui.common import SESSION_COOKIE
 
@@ -73,7 +73,7 @@ PARAMS: dict[str, list[str]] = {
     "conversation_id": ["{conversation}"],
     "channel_id": ["{channel}"],
     "delivery_id": ["{delivery}"],
-    "action": ["secret", "rotate", "toggle", "deliveries/{delivery}/retry", "delete"],
+    "action": ["secret", "rotate", "enable", "disable", "deliveries/{delivery}/retry", "delete"],
 }
 DESTRUCTIVE = re.compile(r"/delete$")  # done last, so that the others still find their object
 
@@ -106,7 +106,7 @@ def _flatten(routes: list[BaseRoute]) -> Iterator[Route | Mount]:
 
 def ui_calls() -> list[Call]:
     """Every (method, path) of the UI, from the app's own routing table, GETs first."""
-    app = create_app(Settings(database_url="sqlite:///:memory:", demo=True))
+    app = create_demo_app(Settings(database_url="sqlite:///:memory:", demo=True))
     calls = []
     for route in _flatten(app.routes):
         if route.path in NOT_UI or route.path.startswith(tuple(NOT_UI_PREFIXES)):

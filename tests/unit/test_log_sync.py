@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from convohook.storage.base import UnavailableError
+from convohook.storage.errors import UnavailableError
 from convohook.storage.log_sync import LogSync
 
 

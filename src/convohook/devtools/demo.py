@@ -10,13 +10,16 @@ from typing import Any
 import aiohttp
 import orjson
 import uvicorn
+from fastapi import FastAPI
 from rich.console import Console
 from rich.syntax import Syntax
 
 from convohook.config import Settings
 from convohook.devtools.graph_standin import create_graph_standin
 from convohook.devtools.simulate import SimulationError, send_dm
+from convohook.devtools.test_dm import demo_routes
 from convohook.runtime.services import Services
+from convohook.usecases.clock import Clock, system_clock
 from convohook.usecases.orgs import create_org
 from convohook.usecases.users import create_user
 from convohook.web.app import create_app
@@ -47,8 +50,13 @@ async def _wait_started(server: uvicorn.Server, task: asyncio.Task[None]) -> Non
     raise RuntimeError("the demo server did not start within 10 s")
 
 
+def create_demo_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
+    """The app with the demo's own routes (Send a test DM)."""
+    return create_app(settings, clock=clock, extra_routes=demo_routes)
+
+
 async def run_demo(settings: Settings, *, port: int, once: bool, first_dm: bool) -> int:
-    app = create_app(settings)
+    app = create_demo_app(settings)
     app.mount("/_demo/graph", create_graph_standin())
     server = uvicorn.Server(
         uvicorn.Config(

@@ -10,15 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from convohook.storage.base import Transaction
 from convohook.storage.database import Database
 from convohook.usecases.clock import Clock
+from convohook.usecases.processing import store_notifications
 
 MAX_BATCH = 500
-
-
-def _insert_all(tx: Transaction, bodies: list[bytes], now_ms: int) -> None:
-    tx.insert_notifications(bodies, now_ms)
 
 
 class InboundWriter:
@@ -42,7 +38,7 @@ class InboundWriter:
             while not self._queue.empty() and len(batch) < MAX_BATCH:
                 batch.append(self._queue.get_nowait())
             try:
-                await self._db.run(_insert_all, [body for body, _ in batch], self._clock())
+                await self._db.run(store_notifications, [body for body, _ in batch], self._clock())
             except Exception as exc:
                 for _, done in batch:
                     if not done.done():

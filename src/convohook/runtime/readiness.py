@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from convohook.runtime.services import Services
 from convohook.storage import migrations
+from convohook.usecases.status import applied_migrations
 
 DATABASE_TIMEOUT_S = 5.0
 LOOPS = ("processor", "profiles", "dispatcher")
@@ -30,9 +31,7 @@ def stale_after(services: Services) -> float:
 async def check(services: Services) -> Readiness:
     checks = {"database": "ok", "migrations": "ok", "workers": "ok"}
     try:
-        applied = await asyncio.wait_for(
-            services.db.read(lambda tx: tx.applied_migrations()), DATABASE_TIMEOUT_S
-        )
+        applied = await asyncio.wait_for(services.db.read(applied_migrations), DATABASE_TIMEOUT_S)
     except Exception as exc:  # any failure to answer is the finding itself
         checks["database"] = f"unreachable: {str(exc) or type(exc).__name__}"
         checks["migrations"] = "unknown"

@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from convohook.runtime.services import Services
-from convohook.storage.base import StorageError
+from convohook.storage.errors import StorageError
+from convohook.usecases import status
 
 log = logging.getLogger(__name__)
 CONTENT_TYPE = "text/plain; version=0.0.4"
@@ -20,7 +21,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4"
 async def scrape(services: Services) -> bytes:
     now = services.clock()
     try:
-        backlog = await services.db.read(lambda tx: tx.backlog(now))
+        backlog = await services.db.read(status.backlog, now)
     except StorageError:
         log.warning("metrics: the database did not answer; backlog gauges not updated")
     else:

@@ -33,22 +33,6 @@ from convohook.domain.model import (
 MigrationProgress = Callable[[str, float | None], None]
 
 
-class StorageError(Exception):
-    """Base of what backends raise; anything else from a driver is a bug or an outage."""
-
-
-class ConflictError(StorageError):
-    """A uniqueness rule was hit. Use cases either report it (4xx) or retry the transaction."""
-
-
-class UnavailableError(StorageError):
-    """The database cannot take writes now (locked, busy, read-only, full): try again later."""
-
-
-class BusyError(UnavailableError):
-    """Another connection holds the lock and this transaction was told not to wait for it."""
-
-
 class AccountStore(Protocol):
     """Organisations, their API keys, the UI's users and their sessions."""
 
@@ -80,6 +64,10 @@ class WebhookStore(Protocol):
     def update_webhook(self, webhook: Webhook) -> None: ...
     def delete_webhook(self, org_id: str, webhook_id: str) -> bool: ...
     def get_webhook(self, org_id: str, webhook_id: str) -> Webhook | None: ...
+    def lock_webhook(self, org_id: str, webhook_id: str) -> Webhook | None:
+        """Read it to change it: until this transaction ends, whoever else changes it waits."""
+        ...
+
     def list_webhooks(self, org_id: str, before: str | None, limit: int) -> list[Webhook]: ...
     def webhooks_for(self, channel_id: str, event_type: str) -> list[Webhook]: ...
     def disable_webhook(

@@ -23,14 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Concatenate, ParamSpec, TypeVar
 
-from convohook.storage.base import (
-    BusyError,
-    ConflictError,
-    LoopStorage,
-    Storage,
-    Transaction,
-    UnavailableError,
-)
+from convohook.storage.base import LoopStorage, Storage, Transaction
+from convohook.storage.errors import BusyError, ConflictError, UnavailableError
 from convohook.storage.log_sync import LogSync
 from convohook.storage.sealing import PLAIN, Sealer
 

@@ -21,7 +21,8 @@ import psycopg.errors
 from psycopg_pool import ConnectionPool
 
 from convohook.storage import migrations
-from convohook.storage.base import ConflictError, MigrationProgress, UnavailableError
+from convohook.storage.base import MigrationProgress
+from convohook.storage.errors import ConflictError, UnavailableError
 from convohook.storage.redact import redacted_url
 from convohook.storage.sealing import PLAIN, Sealer
 from convohook.storage.sql import FIFO_READY, Cursor, SQLTransaction

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from convohook.storage.base import StorageError
+from convohook.storage.errors import StorageError
 
 PREFIX = "$convohook-sealed$v1$"
 KEY_BYTES = 32

@@ -18,12 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from convohook.storage import migrations
-from convohook.storage.base import (
-    BusyError,
-    ConflictError,
-    MigrationProgress,
-    UnavailableError,
-)
+from convohook.storage.base import MigrationProgress
+from convohook.storage.errors import BusyError, ConflictError, UnavailableError
 from convohook.storage.sealing import PLAIN, Sealer
 from convohook.storage.sql import Cursor, SQLTransaction
 

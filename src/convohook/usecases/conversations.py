@@ -1,10 +1,14 @@
-"""Marking a conversation done, which fires Conversation Closed."""
+"""Conversations: marking one done (which fires Conversation Closed), and the Inbox's reads."""
 
 from __future__ import annotations
 
-from convohook.domain.model import Conversation
+from dataclasses import dataclass
+
+from convohook.domain.model import Conversation, Message
 from convohook.storage.base import Transaction
+from convohook.usecases.channels import channel_handles
 from convohook.usecases.clock import Clock
+from convohook.usecases.errors import NotFound
 from convohook.usecases.events import CONVERSATION_CLOSED, cached_profile, emit_event
 
 
@@ -15,11 +19,9 @@ def mark_done(
     *,
     clock: Clock,
     profile_deadline_ms: int = 60_000,
-) -> Conversation | None:
+) -> Conversation:
     """Close an open conversation; marking a done one again changes nothing (idempotent)."""
-    conversation = tx.get_conversation(org_id, conversation_id)
-    if conversation is None:
-        return None
+    conversation = get_conversation(tx, org_id, conversation_id)
     if conversation.status == "done":
         return conversation
     # The done time is read only once the conversation is locked: a worker attaching a message
@@ -28,7 +30,7 @@ def mark_done(
     tx.lock_conversation(conversation_id)
     now_ms = clock()
     if not tx.mark_done(conversation_id, now_ms):
-        return tx.get_conversation(org_id, conversation_id)
+        return get_conversation(tx, org_id, conversation_id)
     channel = tx.get_channel(org_id, conversation.channel_id)
     if channel is not None:
         emit_event(
@@ -44,4 +46,87 @@ def mark_done(
             profile=cached_profile(conversation.contact),
             profile_deadline_ms=profile_deadline_ms,
         )
-    return tx.get_conversation(org_id, conversation_id)
+    return get_conversation(tx, org_id, conversation_id)
+
+
+# reads ----------------------------------------------------------------------------------------
+
+
+def list_conversations(
+    tx: Transaction,
+    org_id: str,
+    *,
+    status: str | None = None,
+    channel_id: str | None = None,
+    contact_id: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> list[Conversation]:
+    """Newest first."""
+    return tx.list_conversations(
+        org_id,
+        status=status,
+        channel_id=channel_id,
+        contact_id=contact_id,
+        before=cursor,
+        limit=limit,
+    )
+
+
+def get_conversation(tx: Transaction, org_id: str, conversation_id: str) -> Conversation:
+    conversation = tx.get_conversation(org_id, conversation_id)
+    if conversation is None:
+        raise NotFound("conversation", conversation_id)
+    return conversation
+
+
+def list_messages(
+    tx: Transaction,
+    org_id: str,
+    conversation_id: str,
+    after: tuple[int, str] | None,
+    limit: int,
+) -> list[Message]:
+    """Oldest first; `after` is the (timestamp_ms, mid) of the last message already seen."""
+    get_conversation(tx, org_id, conversation_id)
+    return tx.list_messages(org_id, conversation_id, after, limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Inbox:
+    conversations: list[Conversation]
+    channels: dict[str, str]  # handle by channel id
+
+
+def inbox(tx: Transaction, org_id: str, status: str | None, limit: int) -> Inbox:
+    return Inbox(
+        conversations=list_conversations(tx, org_id, status=status, limit=limit),
+        channels=channel_handles(tx, org_id),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationDetail:
+    conversation: Conversation
+    channel_handle: str
+    messages: list[Message]  # oldest first
+    history: list[Conversation]  # the customer's conversations on this channel, newest first
+
+
+def conversation_detail(
+    tx: Transaction, org_id: str, conversation_id: str, *, messages: int, history: int
+) -> ConversationDetail:
+    conversation = get_conversation(tx, org_id, conversation_id)
+    channel = tx.get_channel(org_id, conversation.channel_id)
+    return ConversationDetail(
+        conversation=conversation,
+        channel_handle=channel.handle if channel else conversation.channel_id,
+        messages=tx.list_messages(org_id, conversation_id, None, messages),
+        history=list_conversations(
+            tx,
+            org_id,
+            channel_id=conversation.channel_id,
+            contact_id=conversation.contact.id,
+            limit=history,
+        ),
+    )

@@ -18,6 +18,7 @@ from convohook.delivery.retry import (
 )
 from convohook.domain.model import Attempt, Delivery, DueDelivery
 from convohook.storage.base import Transaction
+from convohook.usecases.errors import NotFound
 from convohook.usecases.ops import DELIVERY_EXHAUSTED, OPS_EVENTS, WEBHOOK_DISABLED, emit_ops_event
 
 
@@ -169,10 +170,30 @@ def _disable(
         )
 
 
-def retry_now(tx: Transaction, org_id: str, delivery_id: str, now_ms: int) -> Delivery | None:
+def retry_now(tx: Transaction, org_id: str, delivery_id: str, now_ms: int) -> Delivery:
     """Send a delivery again at once, whatever its state (a manual retry after `failed`)."""
-    delivery = tx.get_delivery(org_id, delivery_id)
-    if delivery is None:
-        return None
+    if tx.get_delivery(org_id, delivery_id) is None:
+        raise NotFound("delivery", delivery_id)
     tx.reschedule_delivery(delivery_id, now_ms)
-    return tx.get_delivery(org_id, delivery_id)
+    delivery = tx.get_delivery(org_id, delivery_id)
+    assert delivery is not None  # read in this transaction a moment ago
+    return delivery
+
+
+def claim_due_deliveries(
+    tx: Transaction, now_ms: int, lease_until_ms: int, limit: int
+) -> list[DueDelivery]:
+    """Deliveries due now, claimed until `lease_until_ms`: if this worker dies, another sends
+    them once the lease runs out (same `webhook-id`)."""
+    return tx.claim_due_deliveries(now_ms, lease_until_ms, limit)
+
+
+def defer_deliveries(tx: Transaction, rows: Sequence[tuple[str, int]], now_ms: int) -> None:
+    """Put claimed deliveries back, each due at its time, without counting an attempt (a
+    webhook's rate limit held them back)."""
+    tx.defer_deliveries(rows, now_ms)
+
+
+def next_due_at(tx: Transaction) -> int | None:
+    """When the next delivery becomes due (a retry, or a lease running out), if any."""
+    return tx.next_due_at()

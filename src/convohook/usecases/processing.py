@@ -169,3 +169,14 @@ def apply_item(
     report.deliveries += emitted.deliveries
     report.awaiting_profile += 0 if emitted.ready else 1
     return decision
+
+
+def store_notifications(tx: Transaction, bodies: list[bytes], now_ms: int) -> None:
+    """Meta's notifications as received, in order: Meta gets its 200 once this commits."""
+    tx.insert_notifications(bodies, now_ms)
+
+
+def quarantine_oldest(tx: Transaction, error: str, now_ms: int) -> None:
+    """Set aside the oldest pending notification: it failed alone, again and again."""
+    for stored in tx.pending_notifications(1):
+        quarantine(tx, stored.id, error, now_ms)

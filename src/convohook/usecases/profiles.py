@@ -70,3 +70,10 @@ def apply_profile_results(tx: Transaction, results: list[ProfileResult], now_ms:
             )
             ready += 1
     return ready
+
+
+def claim_awaiting_profiles(
+    tx: Transaction, now_ms: int, lease_until_ms: int, limit: int
+) -> list[AwaitingProfile]:
+    """Customers whose events wait for their profile, claimed until `lease_until_ms`."""
+    return tx.claim_awaiting_profiles(now_ms, lease_until_ms, limit)

@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from convohook.domain.ids import new_id
-from convohook.domain.model import Bot, Channel, Org, Webhook
+from convohook.domain.model import Org
+from convohook.domain.webhooks import Credentials, WebhookChanges, WebhookSpec
 from convohook.runtime.services import Services
-from convohook.storage.base import ConflictError, Transaction
-from convohook.usecases.conversations import mark_done
+from convohook.usecases import bots, channels, contacts, conversations, webhooks
+from convohook.usecases.channels import NewChannel, connect_channel
 from convohook.usecases.delivery import retry_now
 from convohook.usecases.orgs import org_for_api_key
-from convohook.usecases.webhooks import new_secret, recover, rotate_secret, what_receivers_need
 from convohook.web import schemas as s
 from convohook.web.errors import ApiError, ErrorBody
-from convohook.web.rules import check_channels, check_headers, check_webhook_url
+from convohook.web.rules import check_headers, check_webhook_url
 
 T = TypeVar("T")
 MAX_PAGE = 200
@@ -93,33 +90,13 @@ def page(
     }
 
 
-def not_found(kind: str, object_id: str) -> ApiError:
-    return ApiError(404, f"{kind} {object_id!r} not found")
-
-
 # channels -------------------------------------------------------------------------------------
 
 
 @router.post("/channels", status_code=201, responses=errors(400, 409))
 async def create_channel(body: s.ChannelIn, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
-    now = svc.clock()
-    channel = Channel(
-        id=new_id("ch", now),
-        org_id=org.id,
-        type=body.type,
-        handle=body.handle.removeprefix("@"),
-        account_id=body.account_id,
-        access_token=body.access_token,
-        created_at_ms=now,
-    )
-    try:
-        await svc.db.run(lambda tx: tx.insert_channel(channel))
-    except ConflictError as exc:
-        raise ApiError(
-            409,
-            f"Instagram account {body.account_id} is already connected as a channel; "
-            "each account can be connected once",
-        ) from exc
+    new = NewChannel(body.handle, body.account_id, body.access_token)
+    channel = await svc.db.run(connect_channel, org.id, new, svc.clock())
     return s.channel_json(channel)
 
 
@@ -127,55 +104,41 @@ async def create_channel(body: s.ChannelIn, org: OrgDep, svc: SvcDep) -> dict[st
 async def list_channels(
     org: OrgDep, svc: SvcDep, limit: Limit = 50, cursor: str | None = None
 ) -> dict[str, Any]:
-    rows = await svc.db.read(lambda tx: tx.list_channels(org.id, cursor, limit + 1))
+    rows = await svc.db.read(channels.list_channels, org.id, cursor, limit + 1)
     return page(rows, limit, s.channel_json, lambda c: c.id)
 
 
 # webhooks -------------------------------------------------------------------------------------
 
 
-def _auth_columns(auth: s.BasicAuth | s.BearerAuth | None) -> tuple[str | None, str | None]:
+def _credentials(auth: s.BasicAuth | s.BearerAuth | None) -> Credentials | None:
     if isinstance(auth, s.BasicAuth):
-        return "basic", f"{auth.username}:{auth.password}"
+        return Credentials("basic", f"{auth.username}:{auth.password}")
     if isinstance(auth, s.BearerAuth):
-        return "bearer", auth.token
-    return None, None
+        return Credentials("bearer", auth.token)
+    return None
 
 
 @router.post("/webhooks", status_code=201, responses=errors(400))
 async def create_webhook(body: s.WebhookIn, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
     await check_webhook_url(svc, body.url)
     check_headers(body.headers)
-    auth_type, auth_value = _auth_columns(body.auth)
-    now = svc.clock()
-    webhook = Webhook(
-        id=new_id("wh", now),
-        org_id=org.id,
+    spec = WebhookSpec(
         name=body.name,
         url=body.url,
-        channel_type=body.channel_type,
-        channel_ids=tuple(sorted(set(body.channel_ids))),
-        events=tuple(dict.fromkeys(body.events)),
+        channel_ids=tuple(body.channel_ids),
+        events=tuple(body.events),
         enabled=body.enabled,
-        disabled_reason=None,
-        secret=new_secret(body.signature_scheme),
-        created_at_ms=now,
-        updated_at_ms=now,
         format=body.format,
         headers=body.headers,
-        auth_type=auth_type,
-        auth_value=auth_value,
+        auth=_credentials(body.auth),
         timeout_s=body.timeout_seconds,
+        signature_scheme=body.signature_scheme,
         rate_limit_per_s=body.rate_limit_per_second,
         max_concurrency=body.max_concurrency,
         ordering=body.ordering,
     )
-
-    def insert(tx: Transaction) -> None:
-        check_channels(tx, org.id, webhook.channel_ids)
-        tx.insert_webhook(webhook)
-
-    await svc.db.run(insert)
+    webhook = await svc.db.run(webhooks.create_webhook, org.id, spec, svc.clock())
     # The only response that carries the secret.
     return s.webhook_json(webhook, with_secret=True)
 
@@ -184,16 +147,13 @@ async def create_webhook(body: s.WebhookIn, org: OrgDep, svc: SvcDep) -> dict[st
 async def list_webhooks(
     org: OrgDep, svc: SvcDep, limit: Limit = 50, cursor: str | None = None
 ) -> dict[str, Any]:
-    rows = await svc.db.read(lambda tx: tx.list_webhooks(org.id, cursor, limit + 1))
+    rows = await svc.db.read(webhooks.list_webhooks, org.id, cursor, limit + 1)
     return page(rows, limit, s.webhook_json, lambda w: w.id)
 
 
 @router.get("/webhooks/{webhook_id}", responses=errors(404))
 async def get_webhook(webhook_id: str, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
-    webhook = await svc.db.read(lambda tx: tx.get_webhook(org.id, webhook_id))
-    if webhook is None:
-        raise not_found("webhook", webhook_id)
-    return s.webhook_json(webhook)
+    return s.webhook_json(await svc.db.read(webhooks.get_webhook, org.id, webhook_id))
 
 
 @router.patch("/webhooks/{webhook_id}", responses=errors(400, 404))
@@ -203,66 +163,30 @@ async def update_webhook(
     if body.url is not None:
         await check_webhook_url(svc, body.url)
     check_headers(body.headers)
-    now = svc.clock()
-
-    def update(tx: Transaction) -> Webhook:
-        current = tx.get_webhook(org.id, webhook_id)
-        if current is None:
-            raise not_found("webhook", webhook_id)
-        if body.channel_ids is not None:
-            check_channels(tx, org.id, body.channel_ids)
-        enabled = current.enabled if body.enabled is None else body.enabled
-        auth_type, auth_value = current.auth_type, current.auth_value
-        if body.remove_auth:
-            auth_type, auth_value = None, None
-        if body.auth is not None:
-            auth_type, auth_value = _auth_columns(body.auth)
-        changed = replace(
-            current,
-            name=body.name if body.name is not None else current.name,
-            url=body.url if body.url is not None else current.url,
-            channel_ids=(
-                tuple(sorted(set(body.channel_ids)))
-                if body.channel_ids is not None
-                else current.channel_ids
-            ),
-            events=tuple(dict.fromkeys(body.events)) if body.events else current.events,
-            enabled=enabled,
-            disabled_reason=None if enabled else (current.disabled_reason or "disabled by user"),
-            # Re-enabling starts a fresh health window.
-            failing_since_ms=current.failing_since_ms if enabled == current.enabled else None,
-            # Still disabled for failing, and nobody said otherwise: openings keep waiting.
-            queue_while_disabled=current.queue_while_disabled
-            and not enabled
-            and body.enabled is None,
-            format=body.format or current.format,
-            headers=body.headers if body.headers is not None else current.headers,
-            auth_type=auth_type,
-            auth_value=auth_value,
-            timeout_s=body.timeout_seconds
-            if body.timeout_seconds is not None
-            else current.timeout_s,
-            rate_limit_per_s=None
-            if body.remove_limits
-            else (body.rate_limit_per_second or current.rate_limit_per_s),
-            max_concurrency=None
-            if body.remove_limits
-            else (body.max_concurrency or current.max_concurrency),
-            ordering=body.ordering or current.ordering,
-            updated_at_ms=now,
-        )
-        tx.update_webhook(changed)
-        return changed
-
-    webhook = await svc.db.run(update)
+    changes = WebhookChanges(
+        name=body.name,
+        url=body.url,
+        channel_ids=None if body.channel_ids is None else tuple(body.channel_ids),
+        events=None if body.events is None else tuple(body.events),
+        enabled=body.enabled,
+        format=body.format,
+        headers=body.headers,
+        auth=_credentials(body.auth),
+        remove_auth=body.remove_auth,
+        timeout_s=body.timeout_seconds,
+        rate_limit_per_s=body.rate_limit_per_second,
+        max_concurrency=body.max_concurrency,
+        remove_limits=body.remove_limits,
+        ordering=body.ordering,
+    )
+    webhook = await svc.db.run(webhooks.change_webhook, org.id, webhook_id, changes, svc.clock())
     svc.signals.deliveries.notify()  # re-enabling may make waiting deliveries due
     return s.webhook_json(webhook)
 
 
 @router.delete("/webhooks/{webhook_id}", status_code=204, responses=errors(404))
 async def delete_webhook(webhook_id: str, org: OrgDep, svc: SvcDep) -> Response:
-    if not await svc.db.run(lambda tx: tx.delete_webhook(org.id, webhook_id)):
-        raise not_found("webhook", webhook_id)
+    await svc.db.run(webhooks.delete_webhook, org.id, webhook_id)
     # No body at all: a 204 with one ("null") broke the connection in uvicorn, and logged a
     # traceback for every delete.
     return Response(status_code=204)
@@ -273,18 +197,16 @@ async def rotate_webhook_secret(
     webhook_id: str, body: s.RotateIn, org: OrgDep, svc: SvcDep
 ) -> dict[str, Any]:
     rotation = await svc.db.run(
-        rotate_secret,
+        webhooks.rotate_secret,
         org.id,
         webhook_id,
         scheme=body.signature_scheme,
         grace_ms=body.grace_seconds * 1000,
         now_ms=svc.clock(),
     )
-    if rotation is None:
-        raise not_found("webhook", webhook_id)
     return {
         **s.webhook_json(rotation.webhook),
-        **what_receivers_need(rotation.webhook.secret),
+        **webhooks.what_receivers_need(rotation.webhook.secret),
         "previous_valid_until": s.iso(rotation.previous_valid_until_ms),
     }
 
@@ -294,9 +216,9 @@ async def recover_webhook(
     webhook_id: str, body: s.RecoverIn, org: OrgDep, svc: SvcDep
 ) -> dict[str, Any]:
     since_ms = int(body.since.timestamp() * 1000)
-    recovered = await svc.db.run(recover, org.id, webhook_id, since_ms=since_ms, now_ms=svc.clock())
-    if recovered is None:
-        raise not_found("webhook", webhook_id)
+    recovered = await svc.db.run(
+        webhooks.recover, org.id, webhook_id, since_ms=since_ms, now_ms=svc.clock()
+    )
     svc.signals.deliveries.notify()
     return {"recovered": recovered, "since": s.iso(since_ms)}
 
@@ -305,20 +227,13 @@ async def recover_webhook(
 async def list_deliveries(
     webhook_id: str, org: OrgDep, svc: SvcDep, limit: Limit = 50, cursor: str | None = None
 ) -> dict[str, Any]:
-    def query(tx: Transaction) -> Any:
-        if tx.get_webhook(org.id, webhook_id) is None:
-            raise not_found("webhook", webhook_id)
-        return tx.list_deliveries(org.id, webhook_id, cursor, limit + 1)
-
-    rows = await svc.db.read(query)
+    rows = await svc.db.read(webhooks.list_deliveries, org.id, webhook_id, cursor, limit + 1)
     return page(rows, limit, s.delivery_json, lambda d: d.id)
 
 
 @router.post("/deliveries/{delivery_id}/retry", status_code=202, responses=errors(404))
 async def retry_delivery(delivery_id: str, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
     delivery = await svc.db.run(retry_now, org.id, delivery_id, svc.clock())
-    if delivery is None:
-        raise not_found("delivery", delivery_id)
     svc.signals.deliveries.notify()
     return s.delivery_json(delivery)
 
@@ -337,23 +252,20 @@ async def list_conversations(
     cursor: str | None = None,
 ) -> dict[str, Any]:
     rows = await svc.db.read(
-        lambda tx: tx.list_conversations(
-            org.id,
-            status=status,
-            channel_id=channel_id,
-            contact_id=contact_id,
-            before=cursor,
-            limit=limit + 1,
-        )
+        conversations.list_conversations,
+        org.id,
+        status=status,
+        channel_id=channel_id,
+        contact_id=contact_id,
+        cursor=cursor,
+        limit=limit + 1,
     )
     return page(rows, limit, s.conversation_json, lambda v: v.id)
 
 
 @router.get("/conversations/{conversation_id}", responses=errors(404))
 async def get_conversation(conversation_id: str, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
-    conversation = await svc.db.read(lambda tx: tx.get_conversation(org.id, conversation_id))
-    if conversation is None:
-        raise not_found("conversation", conversation_id)
+    conversation = await svc.db.read(conversations.get_conversation, org.id, conversation_id)
     return s.conversation_json(conversation)
 
 
@@ -367,26 +279,19 @@ async def list_messages(
     except ValueError as exc:
         raise ApiError(422, str(exc)) from exc
 
-    def query(tx: Transaction) -> Any:
-        if tx.get_conversation(org.id, conversation_id) is None:
-            raise not_found("conversation", conversation_id)
-        return tx.list_messages(org.id, conversation_id, after, limit + 1)
-
-    rows = await svc.db.read(query)
+    rows = await svc.db.read(conversations.list_messages, org.id, conversation_id, after, limit + 1)
     return page(rows, limit, s.message_json, s.message_cursor)
 
 
 @router.post("/conversations/{conversation_id}/done", responses=errors(404))
 async def mark_conversation_done(conversation_id: str, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
     conversation = await svc.db.run(
-        mark_done,
+        conversations.mark_done,
         org.id,
         conversation_id,
         clock=svc.clock,
         profile_deadline_ms=int(svc.settings.profile_deadline * 1000),
     )
-    if conversation is None:
-        raise not_found("conversation", conversation_id)
     svc.signals.deliveries.notify()
     svc.signals.profiles.notify()
     return s.conversation_json(conversation)
@@ -401,11 +306,13 @@ async def list_contacts(
     limit: Limit = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    wanted = handle.removeprefix("@") if handle else None
     rows = await svc.db.read(
-        lambda tx: tx.list_contacts(
-            org.id, handle=wanted, channel_id=channel_id, before=cursor, limit=limit + 1
-        )
+        contacts.list_contacts,
+        org.id,
+        handle=handle,
+        channel_id=channel_id,
+        cursor=cursor,
+        limit=limit + 1,
     )
     return page(rows, limit, s.contact_json, lambda c: c.id)
 
@@ -415,16 +322,7 @@ async def list_contacts(
 
 @router.post("/bots", status_code=201, responses=errors(400))
 async def create_bot(body: s.BotIn, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
-    now = svc.clock()
-    bot = Bot(
-        id=new_id("bot", now),
-        org_id=org.id,
-        name=body.name,
-        trigger=body.trigger,
-        token=secrets.token_urlsafe(24),  # the capture URL is the credential: unguessable
-        created_at_ms=now,
-    )
-    await svc.db.run(lambda tx: tx.insert_bot(bot))
+    bot = await svc.db.run(bots.create_bot, org.id, body.name, body.trigger, svc.clock())
     return s.bot_json(bot, svc.settings.public_url)
 
 
@@ -432,15 +330,13 @@ async def create_bot(body: s.BotIn, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
 async def list_bots(
     org: OrgDep, svc: SvcDep, limit: Limit = 50, cursor: str | None = None
 ) -> dict[str, Any]:
-    rows = await svc.db.read(lambda tx: tx.list_bots(org.id, cursor, limit + 1))
+    rows = await svc.db.read(bots.list_bots, org.id, cursor, limit + 1)
     return page(rows, limit, lambda b: s.bot_json(b, svc.settings.public_url), lambda b: b.id)
 
 
 @router.get("/bots/{bot_id}", responses=errors(404))
 async def get_bot(bot_id: str, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
-    bot = await svc.db.read(lambda tx: tx.get_bot(org.id, bot_id))
-    if bot is None:
-        raise not_found("bot", bot_id)
+    bot = await svc.db.read(bots.get_bot, org.id, bot_id)
     return s.bot_json(bot, svc.settings.public_url)
 
 
@@ -448,10 +344,5 @@ async def get_bot(bot_id: str, org: OrgDep, svc: SvcDep) -> dict[str, Any]:
 async def list_captures(
     bot_id: str, org: OrgDep, svc: SvcDep, limit: Limit = 50, cursor: str | None = None
 ) -> dict[str, Any]:
-    def query(tx: Transaction) -> Any:
-        if tx.get_bot(org.id, bot_id) is None:
-            raise not_found("bot", bot_id)
-        return tx.list_captures(bot_id, cursor, limit + 1)
-
-    rows = await svc.db.read(query)
+    rows = await svc.db.read(bots.list_captures, org.id, bot_id, cursor, limit + 1)
     return page(rows, limit, s.capture_json, lambda c: c.id)

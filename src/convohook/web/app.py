@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from convohook import __version__
@@ -19,12 +20,16 @@ from convohook.config import Settings
 from convohook.runtime import readiness, scrape
 from convohook.runtime.services import Services, build_services
 from convohook.runtime.workers import run_workers
+from convohook.storage.errors import StorageError
 from convohook.usecases.clock import Clock, system_clock
+from convohook.usecases.errors import UseCaseError
 from convohook.web import api, captures, inbound, ui
 from convohook.web.errors import (
     ApiError,
     handle_api_error,
     handle_http_exception,
+    handle_storage_error,
+    handle_use_case_error,
     handle_validation_error,
 )
 
@@ -71,8 +76,10 @@ def create_app(
     workers: bool = True,
     clock: Clock = system_clock,
     services: Services | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
 ) -> FastAPI:
-    """`workers=False` serves HTTP only (`serve --no-worker`); `services` lets tests inject."""
+    """`workers=False` serves HTTP only (`serve --no-worker`); `services` lets tests inject;
+    `extra_routes`: the demo's own (devtools)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -101,8 +108,10 @@ def create_app(
     app.add_exception_handler(ApiError, handle_api_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_exception)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
+    app.add_exception_handler(UseCaseError, handle_use_case_error)
+    app.add_exception_handler(StorageError, handle_storage_error)
     # Raw Starlette routes on the hot path: no body model, no validation layer to pay for.
-    for route in [*inbound.routes, *captures.routes, *ui.routes]:
+    for route in [*inbound.routes, *captures.routes, *ui.routes, *extra_routes]:
         app.router.routes.append(route)
     app.add_route("/healthz", healthz, methods=["GET"])
     app.add_route("/readyz", readyz, methods=["GET"])

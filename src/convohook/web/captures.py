@@ -6,9 +6,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from convohook.domain.ids import new_id
-from convohook.domain.model import Capture
 from convohook.runtime.services import Services
+from convohook.usecases.bots import bot_by_token, record_capture
 from convohook.web.errors import error_response
 from convohook.web.inbound import BodyTooLarge, read_body
 
@@ -18,23 +17,21 @@ MAX_CAPTURE_BYTES = 1_048_576
 async def capture(request: Request) -> Response:
     services: Services = request.app.state.services
     token = request.path_params["token"]
-    bot = await services.db.read(lambda tx: tx.bot_by_token(token))
+    bot = await services.db.read(bot_by_token, token)
     if bot is None:
         return error_response(404, "no bot has this capture URL; create one with POST /api/v1/bots")
     try:
         body = await read_body(request, MAX_CAPTURE_BYTES)
     except BodyTooLarge:
         return error_response(413, f"capture bodies are limited to {MAX_CAPTURE_BYTES} bytes")
-    now = services.clock()
-    record = Capture(
-        id=new_id("capt", now),
-        bot_id=bot.id,
-        received_at_ms=now,
+    record = await services.db.run(
+        record_capture,
+        bot,
         method=request.method,
         headers=dict(request.headers.items()),
         body=body.decode(errors="replace"),
+        now_ms=services.clock(),
     )
-    await services.db.run(lambda tx: tx.insert_capture(record))
     services.signals.captures.notify()
     return JSONResponse({"received": True, "capture_id": record.id})
 

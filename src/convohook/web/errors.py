@@ -11,6 +11,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from convohook.storage.errors import ConflictError
+from convohook.usecases.errors import Invalid, NotFound, UseCaseError
+
 _CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -71,6 +74,25 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
 def _location(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path")]
     return ".".join(parts) or "body"
+
+
+async def handle_use_case_error(request: Request, exc: Exception) -> Response:
+    """A use case's refusal: the same message whichever door the request came in by."""
+    if isinstance(exc, NotFound):
+        return error_response(404, exc.message)
+    if isinstance(exc, Invalid):
+        return error_response(
+            422, exc.message, details=[{"field": exc.field, "message": exc.problem}]
+        )
+    assert isinstance(exc, UseCaseError)
+    return error_response(409, exc.message)
+
+
+async def handle_storage_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, ConflictError):
+        # A uniqueness rule hit by a change made at the same moment as this one.
+        return error_response(409, "a change made at the same moment conflicts: try again")
+    return error_response(503, "the database is not available right now: try again shortly")
 
 
 async def handle_validation_error(request: Request, exc: Exception) -> Response:

@@ -12,7 +12,7 @@ from starlette.routing import Route, request_response
 
 from convohook.meta.signature import verify_signature
 from convohook.runtime.services import Services
-from convohook.storage.base import StorageError
+from convohook.storage.errors import StorageError
 from convohook.web.errors import error_response
 
 log = logging.getLogger(__name__)

@@ -1,14 +1,12 @@
-"""Rules a webhook must meet, shared by the API and the UI (both answer 422 with the message)."""
+"""What is checked before a use case runs, shared by the API and the UI (both answer 422 with
+the message): the webhook URL against the SSRF guard (it resolves the name) and custom headers."""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 from convohook.delivery.request import check_custom_headers
 from convohook.delivery.ssrf import BlockedTarget, InvalidTarget, check_url, is_exempt
 from convohook.outbound.resolver import check_target
 from convohook.runtime.services import Services
-from convohook.storage.base import Transaction
 from convohook.web.errors import ApiError
 
 
@@ -23,16 +21,6 @@ async def check_webhook_url(svc: Services, url: str) -> None:
             )
     except (InvalidTarget, BlockedTarget) as exc:
         raise ApiError(422, f"url: {exc}") from exc
-
-
-def check_channels(tx: Transaction, org_id: str, channel_ids: Sequence[str]) -> None:
-    unknown = [c for c in channel_ids if tx.get_channel(org_id, c) is None]
-    if unknown:
-        raise ApiError(
-            422,
-            f"channel_ids: unknown channel(s) {', '.join(unknown)}; "
-            "list yours with GET /api/v1/channels",
-        )
 
 
 def check_headers(headers: dict[str, str] | None) -> None:

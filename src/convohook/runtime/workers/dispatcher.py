@@ -15,8 +15,14 @@ from convohook.domain.model import DueDelivery
 from convohook.outbound.webhooks import USER_AGENT, send
 from convohook.runtime.metrics import status_class
 from convohook.runtime.services import Services
-from convohook.storage.base import StorageError
-from convohook.usecases.delivery import SentAttempt, record_attempts
+from convohook.storage.errors import StorageError
+from convohook.usecases.delivery import (
+    SentAttempt,
+    claim_due_deliveries,
+    defer_deliveries,
+    next_due_at,
+    record_attempts,
+)
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +148,7 @@ class Dispatcher:
         lease_ms = int((2 * s.settings.delivery_timeout + 5) * 1000)
         # Durable: this commit is what the webhook about to be sent stands on.
         wanted = min(self.capacity, CLAIM_BATCH)
-        due = await s.db.run(lambda tx: tx.claim_due_deliveries(now, now + lease_ms, wanted))
+        due = await s.db.run(claim_due_deliveries, now, now + lease_ms, wanted)
         self._drained = len(due) < wanted
         held_back = []
         for item in due:
@@ -160,12 +166,12 @@ class Dispatcher:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         if held_back:
-            await s.db.relaxed.run(lambda tx: tx.defer_deliveries(held_back, now))
+            await s.db.relaxed.run(defer_deliveries, held_back, now)
         return len(due) - len(held_back)
 
     async def _idle_wait(self) -> None:
         s = self.s
-        next_at = await s.db.read(lambda tx: tx.next_due_at())
+        next_at = await s.db.read(next_due_at)
         timeout = s.settings.idle_poll_seconds
         if next_at is not None:
             timeout = min(timeout, max(0.0, (next_at - s.clock()) / 1000))

@@ -8,22 +8,17 @@ import logging
 
 from convohook.runtime.services import Services
 from convohook.runtime.workers.profiles import ProfileEnricher, profile_lease_ms
-from convohook.storage.base import StorageError, Transaction
+from convohook.storage.errors import StorageError
 from convohook.usecases.processing import (
     ProcessingPolicy,
     ProcessReport,
     process_pending,
-    quarantine,
+    quarantine_oldest,
 )
 
 log = logging.getLogger(__name__)
 
 PROCESS_BATCH = 200
-
-
-def _quarantine_oldest(tx: Transaction, error: str, now_ms: int) -> None:
-    for stored in tx.pending_notifications(1):
-        quarantine(tx, stored.id, error, now_ms)
 
 
 class Processor:
@@ -108,4 +103,4 @@ class Processor:
             self.POISON_TRIES,
             exc_info=error,
         )
-        await self.s.db.relaxed.run(_quarantine_oldest, repr(error), self.s.clock())
+        await self.s.db.relaxed.run(quarantine_oldest, repr(error), self.s.clock())

@@ -9,8 +9,12 @@ import logging
 from convohook.domain.model import AwaitingProfile
 from convohook.meta.graph import ProfileUnavailable
 from convohook.runtime.services import Services
-from convohook.storage.base import StorageError
-from convohook.usecases.profiles import ProfileResult, apply_profile_results
+from convohook.storage.errors import StorageError
+from convohook.usecases.profiles import (
+    ProfileResult,
+    apply_profile_results,
+    claim_awaiting_profiles,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +105,7 @@ class ProfileEnricher:
         s = self.s
         now = s.clock()
         lease_ms = profile_lease_ms(s)
-        waiting = await s.db.relaxed.run(
-            lambda tx: tx.claim_awaiting_profiles(now, now + lease_ms, self.BATCH)
-        )
+        waiting = await s.db.relaxed.run(claim_awaiting_profiles, now, now + lease_ms, self.BATCH)
         if not waiting:
             return 0
         results = await asyncio.gather(*(self._lookup(w) for w in waiting))

@@ -149,6 +149,15 @@ class WebhooksSQL(SQLBase):
         ).fetchone()
         return self._webhooks([row])[0] if row else None
 
+    def lock_webhook(self, org_id: str, webhook_id: str) -> Webhook | None:
+        # SQLite's write transactions hold the database's one write lock from BEGIN IMMEDIATE.
+        row = self._x(
+            f"SELECT {_WEBHOOK_COLS} FROM webhooks w WHERE w.org_id = ? AND w.id = ?"
+            + self.FOR_UPDATE,
+            (org_id, webhook_id),
+        ).fetchone()
+        return self._webhooks([row])[0] if row else None
+
     def list_webhooks(self, org_id: str, before: str | None, limit: int) -> list[Webhook]:
         rows = self._x(
             f"SELECT {_WEBHOOK_COLS} FROM webhooks w WHERE w.org_id = ? "

@@ -4,7 +4,6 @@ Capture Response → View Response Data: requests appear live over server-sent e
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,19 +11,18 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from convohook.domain.ids import new_id
 from convohook.domain.model import Bot, Capture, Session
 from convohook.runtime.services import Services
+from convohook.usecases.bots import capture_url, create_bot, get_bot, list_bots, list_captures
+from convohook.usecases.errors import NotFound
 from convohook.web.ui.common import (
-    csrf_failed,
     current_session,
-    form_with_csrf,
-    not_found,
+    form_action,
+    page,
     render,
     see_other,
     services_of,
     templates,
-    to_login,
 )
 from convohook.web.ui.payload_tree import json_tree
 
@@ -35,8 +33,8 @@ POLL_S = 1.0
 KEEPALIVE_S = 15.0  # an SSE comment now and then keeps proxies from closing an idle stream
 
 
-def capture_url(svc: Services, bot: Bot) -> str:
-    return f"{svc.settings.public_url}/hooks/bots/{bot.token}"
+def bot_url(svc: Services, bot: Bot) -> str:
+    return capture_url(svc.settings.public_url, bot)
 
 
 def render_capture(capture: Capture, *, newest: bool = False) -> str:
@@ -45,10 +43,8 @@ def render_capture(capture: Capture, *, newest: bool = False) -> str:
     )
 
 
-async def bots_page(request: Request) -> Response:
-    session = await current_session(request)
-    if session is None:
-        return to_login(request)
+@page
+async def bots_page(request: Request, session: Session) -> Response:
     return await _render_bots(request, session, {})
 
 
@@ -56,25 +52,20 @@ async def _render_bots(
     request: Request, session: Session, form: dict[str, Any], status: int = 200, **extra: Any
 ) -> Response:
     svc = services_of(request)
-    bots = await svc.db.read(lambda tx: tx.list_bots(session.user.org_id, None, 200))
+    bots = await svc.db.read(list_bots, session.user.org_id, None, 200)
     return render(
         "bots.html",
         status,
         session=session,
-        bots=[(b, capture_url(svc, b)) for b in bots],
+        bots=[(b, bot_url(svc, b)) for b in bots],
         triggers=TRIGGERS,
         form=form,
         **extra,
     )
 
 
-async def create_bot(request: Request) -> Response:
-    session = await current_session(request)
-    if session is None:
-        return to_login(request)
-    form = await form_with_csrf(request, session)
-    if form is None:
-        return csrf_failed(session)
+@form_action
+async def create(request: Request, session: Session, form: dict[str, Any]) -> Response:
     name, trigger = form.get("name", "").strip(), form.get("trigger", "")
     if not name or len(name) > 200:
         return await _render_bots(request, session, form, 422, error="Give the bot a name.")
@@ -83,53 +74,32 @@ async def create_bot(request: Request) -> Response:
             request, session, form, 422, error="Choose the trigger: On Webhook."
         )
     svc = services_of(request)
-    now = svc.clock()
-    bot = Bot(
-        id=new_id("bot", now),
-        org_id=session.user.org_id,
-        name=name,
-        trigger=trigger,
-        token=secrets.token_urlsafe(24),  # the capture URL is the credential: unguessable
-        created_at_ms=now,
-    )
-    await svc.db.run(lambda tx: tx.insert_bot(bot))
+    bot = await svc.db.run(create_bot, session.user.org_id, name, trigger, svc.clock())
     return see_other(f"/bots/{bot.id}")
 
 
-async def _bot(request: Request, session: Session) -> Bot | None:
+@page
+async def bot_page(request: Request, session: Session) -> Response:
     svc = services_of(request)
-    bot_id = request.path_params["bot_id"]
-    return await svc.db.read(lambda tx: tx.get_bot(session.user.org_id, bot_id))
-
-
-async def bot_page(request: Request) -> Response:
-    session = await current_session(request)
-    if session is None:
-        return to_login(request)
-    bot = await _bot(request, session)
-    if bot is None:
-        return not_found(session, "bot")
-    svc = services_of(request)
-    captures = await svc.db.read(lambda tx: tx.list_captures(bot.id, None, SHOWN))
+    org_id, bot_id = session.user.org_id, request.path_params["bot_id"]
+    bot = await svc.db.read(get_bot, org_id, bot_id)
+    captures = await svc.db.read(list_captures, org_id, bot_id, None, SHOWN)
     return render(
         "bot.html",
         session=session,
         bot=bot,
         trigger=TRIGGERS.get(bot.trigger, bot.trigger),
-        url=capture_url(svc, bot),
+        url=bot_url(svc, bot),
         demo=svc.settings.demo,
         captures=[render_capture(c, newest=i == 0) for i, c in enumerate(captures)],
     )
 
 
-async def listen(request: Request) -> Response:
+@page
+async def listen(request: Request, session: Session) -> Response:
     """The Capture Response button: swaps itself for the element that opens the live stream."""
-    session = await current_session(request)
-    if session is None:
-        return to_login(request)
-    bot = await _bot(request, session)
-    if bot is None:
-        return not_found(session, "bot")
+    svc = services_of(request)
+    bot = await svc.db.read(get_bot, session.user.org_id, request.path_params["bot_id"])
     return render("_listen.html", bot=bot)
 
 
@@ -148,21 +118,23 @@ async def stream(request: Request) -> Response:
     session = await current_session(request)
     if session is None:
         return Response("sign in again", status_code=401)
-    bot = await _bot(request, session)
-    if bot is None:
-        return Response("no such bot", status_code=404)
     svc = services_of(request)
+    org_id = session.user.org_id
+    try:
+        bot = await svc.db.read(get_bot, org_id, request.path_params["bot_id"])
+    except NotFound:
+        return Response("no such bot", status_code=404)
     resume_after = request.headers.get("last-event-id")
 
     async def events() -> AsyncIterator[bytes]:
-        latest = await svc.db.read(lambda tx: tx.list_captures(bot.id, None, 50))
+        latest = await svc.db.read(list_captures, org_id, bot.id, None, 50)
         seen = {c.id for c in latest if resume_after is None or c.id <= resume_after}
         yield b"retry: 2000\n\n"
         yield sse("listening", templates.get_template("_listening.html").render())
         idle = 0.0
         while True:
             change = svc.signals.captures.current()
-            latest = await svc.db.read(lambda tx: tx.list_captures(bot.id, None, 50))
+            latest = await svc.db.read(list_captures, org_id, bot.id, None, 50)
             for capture in reversed(latest):  # oldest first, so the newest ends on top
                 if capture.id not in seen:
                     seen.add(capture.id)
@@ -185,7 +157,7 @@ async def stream(request: Request) -> Response:
 
 routes = [
     Route("/bots", bots_page, methods=["GET"]),
-    Route("/bots", create_bot, methods=["POST"]),
+    Route("/bots", create, methods=["POST"]),
     Route("/bots/{bot_id}", bot_page, methods=["GET"]),
     Route("/bots/{bot_id}/listen", listen, methods=["GET"]),
     Route("/bots/{bot_id}/captures/stream", stream, methods=["GET"]),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -15,6 +17,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from convohook.domain.model import Session
 from convohook.runtime.services import Services
+from convohook.usecases.errors import NotFound
 from convohook.usecases.users import session_for
 from convohook.web.schemas import iso
 
@@ -100,3 +103,44 @@ def csrf_failed(session: Session | None = None) -> Response:
 
 def not_found(session: Session, what: str) -> Response:
     return render("base.html", 404, session=session, error=f"No such {what}.")
+
+
+Page = Callable[[Request, Session], Awaitable[Response]]
+FormAction = Callable[[Request, Session, dict[str, Any]], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def page(handler: Page) -> Endpoint:
+    """A page for a signed-in person: anyone else is sent to sign in first, and an object that
+    is not their org's (or not there) is a 404 page."""
+
+    @functools.wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        session = await current_session(request)
+        if session is None:
+            return to_login(request)
+        try:
+            return await handler(request, session)
+        except NotFound as exc:
+            return not_found(session, exc.kind)
+
+    return endpoint
+
+
+def form_action(handler: FormAction) -> Endpoint:
+    """A form's POST: signed in, and carrying this session's CSRF token (403 otherwise)."""
+
+    @functools.wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        session = await current_session(request)
+        if session is None:
+            return to_login(request)
+        form = await form_with_csrf(request, session)
+        if form is None:
+            return csrf_failed(session)
+        try:
+            return await handler(request, session, form)
+        except NotFound as exc:
+            return not_found(session, exc.kind)
+
+    return endpoint

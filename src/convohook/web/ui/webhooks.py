@@ -3,31 +3,21 @@ page with its deliveries, attempts and actions (retry, enable/disable, delete, s
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from convohook.domain.ids import new_id
-from convohook.domain.model import Channel, Session, Webhook
+from convohook.domain.model import Session
+from convohook.domain.webhooks import CONVERSATION_EVENTS, WebhookChanges, WebhookSpec
 from convohook.runtime.services import Services
-from convohook.storage.base import Transaction
+from convohook.usecases import webhooks
 from convohook.usecases.delivery import retry_now
-from convohook.usecases.webhooks import new_secret, rotate_secret
+from convohook.usecases.errors import Invalid
 from convohook.web.errors import ApiError
-from convohook.web.rules import check_channels, check_webhook_url
-from convohook.web.ui.common import (
-    csrf_failed,
-    current_session,
-    form_with_csrf,
-    not_found,
-    render,
-    see_other,
-    services_of,
-    to_login,
-)
+from convohook.web.rules import check_webhook_url
+from convohook.web.ui.common import form_action, page, render, see_other, services_of
 
 NOTICES = {
     "saved": "Webhook saved. Reveal its signing secret below to verify deliveries.",
@@ -38,63 +28,47 @@ NOTICES = {
     "disabled": "Webhook disabled.",
 }
 SUBSCRIBABLE = ("conversation.opened", "conversation.closed")
+ROTATION_GRACE_MS = 86_400_000
 
 
-async def webhooks_page(request: Request) -> Response:
-    session = await current_session(request)
-    if session is None:
-        return to_login(request)
+@page
+async def webhooks_page(request: Request, session: Session) -> Response:
     svc = services_of(request)
-    org_id = session.user.org_id
-
-    def load(tx: Transaction) -> dict[str, Any]:
-        return {
-            "webhooks": tx.list_webhooks(org_id, None, 200),
-            "channels": {c.id: c.handle for c in tx.list_channels(org_id, None, 200)},
-            "counts": tx.delivery_counts(org_id),
-        }
-
-    return render("webhooks.html", session=session, **await svc.db.read(load))
+    overview = await svc.db.read(webhooks.webhooks_overview, session.user.org_id)
+    return render(
+        "webhooks.html",
+        session=session,
+        webhooks=overview.webhooks,
+        channels=overview.channels,
+        counts=overview.counts,
+    )
 
 
 async def _form_context(svc: Services, org_id: str) -> dict[str, Any]:
     """Channels to pick from, and the org's capture-bot URLs offered for the URL field."""
-
-    def load(tx: Transaction) -> tuple[list[Channel], list[str]]:
-        bots = tx.list_bots(org_id, None, 50)
-        return tx.list_channels(org_id, None, 200), [
-            f"{svc.settings.public_url}/hooks/bots/{b.token}" for b in bots
-        ]
-
-    channels, bot_urls = await svc.db.read(load)
-    return {"channels": channels, "bot_urls": bot_urls}
+    choices = await svc.db.read(webhooks.webhook_form_choices, org_id, svc.settings.public_url)
+    return {"channels": choices.channels, "bot_urls": choices.capture_urls}
 
 
-async def new_webhook_page(request: Request) -> Response:
-    session = await current_session(request)
-    if session is None:
-        return to_login(request)
+@page
+async def new_webhook_page(request: Request, session: Session) -> Response:
     context = await _form_context(services_of(request), session.user.org_id)
     url = request.query_params.get("url", "")  # Bot Studio's "Use in a new webhook"
     return render("webhook_new.html", session=session, step=1, form={"url": url}, **context)
 
 
-async def _check(svc: Services, org_id: str, name: str, url: str, channels: list[str]) -> None:
+async def _check(svc: Services, name: str, url: str, channels: list[str]) -> None:
+    """What a person must fix before the webhook can be saved (the use case checks the
+    channels, in its transaction)."""
     if not name:
         raise ApiError(422, "Give the webhook a name.")
     if not channels:
         raise ApiError(422, "Pick the Instagram channel whose conversations it follows.")
     await check_webhook_url(svc, url)
-    await svc.db.read(check_channels, org_id, channels)
 
 
-async def create_webhook(request: Request) -> Response:
-    session = await current_session(request)
-    if session is None:
-        return to_login(request)
-    form = await form_with_csrf(request, session)
-    if form is None:
-        return csrf_failed(session)
+@form_action
+async def create_webhook(request: Request, session: Session, form: dict[str, Any]) -> Response:
     svc = services_of(request)
     org_id = session.user.org_id
     context = await _form_context(svc, org_id)
@@ -107,7 +81,7 @@ async def create_webhook(request: Request) -> Response:
         )
 
     try:
-        await _check(svc, org_id, name, url, [channel_id] if channel_id else [])
+        await _check(svc, name, url, [channel_id] if channel_id else [])
     except ApiError as exc:
         return again(1, exc.message)
     if form.get("step") != "2":
@@ -115,22 +89,11 @@ async def create_webhook(request: Request) -> Response:
     events = [e for e in form.get("events", []) if e in SUBSCRIBABLE]
     if not events:
         return again(2, "Choose at least one event.")
-    now = svc.clock()
-    webhook = Webhook(
-        id=new_id("wh", now),
-        org_id=org_id,
-        name=name,
-        url=url,
-        channel_type="INSTAGRAM",
-        channel_ids=(channel_id,),
-        events=tuple(events),
-        enabled=True,
-        disabled_reason=None,
-        secret=new_secret("hmac"),
-        created_at_ms=now,
-        updated_at_ms=now,
-    )
-    await svc.db.run(lambda tx: tx.insert_webhook(webhook))
+    spec = WebhookSpec(name=name, url=url, channel_ids=(channel_id,), events=tuple(events))
+    try:
+        webhook = await svc.db.run(webhooks.create_webhook, org_id, spec, svc.clock())
+    except Invalid as exc:
+        return again(1, exc.message)
     return _back_to(webhook.id, "saved")
 
 
@@ -138,73 +101,65 @@ def _back_to(webhook_id: str, notice: str) -> Response:
     return see_other(f"/settings/webhooks/{webhook_id}?notice={notice}")
 
 
-async def _load(request: Request, session: Session) -> Webhook | None:
-    svc = services_of(request)
-    webhook_id = request.path_params["webhook_id"]
-    return await svc.db.read(lambda tx: tx.get_webhook(session.user.org_id, webhook_id))
-
-
 async def _render_webhook(
-    svc: Services, session: Session, webhook: Webhook, **extra: Any
+    svc: Services, session: Session, webhook_id: str, **extra: Any
 ) -> Response:
-    def load(tx: Transaction) -> dict[str, Any]:
-        return {
-            "deliveries": tx.list_deliveries(webhook.org_id, webhook.id, None, 50),
-            "channels": {c.id: c.handle for c in tx.list_channels(webhook.org_id, None, 200)},
-        }
+    detail = await svc.db.read(webhooks.webhook_detail, session.user.org_id, webhook_id)
+    return render(
+        "webhook.html",
+        session=session,
+        webhook=detail.webhook,
+        deliveries=detail.deliveries,
+        channels=detail.channels,
+        **extra,
+    )
 
-    context = await svc.db.read(load)
-    return render("webhook.html", session=session, webhook=webhook, **context, **extra)
 
-
-async def webhook_page(request: Request) -> Response:
-    session = await current_session(request)
-    if session is None:
-        return to_login(request)
-    webhook = await _load(request, session)
-    if webhook is None:
-        return not_found(session, "webhook")
+@page
+async def webhook_page(request: Request, session: Session) -> Response:
     notice = NOTICES.get(request.query_params.get("notice", ""))
-    return await _render_webhook(services_of(request), session, webhook, notice=notice)
+    webhook_id = request.path_params["webhook_id"]
+    return await _render_webhook(services_of(request), session, webhook_id, notice=notice)
 
 
-async def edit_webhook_page(request: Request) -> Response:
-    session = await current_session(request)
-    if session is None:
-        return to_login(request)
-    webhook = await _load(request, session)
-    if webhook is None:
-        return not_found(session, "webhook")
-    context = await _form_context(services_of(request), session.user.org_id)
+@page
+async def edit_webhook_page(request: Request, session: Session) -> Response:
+    svc = services_of(request)
+    org_id = session.user.org_id
+    webhook = await svc.db.read(webhooks.get_webhook, org_id, request.path_params["webhook_id"])
     form = {
         "name": webhook.name,
         "url": webhook.url,
         "channel_ids": list(webhook.channel_ids),
         "events": list(webhook.events),
     }
+    context = await _form_context(svc, org_id)
     return render("webhook_edit.html", session=session, webhook=webhook, form=form, **context)
 
 
-async def save_webhook(request: Request) -> Response:
-    session = await current_session(request)
-    if session is None:
-        return to_login(request)
-    webhook = await _load(request, session)
-    if webhook is None:
-        return not_found(session, "webhook")
-    form = await form_with_csrf(request, session)
-    if form is None:
-        return csrf_failed(session)
+@form_action
+async def save_webhook(request: Request, session: Session, form: dict[str, Any]) -> Response:
     svc = services_of(request)
+    org_id = session.user.org_id
+    webhook = await svc.db.read(webhooks.get_webhook, org_id, request.path_params["webhook_id"])
     name, url = form.get("name", "").strip(), form.get("url", "").strip()
     channel_ids = [str(c) for c in form.get("channel_ids", [])]
     events = [e for e in form.get("events", []) if e in SUBSCRIBABLE]
+    changes = WebhookChanges(
+        name=name,
+        url=url,
+        channel_ids=tuple(channel_ids),
+        events=tuple(events),
+        # the events the UI does not offer (operations events set through the API) are kept
+        events_offered=CONVERSATION_EVENTS,
+    )
     try:
-        await _check(svc, session.user.org_id, name, url, channel_ids)
+        await _check(svc, name, url, channel_ids)
         if not events:
             raise ApiError(422, "Choose at least one event.")
-    except ApiError as exc:
-        context = await _form_context(svc, session.user.org_id)
+        await svc.db.run(webhooks.change_webhook, org_id, webhook.id, changes, svc.clock())
+    except (ApiError, Invalid) as exc:
+        context = await _form_context(svc, org_id)
         return render(
             "webhook_edit.html",
             422,
@@ -214,62 +169,50 @@ async def save_webhook(request: Request) -> Response:
             error=exc.message,
             **context,
         )
-    changed = replace(
-        webhook,
-        name=name,
-        url=url,
-        channel_ids=tuple(channel_ids),
-        # events the UI does not offer (ops events set through the API) are kept
-        events=(*events, *(e for e in webhook.events if e not in SUBSCRIBABLE)),
-        updated_at_ms=svc.clock(),
-    )
-    await svc.db.run(lambda tx: tx.update_webhook(changed))
     return _back_to(webhook.id, "updated")
 
 
-async def webhook_action(request: Request) -> Response:
-    """POST /settings/webhooks/{id}/ACTION: secret, rotate, toggle, delete, deliveries/D/retry."""
-    session = await current_session(request)
-    if session is None:
-        return to_login(request)
-    if await form_with_csrf(request, session) is None:
-        return csrf_failed(session)
+@form_action
+async def webhook_action(request: Request, session: Session, form: dict[str, Any]) -> Response:
+    """POST /settings/webhooks/{id}/ACTION: secret, rotate, enable, disable, delete,
+    deliveries/D/retry."""
     svc = services_of(request)
     org_id, now = session.user.org_id, svc.clock()
-    webhook = await _load(request, session)
-    if webhook is None:
-        return not_found(session, "webhook")
+    webhook_id = request.path_params["webhook_id"]
     action = request.path_params["action"]
     if action == "secret":  # showing it changes nothing: rendered in place
-        return await _render_webhook(svc, session, webhook, secret=webhook.secret)
+        webhook = await svc.db.read(webhooks.get_webhook, org_id, webhook_id)
+        return await _render_webhook(svc, session, webhook_id, secret=webhook.secret)
     if action == "rotate":
         await svc.db.run(
-            rotate_secret, org_id, webhook.id, scheme=None, grace_ms=86_400_000, now_ms=now
+            webhooks.rotate_secret,
+            org_id,
+            webhook_id,
+            scheme=None,
+            grace_ms=ROTATION_GRACE_MS,
+            now_ms=now,
         )
-        return _back_to(webhook.id, "rotated")
-    if action == "toggle":
-        enabled = not webhook.enabled
-        changed = replace(
-            webhook,
-            enabled=enabled,
-            updated_at_ms=now,
-            disabled_reason=None if enabled else "disabled by user",
-            failing_since_ms=None,
-            queue_while_disabled=False,
-        )
-        await svc.db.run(lambda tx: tx.update_webhook(changed))
+        return _back_to(webhook_id, "rotated")
+    if action in ("enable", "disable"):
+        # The button says which state it asks for: a webhook disabled meanwhile (by the
+        # dispatcher, in another tab) is not enabled again by a click meant to disable it.
+        changes = WebhookChanges(enabled=action == "enable")
+        await svc.db.run(webhooks.change_webhook, org_id, webhook_id, changes, now)
         svc.signals.deliveries.notify()
-        return _back_to(webhook.id, "enabled" if enabled else "disabled")
+        return _back_to(webhook_id, f"{action}d")
     if action == "delete":
-        await svc.db.run(lambda tx: tx.delete_webhook(org_id, webhook.id))
+        await svc.db.run(webhooks.delete_webhook, org_id, webhook_id)
         return see_other("/settings/webhooks")
     if action.startswith("deliveries/") and action.endswith("/retry"):
-        delivery_id = action.split("/")[1]
-        if await svc.db.run(retry_now, org_id, delivery_id, now) is None:
-            return not_found(session, "delivery")
+        await svc.db.read(webhooks.get_webhook, org_id, webhook_id)
+        await svc.db.run(retry_now, org_id, action.split("/")[1], now)
         svc.signals.deliveries.notify()
-        return _back_to(webhook.id, "retried")
-    return not_found(session, "action")
+        return _back_to(webhook_id, "retried")
+    return not_found_action(session)
+
+
+def not_found_action(session: Session) -> Response:
+    return render("base.html", 404, session=session, error="No such action.")
 
 
 routes = [

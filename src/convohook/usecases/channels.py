@@ -1,0 +1,73 @@
+"""Channels: an org's Instagram accounts, connected once each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from convohook.domain.ids import new_id
+from convohook.domain.model import Channel
+from convohook.storage.base import Transaction
+from convohook.usecases.errors import Conflict, Invalid, NotFound
+
+INSTAGRAM = "INSTAGRAM"
+
+
+@dataclass(frozen=True, slots=True)
+class NewChannel:
+    handle: str
+    account_id: str  # entry[].id in Meta's notifications
+    access_token: str
+
+
+def connect_channel(tx: Transaction, org_id: str, new: NewChannel, now_ms: int) -> Channel:
+    """Connect an Instagram account. An account is connected once, whichever org has it: its
+    notifications must lead to exactly one channel."""
+    if tx.channel_by_account(new.account_id) is not None:
+        raise Conflict(
+            f"Instagram account {new.account_id} is already connected as a channel; "
+            "each account can be connected once"
+        )
+    channel = Channel(
+        id=new_id("ch", now_ms),
+        org_id=org_id,
+        type=INSTAGRAM,
+        handle=new.handle.removeprefix("@"),
+        account_id=new.account_id,
+        access_token=new.access_token,
+        created_at_ms=now_ms,
+    )
+    tx.insert_channel(channel)
+    return channel
+
+
+def list_channels(tx: Transaction, org_id: str, cursor: str | None, limit: int) -> list[Channel]:
+    return tx.list_channels(org_id, cursor, limit)
+
+
+def channel_handles(tx: Transaction, org_id: str) -> dict[str, str]:
+    """Every channel's handle by id, for pages that name channels."""
+    return {c.id: c.handle for c in tx.list_channels(org_id, None, 1000)}
+
+
+def check_channels(tx: Transaction, org_id: str, channel_ids: tuple[str, ...]) -> None:
+    """Every one of `channel_ids` is a channel of this org, or Invalid names those that are not."""
+    unknown = [c for c in channel_ids if tx.get_channel(org_id, c) is None]
+    if unknown:
+        raise Invalid(
+            "channel_ids",
+            f"unknown channel(s) {', '.join(unknown)}: connect the account first "
+            "(Settings → Channels, or POST /api/v1/channels) and use its id",
+        )
+
+
+def unknown_accounts(tx: Transaction, account_ids: list[str]) -> list[str]:
+    """Those of `account_ids` that no channel has: their notifications are acknowledged and
+    skipped (`convohook simulate dm` says so)."""
+    return [a for a in dict.fromkeys(account_ids) if tx.channel_by_account(a) is None]
+
+
+def get_channel(tx: Transaction, org_id: str, channel_id: str) -> Channel:
+    channel = tx.get_channel(org_id, channel_id)
+    if channel is None:
+        raise NotFound("channel", channel_id)
+    return channel
