@@ -148,6 +148,7 @@ class Org:
     ids: dict[str, str]  # webhook, delivery, conversation, bot, channel
     forms: dict[str, list[tuple[str, str]]]  # a valid form per route that needs fields
     markers: set[str] = field(default_factory=set)  # its data, which no one else may see
+    api_key: str = ""
     browser: Browser | None = None
 
     @property
@@ -262,7 +263,7 @@ async def make_org(run: Running, label: str, account: str, igsid: str) -> Org:
         contact.id,
         *ids.values(),
     }
-    return Org(org_id, email, ids, forms, markers - {""})
+    return Org(org_id, email, ids, forms, markers - {""}, api_key=made.api_key)
 
 
 async def sign_in(http: aiohttp.ClientSession, base: str, email: str) -> Browser:
