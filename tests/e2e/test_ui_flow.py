@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
 import pytest_asyncio
@@ -243,5 +244,21 @@ async def test_setup_dm_bot_studio_done_and_reopen(
         await looks_right(page)
         for capture in await page.locator("article.capture").all():
             await shows_response_data(capture, "Ada Lovelace")
+        await looks_right(page)
+
+        # Whatever anyone POSTs to the URL, long keys and header names too, stays on the page,
+        # headed by its method and time.
+        await page.get_by_role("link", name="Capture Response").click()
+        await page.get_by_text("Listening").wait_for()
+        async with aiohttp.ClientSession() as http:
+            stranger = {"k" * 300: "v" * 300, "customerName": "Not a payload"}
+            headers = {"X-" + "h" * 200: "w" * 300}
+            async with http.post(bot_url, json=stranger, headers=headers) as response:
+                assert response.status < 300
+        await page.locator("article.capture").nth(2).wait_for()
+        odd = page.locator("article.capture").first
+        assert (await odd.get_by_role("heading").inner_text()).startswith("POST · ")
+        await odd.locator("summary", has_text="View Response Data").click()
+        await expect(odd.locator("div.response-data")).to_be_visible()
         await looks_right(page)
         assert failed.seen == []
