@@ -1,4 +1,7 @@
-"""A real browser for UI tests: Playwright driving Debian's Chromium (no browser download)."""
+"""A real browser for UI tests: Playwright driving Debian's Chromium (no browser download).
+
+One Chromium per test session (the `chromium` fixture in conftest.py); each test opens its own
+context (cookies, viewport, clipboard permission) in it. Widths: DESKTOP and PHONE."""
 
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ CHROMIUM_ARGS = [
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "img"
 PASSWORD = "correct horse battery"
 EMAIL = "owner@acme.test"
+DESKTOP = 1280
+PHONE = 390  # an iPhone's CSS width: below the 640 px where tables turn into cards
 
 
 def need_chromium() -> None:
@@ -35,16 +40,29 @@ def need_chromium() -> None:
 
 
 @contextlib.asynccontextmanager
-async def browser_context() -> AsyncIterator[Any]:
+async def launched() -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 
     need_chromium()
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            yield await browser.new_context(viewport={"width": 1200, "height": 900})
+            yield browser
         finally:
             await browser.close()
+
+
+@contextlib.asynccontextmanager
+async def browser_context(chromium: Any, width: int = DESKTOP) -> AsyncIterator[Any]:
+    """A fresh context (no cookies) of `width` CSS pixels that may use the clipboard."""
+    context = await chromium.new_context(
+        viewport={"width": width, "height": 900 if width > PHONE else 844},
+        permissions=["clipboard-read", "clipboard-write"],
+    )
+    try:
+        yield context
+    finally:
+        await context.close()
 
 
 async def shot(page: Any, name: str) -> None:
@@ -67,3 +85,53 @@ async def sign_in(page: Any, base: str, *, check_wrong_password: bool = False) -
     await page.get_by_label("Password").fill(PASSWORD)
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_url("**/settings/webhooks")
+
+
+# What a person would see wrong on the page as laid out: wider than the window (a sideways
+# scroll), a table cell whose column has no name in sight. Tables become cards on phones,
+# their header row hidden, and each cell shows its data-label in its ::before.
+_LAYOUT_PROBLEMS = """() => {
+  const problems = [];
+  const root = document.documentElement;
+  if (root.scrollWidth > root.clientWidth) {
+    problems.push(`the page is ${root.scrollWidth}px wide in a ${root.clientWidth}px window`);
+  }
+  for (const td of document.querySelectorAll("td")) {
+    if (!td.checkVisibility()) continue;
+    const row = td.parentElement;
+    const what = `"${td.textContent.trim().slice(0, 40)}"`;
+    const rowHeader = row.querySelector(":scope > th[scope=row]");
+    if (rowHeader) {  // a key/value row (request headers) names itself
+      if (!rowHeader.checkVisibility()) problems.push(`${what}: its row's name is hidden`);
+      continue;
+    }
+    const header = td.closest("table").tHead?.rows[0]?.cells[td.cellIndex];
+    const label = td.dataset.label;
+    if (!header || !label || header.textContent.trim() !== label) {
+      problems.push(`${what}: labelled ${label}, column ${header?.textContent.trim()}`);
+    } else if (!header.checkVisibility()) {
+      const before = getComputedStyle(td, "::before");
+      if (before.content !== JSON.stringify(label) || before.display === "none") {
+        problems.push(`${what}: column ${label} not named (header row hidden, no label shown)`);
+      }
+    }
+  }
+  return problems;
+}"""
+
+
+async def layout_problems(page: Any) -> list[str]:
+    problems: list[str] = await page.evaluate(_LAYOUT_PROBLEMS)
+    return problems
+
+
+class FailedRequests:
+    """Every response of 400 or more in a context (a missing favicon, a broken script)."""
+
+    def __init__(self, context: Any) -> None:
+        self.seen: list[str] = []
+        context.on("response", self._response)
+
+    def _response(self, response: Any) -> None:
+        if response.status >= 400:
+            self.seen.append(f"{response.status} {response.request.method} {response.url}")

@@ -7,9 +7,12 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import pytest_asyncio
 
+from browser import launched
 from e2e_support import Deployment, Service, Stack, deploy, open_stack
 
 
@@ -78,3 +81,11 @@ def guarded_deployment(tmp_path: Path) -> Iterator[Deployment]:
     graph_url = "http://127.0.0.1:9/v24.0"
     with deploy(tmp_path / "guarded", allow_private_targets=False, graph_url=graph_url) as running:
         yield running
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def chromium() -> AsyncIterator[Any]:
+    """One Chromium for every browser test of the session (each opens its own context). Its
+    tests, and their async fixtures, run in the session's event loop, where it lives."""
+    async with launched() as browser:
+        yield browser

@@ -13,22 +13,33 @@ from typing import Any
 
 import aiohttp
 import pytest
+import pytest_asyncio
 
 from convohook.meta import notifications as n
 from convohook.runtime.services import Services
 from convohook.usecases.orgs import create_org
 from convohook.usecases.users import create_user
 
-from browser import EMAIL, PASSWORD, browser_context, need_chromium, shot, sign_in
+from browser import (
+    EMAIL,
+    PASSWORD,
+    PHONE,
+    browser_context,
+    layout_problems,
+    need_chromium,
+    shot,
+    sign_in,
+)
 from harness import Api, Meta, running_convohook
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# In the session's event loop, with the session's Chromium (conftest.py).
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
 
 ACCOUNT = "17841400000000077"
 SECRET = "ui-app-secret"
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
 async def site(database_url_for: str) -> AsyncIterator[dict[str, Any]]:
     need_chromium()
     async with running_convohook(
@@ -51,9 +62,9 @@ async def site(database_url_for: str) -> AsyncIterator[dict[str, Any]]:
         yield {"base": run.base, "receiver": run.receiver, "meta": Meta(run.base, SECRET)}
 
 
-@pytest.fixture
-async def page() -> AsyncIterator[Any]:
-    async with browser_context() as context:
+@pytest_asyncio.fixture(loop_scope="session")
+async def page(chromium: Any) -> AsyncIterator[Any]:
+    async with browser_context(chromium) as context:
         yield await context.new_page()
 
 
@@ -114,10 +125,18 @@ async def test_doubletick_setup_flow_and_delivery_log(site: dict[str, Any], page
     assert "Enabled" in await row.inner_text()
     await shot(page, "webhooks")
 
-    await page.set_viewport_size({"width": 390, "height": 800})  # phone width
+    # At a phone's width the table is a list of cards, each value named by its column.
+    await page.set_viewport_size({"width": PHONE, "height": 844})
     await page.reload()
     assert await page.get_by_role("link", name="CRM leads").is_visible()
-    await page.set_viewport_size({"width": 1200, "height": 900})
+    assert await layout_problems(page) == []
+    delivered = row.get_by_role("cell", name="Delivered")
+    assert (await delivered.inner_text()).isdigit()  # the column's name is CSS, not text
+    assert await delivered.evaluate("td => getComputedStyle(td, '::before').content") == (
+        '"Delivered"'
+    )
+    await shot(page, "phone-webhooks")
+    await page.set_viewport_size({"width": 1280, "height": 900})
 
     await page.get_by_role("button", name=f"Sign out ({EMAIL})").click()
     await page.wait_for_url("**/login")

@@ -10,6 +10,16 @@ from convohook.runtime.services import Services
 from convohook.web.errors import ApiError
 
 
+class TargetRefused(ApiError):
+    """The SSRF guard refused the URL's address. The message is for an API client, who runs or
+    configures convohook (how to allow such targets); `refused` says what was refused, so the
+    UI can put it in a browser user's words."""
+
+    def __init__(self, refused: BlockedTarget) -> None:
+        super().__init__(422, f"url: {refused}")
+        self.refused = refused
+
+
 async def check_webhook_url(svc: Services, url: str) -> None:
     try:
         check_url(url)
@@ -19,7 +29,9 @@ async def check_webhook_url(svc: Services, url: str) -> None:
                 allow_private=svc.settings.allow_private_targets,
                 allowed_networks=svc.settings.allowed_target_networks,
             )
-    except (InvalidTarget, BlockedTarget) as exc:
+    except BlockedTarget as exc:
+        raise TargetRefused(exc) from exc
+    except InvalidTarget as exc:
         raise ApiError(422, f"url: {exc}") from exc
 
 

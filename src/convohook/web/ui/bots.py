@@ -16,6 +16,7 @@ from convohook.runtime.services import Services
 from convohook.usecases.bots import capture_url, create_bot, get_bot, list_bots, list_captures
 from convohook.usecases.errors import NotFound
 from convohook.web.ui.common import (
+    EVENT_LABELS,
     current_session,
     form_action,
     page,
@@ -23,23 +24,44 @@ from convohook.web.ui.common import (
     see_other,
     services_of,
     templates,
+    when,
 )
-from convohook.web.ui.payload_tree import json_tree
+from convohook.web.ui.payload_tree import event_of, json_tree
 
 TRIGGERS = {"webhook": "On Webhook"}
 SHOWN = 20  # captures on the page; older ones stay reachable through the API
 # Captures written by another process (scale-out) cannot wake this one: look at least this often.
 POLL_S = 1.0
 KEEPALIVE_S = 15.0  # an SSE comment now and then keeps proxies from closing an idle stream
+HANDLE_SHOWN = 40  # characters; Instagram's usernames have at most 30
 
 
 def bot_url(svc: Services, bot: Bot) -> str:
     return capture_url(svc.settings.public_url, bot)
 
 
-def render_capture(capture: Capture, *, newest: bool = False) -> str:
+def capture_heading(capture: Capture) -> str:
+    """What arrived, at a glance: "Conversation Opened · @jane.doe · <time>" for convohook's
+    payloads, "POST · <time>" for anything else."""
+    event = event_of(capture.body, EVENT_LABELS)
+    if event is None:
+        what = [capture.method]
+    else:
+        what = [EVENT_LABELS.get(event.type, event.type)]
+        if event.handle is not None:
+            handle = event.handle.removeprefix("@")
+            # anyone can POST to a capture URL: a heading stays a heading
+            what.append(
+                "@" + (handle if len(handle) <= HANDLE_SHOWN else handle[:HANDLE_SHOWN] + "…")
+            )
+    return " · ".join([*what, when(capture.received_at_ms)])
+
+
+def render_capture(capture: Capture) -> str:
+    # Collapsed on arrival too: the heading says what came, and the guide's next step, clicking
+    # View Response Data, opens the payload (it would close one that arrived open).
     return templates.get_template("_capture.html").render(
-        capture=capture, tree=json_tree(capture.body), open=newest
+        capture=capture, heading=capture_heading(capture), tree=json_tree(capture.body)
     )
 
 
@@ -91,7 +113,7 @@ async def bot_page(request: Request, session: Session) -> Response:
         trigger=TRIGGERS.get(bot.trigger, bot.trigger),
         url=bot_url(svc, bot),
         demo=svc.settings.demo,
-        captures=[render_capture(c, newest=i == 0) for i, c in enumerate(captures)],
+        captures=[render_capture(c) for c in captures],
     )
 
 
@@ -139,7 +161,7 @@ async def stream(request: Request) -> Response:
                 if capture.id not in seen:
                     seen.add(capture.id)
                     idle = 0.0
-                    yield sse("capture", render_capture(capture, newest=True), capture.id)
+                    yield sse("capture", render_capture(capture), capture.id)
             seen = {c.id for c in latest}  # older ones never come back into the window
             started = asyncio.get_running_loop().time()
             await svc.signals.captures.wait(change, POLL_S)

@@ -1,8 +1,10 @@
 """A received JSON body as a readable tree, with each Conversation Opened field explained
-(Bot Studio's "View Response Data"). Pure: no I/O, no templates."""
+(Bot Studio's "View Response Data"), and which event it carries, for the capture's heading.
+Pure: no I/O, no templates."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,3 +100,34 @@ def json_tree(body: str) -> list[Node] | None:
         return [_node("", "", value, False)]
     enveloped = isinstance(value, dict) and {"type", "data"} <= value.keys()
     return _node("", "", value, enveloped).children
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """What a captured body says it is, when it is one of convohook's payloads."""
+
+    type: str  # conversation.opened, conversation.closed, ...
+    handle: str | None  # the customer's username, when the body names one
+
+
+def event_of(body: str, known: Collection[str]) -> Event | None:
+    """The event a body carries: DoubleTick's format says it with `conversationOpened` or
+    `conversationClosed` and names the customer in `handle`; the standard format has `type` and
+    `data.handle`. None for anything else (a capture URL takes whatever anyone POSTs)."""
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(value, dict):
+        return None
+    fields: Any = value
+    if value.get("conversationClosed") is True:  # its conversationOpened is false
+        event = "conversation.closed"
+    elif value.get("conversationOpened") is True:
+        event = "conversation.opened"
+    elif value.get("type") in known and isinstance(value.get("data"), dict):
+        event, fields = value["type"], value["data"]
+    else:
+        return None
+    handle = fields.get("handle")
+    return Event(event, handle if isinstance(handle, str) and handle.strip() else None)

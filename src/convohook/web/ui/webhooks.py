@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from convohook.delivery.ssrf import BlockedTarget
 from convohook.domain.model import Session
 from convohook.domain.webhooks import CONVERSATION_EVENTS, WebhookChanges, WebhookSpec
 from convohook.runtime.services import Services
@@ -16,7 +17,7 @@ from convohook.usecases import webhooks
 from convohook.usecases.delivery import retry_now
 from convohook.usecases.errors import Invalid
 from convohook.web.errors import ApiError
-from convohook.web.rules import check_webhook_url
+from convohook.web.rules import TargetRefused, check_webhook_url
 from convohook.web.ui.common import form_action, page, render, see_other, services_of
 
 NOTICES = {
@@ -57,6 +58,21 @@ async def new_webhook_page(request: Request, session: Session) -> Response:
     return render("webhook_new.html", session=session, step=1, form={"url": url}, **context)
 
 
+def refused_in_words_for_people(refused: BlockedTarget) -> str:
+    """The SSRF guard's refusal for someone in a browser, who cannot set convohook's
+    environment (the API's message says how to): what is wrong, why, and what they can do."""
+    where = refused.target
+    if refused.address is not None and str(refused.address) != refused.target:
+        where += f", which resolves to {refused.address}"
+    return (
+        f"The URL points to {where}, a private or local address ({refused.reason}). "
+        "convohook refuses those so that webhooks cannot reach into the network it runs in. "
+        "Use a public URL, such as your receiver's https:// address (or a Bot Studio URL to "
+        "try things out); if this address is really meant, ask whoever runs convohook to allow "
+        "private targets."
+    )
+
+
 async def _check(svc: Services, name: str, url: str, channels: list[str]) -> None:
     """What a person must fix before the webhook can be saved (the use case checks the
     channels, in its transaction)."""
@@ -64,7 +80,10 @@ async def _check(svc: Services, name: str, url: str, channels: list[str]) -> Non
         raise ApiError(422, "Give the webhook a name.")
     if not channels:
         raise ApiError(422, "Pick the Instagram channel whose conversations it follows.")
-    await check_webhook_url(svc, url)
+    try:
+        await check_webhook_url(svc, url)
+    except TargetRefused as exc:
+        raise ApiError(422, refused_in_words_for_people(exc.refused)) from exc
 
 
 @form_action

@@ -1,0 +1,266 @@
+"""Every page of the UI, as a person gets it, on both backends, under `convohook serve` and
+under `convohook demo` (whose Channels page has the Send a test DM form).
+
+The pages come from the app's own routes (ui_site.ui_calls), so a page added later is checked
+too, over an org with everything a page can show: a channel, a webhook with a delivery and its
+attempt, a capture bot with a capture, a conversation. Each page must have a short one-line
+title, no id twice, no template syntax or `None` where a person reads, every table cell labelled
+with its column's name (shown in place of the header row on a phone), a favicon, static files
+that exist, the current section marked in the nav, and a way back up from a page below it.
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+import pytest
+
+from convohook.delivery.ssrf import ALLOW_HINT
+
+from harness import TIMEOUT, Api, Running, running_convohook
+from html_page import Element, parse, titles
+from ui_site import SECRET, Answer, Browser, Org, make_org, sign_in, ui_calls
+
+TITLE_MAX = 80
+STREAMS = {"/bots/{bot_id}/captures/stream"}  # never ends: its headers are all there is to get
+# Each page as it also appears, with what its query string adds (a notice, a tab, a URL).
+QUERIES = {
+    "/inbox": ["", "?status=done", "?status=all"],
+    "/settings/webhooks/{webhook_id}": ["", "?notice=saved"],
+    "/settings/channels": ["", "?sent=tester.alpha"],
+    "/settings/webhooks/new": ["", "?url=https%3A%2F%2Fcrm.example.com%2Fhook"],
+}
+TEMPLATE_TEXT = re.compile(r"\{\{|\{%|%\}|\bNone\b")
+
+
+@dataclass
+class Site:
+    run: Running
+    org: Org
+    http: aiohttp.ClientSession
+
+    @property
+    def browser(self) -> Browser:
+        return self.org.signed_in
+
+
+@pytest.fixture(params=[False, True], ids=["serve", "demo"])
+async def site(database_url_for: str, request: pytest.FixtureRequest) -> AsyncIterator[Site]:
+    async with (
+        running_convohook(
+            database_url_for,
+            SECRET,
+            demo=request.param,
+            retry_schedule=(0.2,),
+            profile_deadline=2.0,
+            meta_verify_token="pages-verify-token",
+        ) as run,
+        aiohttp.ClientSession(timeout=TIMEOUT, cookie_jar=aiohttp.DummyCookieJar()) as http,
+    ):
+        org = await make_org(run, "alpha", "17841400000000601", "6010000000000001")
+        org.browser = await sign_in(http, run.base, org.email)
+        yield Site(run, org, http)
+
+
+def table_problems(table: Element) -> list[str]:
+    """A table with a header row: each cell's data-label is its column's name. A table without
+    one (key/value, like request headers): each row is named by its own <th scope="row">."""
+    problems = []
+    heads = [tr for thead in table.own("thead") for tr in thead.own("tr")]
+    names = [th.text.strip() for th in heads[0].own("th")] if heads else []
+    for body in table.own("tbody"):
+        for row in body.own("tr"):
+            cells = list(row.own("td"))
+            if not names:
+                if not any(th.attrs.get("scope") == "row" for th in row.own("th")):
+                    problems.append(f"a row without a header cell: {row.text.strip()[:60]!r}")
+                continue
+            labels = [td.attrs.get("data-label") for td in cells]
+            if labels != names[: len(cells)] or len(cells) != len(names):
+                problems.append(f"cells labelled {labels}, columns {names}")
+    return problems
+
+
+def page_problems(path: str, answer: Answer) -> list[str]:
+    html = answer.body
+    root = parse(html)
+    problems: list[str] = []
+    full_page = html.lstrip().lower().startswith("<!doctype html>")
+    if full_page:
+        found = titles(html)
+        if len(found) != 1:
+            problems.append(f"{len(found)} <title> elements")
+        for title in found:
+            if not title.strip() or "\n" in title or "<" in title or len(title) >= TITLE_MAX:
+                problems.append(f"title of {len(title)} characters: {title[:120]!r}")
+        icons = [e for e in root.iter("link") if e.attrs.get("rel") == "icon"]
+        if len(icons) != 1 or not icons[0].attrs.get("href"):
+            problems.append(f"{len(icons)} <link rel=icon>")
+    ids = collections.Counter(e.attrs["id"] for e in root.iter() if "id" in e.attrs)
+    problems += [f"id={i!r} {n} times" for i, n in ids.items() if n > 1]
+    for match in TEMPLATE_TEXT.finditer(root.visible_text):
+        around = root.visible_text[max(0, match.start() - 40) : match.end() + 40]
+        problems.append(f"template text {match[0]!r} on the page: {around.strip()!r}")
+    for element in root.iter():
+        for name, value in element.attrs.items():
+            if TEMPLATE_TEXT.search(value) or "/None" in value:
+                problems.append(f"<{element.tag} {name}={value!r}>")
+    for table in root.iter("table"):
+        problems += table_problems(table)
+    return problems
+
+
+def nav_problems(path: str, root: Element) -> list[str]:
+    """The section the page is in is marked (aria-current: "page" on the section's own page),
+    and a page below its section's has a ← link back up."""
+    [nav] = [e for e in root.iter("nav") if e.attrs.get("aria-label") == "Main"]
+    marked = [a for a in nav.iter("a") if "aria-current" in a.attrs]
+    if len(marked) != 1 or not path.startswith(marked[0].attrs["href"]):
+        return [f"nav marks {[a.attrs.get('href') for a in marked]}"]
+    section = marked[0].attrs["href"]
+    expected = "page" if path == section else "true"
+    if marked[0].attrs["aria-current"] != expected:
+        return [f"nav marks {section} as {marked[0].attrs['aria-current']!r}, not {expected!r}"]
+    back = [
+        a
+        for a in root.iter("a")
+        if a.text.strip().startswith("←") and path.startswith(a.attrs.get("href", "") + "/")
+    ]
+    if path != section and not back:
+        return ["no ← link back up"]
+    return []
+
+
+async def every_page(site: Site) -> dict[str, Answer]:
+    org, browser = site.org, site.browser
+    pages: dict[str, Answer] = {}
+    for call in ui_calls():
+        if call.method != "GET":
+            continue
+        for query in QUERIES.get(call.route, [""]):
+            path = call.path(org.ids) + query
+            answer = await browser.call("GET", path)
+            assert answer.status == 200, (path, answer.status, answer.location)
+            if call.route in STREAMS:
+                assert answer.body == ""
+                continue
+            pages[path] = answer
+    # What forms and mistakes render: the secret revealed, New Webhook's step 2, a refusal, 404.
+    webhook = f"/settings/webhooks/{org.ids['webhook']}"
+    form = [("csrf_token", browser.csrf)]
+    pages[webhook + " (secret revealed)"] = await browser.call("POST", webhook + "/secret", form)
+    step_1 = form + [(k, v) for k, v in org.forms["/settings/webhooks/new"] if k != "step"]
+    pages["New Webhook step 2"] = await browser.call("POST", "/settings/webhooks/new", step_1)
+    refused = [(k, "" if k == "name" else v) for k, v in step_1]
+    pages["New Webhook refused"] = await browser.call("POST", "/settings/webhooks/new", refused)
+    pages["404"] = await browser.call("GET", "/inbox/conv_not_there")
+    pages["/login"] = await Browser(site.http, site.run.base).call("GET", "/login")
+    return pages
+
+
+async def test_every_page_is_well_formed_and_readable(site: Site) -> None:
+    pages = await every_page(site)
+    assert len(pages) >= 15
+    found = {path: page_problems(path, answer) for path, answer in pages.items()}
+    assert not {path: p for path, p in found.items() if p}
+
+    for name, answer in pages.items():
+        path = name.split(" ")[0].split("?")[0]
+        if path.startswith("/") and path != "/login" and not path.endswith("/listen"):
+            wrong = nav_problems(path, parse(answer.body))
+            assert not wrong, (name, wrong)
+
+    # The checks saw the data: tables with rows, the capture, the demo's form when a demo.
+    everything = "".join(a.body for a in pages.values())
+    assert everything.count("data-label=") >= 15
+    assert "customer.alpha" in pages[f"/bots/{site.org.ids['bot']}"].body
+    demo = site.run.services.settings.demo
+    assert ('id="test-dm"' in pages["/settings/channels"].body) == demo
+
+    # Every static file a page refers to (styles, scripts, the favicon) is there.
+    static = {
+        ref
+        for answer in pages.values()
+        for element in parse(answer.body).iter()
+        for ref in (element.attrs.get("href", ""), element.attrs.get("src", ""))
+        if ref.startswith("/static/")
+    }
+    assert "/static/favicon.svg" in static
+    async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
+        for ref in sorted(static):
+            async with http.get(site.run.base + ref) as response:
+                assert response.status == 200, ref
+
+
+async def test_a_capture_is_headed_by_its_event_and_customer(site: Site) -> None:
+    page = await site.browser.call("GET", f"/bots/{site.org.ids['bot']}")
+    [heading] = [h.text for h in parse(page.body).iter("h3")]
+    assert re.fullmatch(
+        r"Conversation Opened · @customer\.alpha · \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", heading
+    ), heading
+
+
+# --- a URL on a private address --------------------------------------------------------------
+
+
+@pytest.fixture
+async def guarded(database_url_for: str) -> AsyncIterator[Site]:
+    """A server that refuses private webhook targets (the default outside tests)."""
+    async with (
+        running_convohook(database_url_for, SECRET, allow_private_targets=False) as run,
+        aiohttp.ClientSession(timeout=TIMEOUT, cookie_jar=aiohttp.DummyCookieJar()) as http,
+    ):
+        org = await make_org(run, "alpha", "17841400000000602", "6020000000000001")
+        org.browser = await sign_in(http, run.base, org.email)
+        yield Site(run, org, http)
+
+
+def alert(answer: Answer) -> str:
+    [shown] = [e.text for e in parse(answer.body).iter("p") if e.attrs.get("role") == "alert"]
+    return shown
+
+
+@pytest.mark.parametrize(
+    ("url", "where"),
+    [
+        ("http://127.0.0.1:9/hook", "127.0.0.1"),
+        ("http://localhost:9/hook", "localhost"),
+        ("https://10.20.30.40/hook", "10.20.30.40"),
+    ],
+)
+async def test_a_private_url_is_refused_in_words_a_browser_user_can_act_on(
+    guarded: Site, url: str, where: str
+) -> None:
+    org, browser = guarded.org, guarded.browser
+    new = [("csrf_token", browser.csrf)] + [
+        (k, url if k == "url" else v) for k, v in org.forms["/settings/webhooks/new"]
+    ]
+    edit_path = f"/settings/webhooks/{org.ids['webhook']}/edit"
+    edit = [("csrf_token", browser.csrf)] + [
+        (k, url if k == "url" else v) for k, v in org.forms["/settings/webhooks/{webhook_id}/edit"]
+    ]
+    for path, form in [("/settings/webhooks/new", new), (edit_path, edit)]:
+        answer = await browser.call("POST", path, form)
+        assert answer.status == 422, (path, answer.status)
+        said = alert(answer)
+        assert where in said, said
+        assert "private or local address" in said, said
+        assert "Use a public URL" in said, said
+        assert "ask whoever runs convohook to allow private" in said, said
+        for admin_words in ("CONVOHOOK_", "=1", "environment"):
+            assert admin_words not in said, said
+        assert f'value="{url}"' in answer.body  # the form keeps what was typed, to correct it
+
+    # The API's answer is unchanged: an operator's words for an operator's client.
+    status, body = await Api(guarded.run.base, org.api_key).call(
+        "POST",
+        "/api/v1/webhooks",
+        {"name": "private", "url": url, "channel_ids": [org.ids["channel"]]},
+    )
+    assert status == 422
+    assert body["message"].startswith(f"url: refusing to send to {where}")
+    assert body["message"].endswith(f": {ALLOW_HINT}")
