@@ -224,6 +224,25 @@ def test_a_placeholder_app_secret_is_refused_outside_demo_mode(tmp_path: Path) -
     assert "CONVOHOOK_META_APP_SECRET is a placeholder" in refused.stderr, describe(refused)
 
 
+def test_bad_settings_are_one_line_each_naming_the_variable(tmp_path: Path) -> None:
+    env = cli_env(
+        CONVOHOOK_DATABASE_URL=f"sqlite:///{tmp_path / 'never.db'}",
+        CONVOHOOK_RETENTION_DAYS="many",
+        CONVOHOOK_LOG_FORMAT="xml",
+        COLUMNS="60",  # narrower than the lines: none may be wrapped
+    )
+
+    refused = run_cli("migrate", env=env)
+
+    assert refused.returncode == 2, describe(refused)
+    assert refused.stderr.splitlines() == [
+        "configuration error: CONVOHOOK_RETENTION_DAYS: must be a number; got 'many'",
+        "configuration error: CONVOHOOK_LOG_FORMAT: input should be 'auto', 'json' or 'text'; "
+        "got 'xml'",
+    ], describe(refused)
+    assert not (tmp_path / "never.db").exists()
+
+
 def test_retention_run_removes_what_is_older_and_says_how_much(tmp_path: Path) -> None:
     from convohook.storage.database import open_database
 

@@ -13,6 +13,7 @@ from convohook.cli.settings import (
     ConfigFile,
     DatabaseUrl,
     err,
+    fail,
     load_settings,
     settings_and_sources,
 )
@@ -49,8 +50,7 @@ def retention_run(
     settings = load_settings(config, database_url=database_url)
     keep = settings.retention_days if days is None else days
     if keep <= 0:
-        err.print("[red]error:[/red] retention is off (0 days): nothing to remove")
-        raise typer.Exit(2)
+        fail("retention is off (0 days): nothing to remove")
     run_migrations(settings)
     before = system_clock() - int(keep * 86_400_000)
     totals = {"deliveries": 0, "events": 0, "notifications": 0, "captures": 0}
@@ -121,11 +121,10 @@ def secrets_seal(database_url: DatabaseUrl = None, config: ConfigFile = None) ->
 
     settings = load_settings(config, database_url=database_url)
     if settings.encryption_key is None:
-        err.print(
-            "[red]error:[/red] CONVOHOOK_ENCRYPTION_KEY is not set: set it to the key to seal "
+        fail(
+            "CONVOHOOK_ENCRYPTION_KEY is not set: set it to the key to seal "
             "with (`convohook secrets new-key` makes one)"
         )
-        raise typer.Exit(2)
     run_migrations(settings)
     sealer = settings.sealer()
     db = open_database(settings.database_url, sealer)
@@ -133,8 +132,7 @@ def secrets_seal(database_url: DatabaseUrl = None, config: ConfigFile = None) ->
         sealed = db.run_sync(seal_all, sealer)
         found = db.run_sync(survey, sealer)
     except SealError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+        fail(str(exc))
     finally:
         db.close()
     typer.echo(orjson.dumps({"sealed": sealed, "unencrypted_left": found.plain}).decode())
@@ -153,8 +151,7 @@ def orgs_create(
 
     settings = load_settings(config, database_url=database_url)
     if not name.strip():
-        err.print("[red]error:[/red] --name must not be empty")
-        raise typer.Exit(2)
+        fail("--name must not be empty")
     run_migrations(settings)
     db = open_database(settings.database_url, settings.sealer())
     try:
@@ -197,14 +194,12 @@ def users_create(
     try:
         user = db.run_sync(create_user, org, email, password, system_clock())
     except WeakPassword as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    except ConflictError as exc:
-        err.print(
-            f"[red]error:[/red] could not create {email}: the email is taken, or no organisation "
+        fail(str(exc))
+    except ConflictError:
+        fail(
+            f"could not create {email}: the email is taken, or no organisation "
             f"has the id {org} (see `convohook orgs create`)"
         )
-        raise typer.Exit(2) from exc
     finally:
         db.close()
     typer.echo(orjson.dumps({"id": user.id, "org_id": user.org_id, "email": user.email}).decode())

@@ -7,7 +7,7 @@ import logging
 
 import typer
 
-from convohook.cli.settings import err
+from convohook.cli.settings import err, fail
 from convohook.config import Settings
 from convohook.storage.base import MigrationProgress
 
@@ -20,8 +20,7 @@ def run_migrations(settings: Settings, progress: MigrationProgress | None = None
     try:
         storage = open_storage(settings.database_url, settings.sealer())
     except ValueError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+        fail(str(exc))
     try:
         return storage.migrate(progress or log_migration)
     finally:

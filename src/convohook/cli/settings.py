@@ -5,15 +5,28 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
-from convohook.config import Settings, settings_from
+from convohook.config import ConfigError, Settings, settings_from
 
 err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2, *, what: str = "error") -> NoReturn:
+    """End the command with one line on stderr saying what went wrong and how to fix it."""
+    say(message, what=what)
+    raise typer.Exit(code)
+
+
+def say(message: str, *, what: str = "error") -> None:
+    # Not wrapped at the terminal's width (a line a user can grep), and never read as markup:
+    # messages quote values that may hold brackets.
+    err.print(f"[red]{what}:[/red] {escape(message)}", soft_wrap=True)
+
 
 DEMO_APP_SECRET = "demo-app-secret"  # noqa: S105 - a placeholder, accepted in demo mode only
 DEMO_VERIFY_TOKEN = "demo-verify-token"  # noqa: S105
@@ -72,9 +85,12 @@ def settings_and_sources(
     given = {k: v for k, v in overrides.items() if v is not None}
     try:
         return settings_from(config_file, os.environ, **given)
-    except (ValidationError, ValueError) as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    except ConfigError as exc:
+        for problem in exc.problems:
+            say(problem, what="configuration error")
+        raise typer.Exit(2) from None
+    except ValueError as exc:  # the file: missing, not TOML, unknown keys
+        fail(str(exc), what="configuration error")
 
 
 def setup_logging(settings: Settings) -> None:

@@ -13,7 +13,7 @@ from convohook.cli.settings import (
     DEMO_APP_SECRET,
     GRAPH_VERSION,
     AppSecret,
-    err,
+    fail,
     load_settings,
 )
 
@@ -68,6 +68,5 @@ def simulate_dm(
             )
         )
     except SimulationError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        fail(str(exc), 1)
     typer.echo(orjson.dumps(outcome).decode())
