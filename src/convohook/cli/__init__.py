@@ -8,7 +8,9 @@ import sys
 import typer
 
 from convohook.cli import admin, service
+from convohook.cli.settings import say
 from convohook.cli.simulate import simulate_app
+from convohook.storage.errors import CannotConnect
 
 app = typer.Typer(
     help="convohook: Instagram DMs to reliable, signed Conversation Opened webhooks.",
@@ -33,3 +35,8 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except CannotConnect as exc:
+        # Any command that opens the database: its message says why and what to do; a
+        # traceback would add nothing but noise above it.
+        say(str(exc))
+        sys.exit(1)
