@@ -27,7 +27,7 @@ pytestmark = pytest.mark.e2e
 
 
 async def simulate_dm(
-    stack: Stack, *options: str, server: str | None = None
+    stack: Stack, *options: str, server: str | None = None, account_id: str | None = None
 ) -> tuple[int, str, str]:
     args = [
         "simulate",
@@ -36,7 +36,7 @@ async def simulate_dm(
         "--server",
         server or stack.deployment.base_url,
         "--account-id",
-        stack.account_id,
+        account_id or stack.account_id,
         "--app-secret",
         APP_SECRET,
         "--graph-url",
@@ -72,6 +72,18 @@ async def test_simulate_dm_says_when_it_cannot_reach_convohook(stack: Stack) -> 
     message = " ".join(err.split())
     assert "could not reach convohook" in message, err
     assert nowhere in message, err
+
+
+async def test_simulate_dm_to_an_account_no_channel_has_says_so(stack: Stack) -> None:
+    code, out, err = await simulate_dm(stack, "--from", "carol", account_id="999")
+
+    assert code == 1, (out, err)
+    assert out == ""
+    assert err.splitlines() == [
+        "error: no channel has Instagram account 999: connect it (Settings → Channels, or POST "
+        "/api/v1/channels with this account_id), or send to a connected channel's account "
+        "(--account-id); convohook acknowledged the DM and skipped it"
+    ], err
 
 
 @pytest.mark.slow
