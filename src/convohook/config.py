@@ -15,6 +15,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from convohook.delivery.retry import DEFAULT_SCHEDULE, parse_schedule
@@ -228,7 +229,7 @@ def settings_from(
     return settings, sources
 
 
-def _problem(error: Any, sources: Mapping[str, str], config_file: Path | None) -> str:
+def _problem(error: ErrorDetails, sources: Mapping[str, str], config_file: Path | None) -> str:
     """One of pydantic's errors as `CONVOHOOK_NAME (where it was set): what is wrong`."""
     loc = error.get("loc") or ()
     if error["type"] == "value_error":

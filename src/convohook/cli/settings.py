@@ -16,18 +16,6 @@ from convohook.config import ConfigError, Settings, settings_from
 err = Console(stderr=True)
 
 
-def fail(message: str, code: int = 2, *, what: str = "error") -> NoReturn:
-    """End the command with one line on stderr saying what went wrong and how to fix it."""
-    say(message, what=what)
-    raise typer.Exit(code)
-
-
-def say(message: str, *, what: str = "error") -> None:
-    # Not wrapped at the terminal's width (a line a user can grep), and never read as markup:
-    # messages quote values that may hold brackets.
-    err.print(f"[red]{what}:[/red] {escape(message)}", soft_wrap=True)
-
-
 DEMO_APP_SECRET = "demo-app-secret"  # noqa: S105 - a placeholder, accepted in demo mode only
 DEMO_VERIFY_TOKEN = "demo-verify-token"  # noqa: S105
 DEMO_ACCOUNT_ID = "17841400000000000"
@@ -72,6 +60,18 @@ ConfigFile = Annotated[
 PublicUrl = Annotated[
     str | None, typer.Option(help="URL where this server is reached (env CONVOHOOK_PUBLIC_URL).")
 ]
+
+
+def fail(message: str, code: int = 2, *, what: str = "error") -> NoReturn:
+    """End the command with one line on stderr saying what went wrong and how to fix it."""
+    say(message, what=what)
+    raise typer.Exit(code)
+
+
+def say(message: str, *, what: str = "error") -> None:
+    # Not wrapped at the terminal's width (a line a user can grep), and never read as markup:
+    # messages quote values that may hold brackets.
+    err.print(f"[red]{what}:[/red] {escape(message)}", soft_wrap=True)
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
