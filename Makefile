@@ -2,8 +2,19 @@
 VENV ?= .venv
 PYTHON ?= python3
 
-$(VENV)/.installed: pyproject.toml
+# The demo needs only what convohook runs on; the checks and tests need the dev tools as well
+# (Playwright, mypy, schemathesis…), which take a minute more to install. Each has its stamp.
+$(VENV)/bin/python:
+	@echo "==> creating $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed-runtime: pyproject.toml | $(VENV)/bin/python
+	@echo "==> installing convohook and what it runs on into $(VENV) (no dev tools)"
+	$(VENV)/bin/pip install --disable-pip-version-check -e .
+	touch $@
+
+$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+	@echo "==> installing convohook with its dev tools into $(VENV) (about a minute)"
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	touch $@
@@ -11,10 +22,10 @@ $(VENV)/.installed: pyproject.toml
 .PHONY: install demo serve test lint
 install: $(VENV)/.installed
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed-runtime
 	$(VENV)/bin/convohook demo
 
-serve: $(VENV)/.installed
+serve: $(VENV)/.installed-runtime
 	$(VENV)/bin/convohook serve
 
 lint: $(VENV)/.installed

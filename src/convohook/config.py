@@ -7,7 +7,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from convohook.delivery.retry import DEFAULT_SCHEDULE, parse_schedule
@@ -107,7 +115,7 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite:", "postgresql:", "postgres:")):
             raise ValueError(
                 "CONVOHOOK_DATABASE_URL must start with sqlite:/// (embedded) or postgresql:// "
-                f"(scale-out), got {value!r}"
+                f"(scale-out), got {redacted_url(value)!r}"
             )
         return value
 
@@ -165,15 +173,43 @@ def load_toml(path: Path) -> dict[str, Any]:
     return data
 
 
+class ConfigError(ValueError):
+    """Settings that cannot be used: one line per problem, each naming its variable and saying
+    what to set instead (`problems`)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+# Their values are never repeated in an error, whatever is wrong with them.
+SECRET_SETTINGS = frozenset(
+    name for name, field in Settings.model_fields.items() if "SecretStr" in str(field.annotation)
+)
+
+
+# pydantic's words for the common mistakes, said as what to use instead.
+PLAIN_WORDS = {
+    "bool_parsing": "must be 1 or 0 (or true or false)",
+    "bool_type": "must be 1 or 0 (or true or false)",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "string_type": "must be a string",
+}
+
+
 def settings_from(
     config_file: Path | None, environ: Mapping[str, str], **flags: Any
 ) -> tuple[Settings, dict[str, str]]:
     """Settings from, in order of precedence, flags, the environment, the file and defaults;
-    and where each one came from ("flag", "environment", "file" or "default")."""
+    and where each one came from ("flag", "environment", "file" or "default"). Raises
+    `ConfigError` (a `ValueError`) naming each bad setting's variable."""
     from_file = load_toml(config_file) if config_file is not None else {}
     from_env = {name for name in Settings.model_fields if f"CONVOHOOK_{name.upper()}" in environ}
     given = {k: v for k, v in from_file.items() if k not in from_env} | flags
-    settings = Settings(**given)
     sources = {}
     for name in Settings.model_fields:
         if name in flags:
@@ -184,7 +220,42 @@ def settings_from(
             sources[name] = f"file {config_file}"
         else:
             sources[name] = "default"
+    try:
+        settings = Settings(**given)
+    except ValidationError as exc:
+        raise ConfigError(
+            [_problem(error, sources, config_file) for error in exc.errors()]
+        ) from None  # pydantic's own report (and its link) says nothing more to a user
     return settings, sources
+
+
+def _problem(error: ErrorDetails, sources: Mapping[str, str], config_file: Path | None) -> str:
+    """One of pydantic's errors as `CONVOHOOK_NAME (where it was set): what is wrong`."""
+    loc = error.get("loc") or ()
+    if error["type"] == "value_error":
+        # Our validators' messages already name the variable and what to use instead.
+        message = str(error["ctx"]["error"])
+    elif error["type"] in PLAIN_WORDS:
+        message = PLAIN_WORDS[error["type"]]
+    else:
+        message = error["msg"][:1].lower() + error["msg"][1:]
+    if not loc or not isinstance(loc[0], str) or loc[0] not in Settings.model_fields:
+        return message  # a rule across settings (the placeholder check): its message names it
+    name = loc[0]
+    variable = f"CONVOHOOK_{name.upper()}"
+    source = sources.get(name, "default")
+    where = (
+        f"{variable} (--{name.replace('_', '-')})"
+        if source == "flag"
+        else f"{variable} ({name} in {config_file})"
+        if source.startswith("file")
+        else variable
+    )
+    if message.startswith(variable):
+        return where + message[len(variable) :]
+    if error["type"] != "value_error" and name not in SECRET_SETTINGS:
+        message += f"; got {error.get('input')!r}"
+    return f"{where}: {message}"
 
 
 def shown(settings: Settings) -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,13 @@ from e2e_support import (
     free_port,
     run_cli,
 )
+from harness import ADMIN_URL
 
 pytestmark = pytest.mark.e2e
 
 
 async def simulate_dm(
-    stack: Stack, *options: str, server: str | None = None
+    stack: Stack, *options: str, server: str | None = None, account_id: str | None = None
 ) -> tuple[int, str, str]:
     args = [
         "simulate",
@@ -34,7 +36,7 @@ async def simulate_dm(
         "--server",
         server or stack.deployment.base_url,
         "--account-id",
-        stack.account_id,
+        account_id or stack.account_id,
         "--app-secret",
         APP_SECRET,
         "--graph-url",
@@ -70,6 +72,18 @@ async def test_simulate_dm_says_when_it_cannot_reach_convohook(stack: Stack) -> 
     message = " ".join(err.split())
     assert "could not reach convohook" in message, err
     assert nowhere in message, err
+
+
+async def test_simulate_dm_to_an_account_no_channel_has_says_so(stack: Stack) -> None:
+    code, out, err = await simulate_dm(stack, "--from", "carol", account_id="999")
+
+    assert code == 1, (out, err)
+    assert out == ""
+    assert err.splitlines() == [
+        "error: no channel has Instagram account 999: connect it (Settings → Channels, or POST "
+        "/api/v1/channels with this account_id), or send to a connected channel's account "
+        "(--account-id); convohook acknowledged the DM and skipped it"
+    ], err
 
 
 @pytest.mark.slow
@@ -222,6 +236,97 @@ def test_a_placeholder_app_secret_is_refused_outside_demo_mode(tmp_path: Path) -
     refused = run_cli("serve", "--port", str(free_port()), env=env)
     assert refused.returncode == 2, describe(refused)
     assert "CONVOHOOK_META_APP_SECRET is a placeholder" in refused.stderr, describe(refused)
+
+
+DATABASE_COMMANDS = [
+    ["migrate"],
+    ["serve", "--port", "0"],
+    ["worker"],
+    ["orgs", "create", "--name", "Acme"],
+]
+
+
+def _database_refused(command: list[str], database_url: str) -> str:
+    """The one line a command prints when the database cannot be reached (it exits 1)."""
+    # An app secret and a key, so that nothing before the database has a warning to log.
+    env = cli_env(
+        CONVOHOOK_DATABASE_URL=database_url,
+        CONVOHOOK_META_APP_SECRET="e2e-app-secret-for-refusals",
+        COLUMNS="60",
+    )
+    result = run_cli(*command, env=env)
+    assert result.returncode == 1, describe(result)
+    assert result.stdout == "", describe(result)
+    (line,) = result.stderr.splitlines()  # no traceback, no pool retries logged before it
+    return line
+
+
+@pytest.mark.parametrize("command", DATABASE_COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_a_closed_postgresql_port_is_one_line_saying_so(command: list[str]) -> None:
+    port = free_port()
+
+    line = _database_refused(command, f"postgresql://app:hunter2@127.0.0.1:{port}/convohook")
+
+    assert line == (
+        f"error: cannot connect to PostgreSQL at 127.0.0.1:{port} (connection refused): check "
+        "that PostgreSQL runs there and accepts connections, or fix the host and port in "
+        f"CONVOHOOK_DATABASE_URL (postgresql://app:***@127.0.0.1:{port}/convohook)"
+    )
+
+
+@pytest.mark.parametrize("command", DATABASE_COMMANDS[:2], ids=lambda c: c[0])
+def test_a_missing_postgresql_database_is_one_line_saying_how_to_create_it(
+    command: list[str], request: pytest.FixtureRequest
+) -> None:
+    from convohook.storage.redact import redacted_url
+
+    request.getfixturevalue("postgres_template")  # PostgreSQL is reachable (or skip/fail)
+    name = f"convohook_absent_{uuid.uuid4().hex[:8]}"
+    url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+    line = _database_refused(command, url)
+
+    assert line.startswith("error: PostgreSQL at "), line
+    assert f" has no database '{name}': create it with `createdb " in line, line
+    assert line.endswith(
+        f" {name}`, or fix the database name in CONVOHOOK_DATABASE_URL ({redacted_url(url)})"
+    ), line
+
+
+def test_an_sqlite_file_that_cannot_be_opened_is_one_line_saying_so(tmp_path: Path) -> None:
+    not_a_directory = tmp_path / "plain-file"
+    not_a_directory.write_text("")
+    not_a_database = tmp_path / "notes.txt"
+    not_a_database.write_text("x" * 4096)
+
+    for path, cause in ((not_a_directory / "convohook.db", "File exists"),
+                        (not_a_database, "file is not a database")):  # fmt: skip
+        line = _database_refused(["migrate"], f"sqlite:///{path}")
+        assert line.startswith(f"error: cannot open the SQLite database {path} ("), line
+        assert cause in line, line
+        assert line.endswith(
+            "check the path in CONVOHOOK_DATABASE_URL, and that this user may create and "
+            "write files there"
+        ), line
+
+
+def test_bad_settings_are_one_line_each_naming_the_variable(tmp_path: Path) -> None:
+    env = cli_env(
+        CONVOHOOK_DATABASE_URL=f"sqlite:///{tmp_path / 'never.db'}",
+        CONVOHOOK_RETENTION_DAYS="many",
+        CONVOHOOK_LOG_FORMAT="xml",
+        COLUMNS="60",  # narrower than the lines: none may be wrapped
+    )
+
+    refused = run_cli("migrate", env=env)
+
+    assert refused.returncode == 2, describe(refused)
+    assert refused.stderr.splitlines() == [
+        "configuration error: CONVOHOOK_RETENTION_DAYS: must be a number; got 'many'",
+        "configuration error: CONVOHOOK_LOG_FORMAT: input should be 'auto', 'json' or 'text'; "
+        "got 'xml'",
+    ], describe(refused)
+    assert not (tmp_path / "never.db").exists()
 
 
 def test_retention_run_removes_what_is_older_and_says_how_much(tmp_path: Path) -> None:

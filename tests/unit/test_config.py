@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from convohook.config import Settings, settings_from, shown
+from convohook.config import ConfigError, Settings, settings_from, shown
 
 
 def _file(tmp_path: Path, text: str) -> Path:
@@ -81,3 +81,63 @@ def test_shown_masks_secrets_and_database_passwords() -> None:
     assert values["retry_schedule"] == "5,300,1800,7200,18000,36000,36000"
     assert "hunter2" not in str(values)
     assert "a-real-app-secret" not in str(values)
+
+
+def test_each_bad_setting_is_one_line_naming_its_variable_and_what_to_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    environ = {
+        "CONVOHOOK_RETENTION_DAYS": "many",
+        "CONVOHOOK_ALLOW_PRIVATE_TARGETS": "maybe",
+        "CONVOHOOK_LOG_FORMAT": "xml",
+        "CONVOHOOK_RETRY_SCHEDULE": "5,abc",
+    }
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+
+    with pytest.raises(ConfigError) as raised:
+        settings_from(None, environ)
+
+    assert sorted(raised.value.problems) == [
+        "CONVOHOOK_ALLOW_PRIVATE_TARGETS: must be 1 or 0 (or true or false); got 'maybe'",
+        "CONVOHOOK_LOG_FORMAT: input should be 'auto', 'json' or 'text'; got 'xml'",
+        "CONVOHOOK_RETENTION_DAYS: must be a number; got 'many'",
+        "CONVOHOOK_RETRY_SCHEDULE must be comma-separated positive numbers of seconds "
+        "(e.g. '5,300,1800'), got '5,abc'",
+    ]
+    assert "pydantic" not in str(raised.value)
+    assert str(raised.value) == "\n".join(raised.value.problems)
+
+
+def test_a_bad_setting_says_where_it_was_set(tmp_path: Path) -> None:
+    path = _file(tmp_path, 'retry_schedule = [5, "soon"]\n')
+
+    with pytest.raises(ConfigError) as from_file:
+        settings_from(path, {})
+    with pytest.raises(ConfigError) as from_flag:
+        settings_from(None, {}, delivery_timeout="fast")
+
+    assert from_file.value.problems == [
+        f"CONVOHOOK_RETRY_SCHEDULE (retry_schedule in {path}): must be a number; got 'soon'"
+    ]
+    assert from_flag.value.problems == [
+        "CONVOHOOK_DELIVERY_TIMEOUT (--delivery-timeout): must be a number; got 'fast'"
+    ]
+
+
+def test_a_bad_setting_never_repeats_a_secret(tmp_path: Path) -> None:
+    path = _file(
+        tmp_path,
+        'meta_app_secret = 918273645546372819\ndatabase_url = "mysql://app:hunter2@db/convohook"\n',
+    )
+
+    with pytest.raises(ConfigError) as raised:
+        settings_from(path, {})
+
+    assert sorted(raised.value.problems) == [
+        f"CONVOHOOK_DATABASE_URL (database_url in {path}) must start with sqlite:/// "
+        "(embedded) or postgresql:// (scale-out), got 'mysql://app:***@db/convohook'",
+        f"CONVOHOOK_META_APP_SECRET (meta_app_secret in {path}): must be a string",
+    ]
+    assert "918273645546372819" not in str(raised.value)
+    assert "hunter2" not in str(raised.value)

@@ -7,9 +7,16 @@ import time
 from typing import Any
 
 import aiohttp
+import orjson
 
 from convohook.devtools.graph_standin import StandinError, igsid_for_username, register_profile
-from convohook.meta.notifications import encode, entry, notification, text_message
+from convohook.meta.notifications import (
+    CHECK_ACCOUNTS_HEADER,
+    encode,
+    entry,
+    notification,
+    text_message,
+)
 from convohook.meta.signature import sign_body
 
 TIMEOUT = aiohttp.ClientTimeout(total=10)
@@ -24,11 +31,17 @@ def new_mid() -> str:
     return "aWdfZAG1faXRlbToxOklHTWVzc2FnZAU" + secrets.token_urlsafe(24)
 
 
-async def post_notification(server: str, app_secret: str, body: bytes) -> tuple[int, str]:
+async def post_notification(
+    server: str, app_secret: str, body: bytes, *, check_accounts: bool = False
+) -> tuple[int, str]:
+    """POST `body` as Meta would; `check_accounts`: also ask which of its accounts no channel
+    has (convohook then answers JSON with `unknown_accounts`)."""
     headers = {
         "Content-Type": "application/json",
         "X-Hub-Signature-256": sign_body(app_secret, body),
     }
+    if check_accounts:
+        headers[CHECK_ACCOUNTS_HEADER] = "1"
     try:
         async with (
             aiohttp.ClientSession(timeout=TIMEOUT) as http,
@@ -66,9 +79,15 @@ async def send_dm(
     body = encode(
         notification([entry(account_id, [text_message(igsid, account_id, message_id, ts, text)])])
     )
-    status, answer = await post_notification(server, app_secret, body)
+    status, answer = await post_notification(server, app_secret, body, check_accounts=True)
     if status != 200:
         raise SimulationError(f"convohook answered {status}: {answer}")
+    if account_id in _unknown_accounts(answer):
+        raise SimulationError(
+            f"no channel has Instagram account {account_id}: connect it (Settings → Channels, "
+            "or POST /api/v1/channels with this account_id), or send to a connected channel's "
+            "account (--account-id); convohook acknowledged the DM and skipped it"
+        )
     return {
         "status": status,
         "igsid": igsid,
@@ -77,3 +96,13 @@ async def send_dm(
         "account_id": account_id,
         "timestamp_ms": ts,
     }
+
+
+def _unknown_accounts(answer: str) -> list[str]:
+    # A server that could not check (or predates the check) answers plain EVENT_RECEIVED.
+    try:
+        found = orjson.loads(answer)
+    except orjson.JSONDecodeError:
+        return []
+    unknown = found.get("unknown_accounts") if isinstance(found, dict) else None
+    return [str(a) for a in unknown] if isinstance(unknown, list) else []

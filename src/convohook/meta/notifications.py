@@ -16,6 +16,11 @@ from convohook.meta.parse import OBJECT
 
 Json = dict[str, Any]
 
+# Not Meta's: convohook's simulators send it with a notification to learn, in the answer, which
+# of its accounts no channel has (their items are acknowledged and skipped). Meta never sends
+# it, and its requests get the plain answer they always had.
+CHECK_ACCOUNTS_HEADER = "x-convohook-check-accounts"
+
 # What the App Dashboard's "Test" button sends for the `messages` field: fixed fake ids, an
 # entry id of "0", and times in seconds, in the `changes[]` shape rather than `messaging[]`.
 DASHBOARD_TEST_SENDER = "12334"

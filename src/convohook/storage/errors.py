@@ -18,3 +18,8 @@ class UnavailableError(StorageError):
 
 class BusyError(UnavailableError):
     """Another connection holds the lock and this transaction was told not to wait for it."""
+
+
+class CannotConnect(UnavailableError):
+    """The database cannot be reached at all: not running, no such database, wrong user or
+    password. The message is one line saying which, and what to do about it."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -18,11 +19,12 @@ from typing import Any
 
 import psycopg
 import psycopg.errors
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
 from convohook.storage import migrations
 from convohook.storage.base import MigrationProgress
-from convohook.storage.errors import ConflictError, UnavailableError
+from convohook.storage.errors import CannotConnect, ConflictError, UnavailableError
 from convohook.storage.redact import redacted_url
 from convohook.storage.sealing import PLAIN, Sealer
 from convohook.storage.sql import FIFO_READY, Cursor, SQLTransaction
@@ -184,15 +186,19 @@ class PostgresStorage:
             },
             open=False,
         )
+        # One direct connection first: when the database cannot be reached, libpq says why at
+        # once (refused, no such database, authentication failed), where the pool would retry
+        # for `connect_timeout` and then report only its own timeout.
+        cause = _connect_error(self.url, connect_timeout)
+        if cause is not None:
+            raise CannotConnect(cannot_connect_message(self.url, cause))
         try:
             self._pool.open(wait=True, timeout=connect_timeout)
-        except psycopg.OperationalError as exc:
-            raise UnavailableError(f"cannot connect to PostgreSQL: {exc}") from exc
-        except Exception as exc:  # the pool's own timeout error
-            raise UnavailableError(
-                f"cannot connect to PostgreSQL at {redacted_url(self.url)} within "
-                f"{connect_timeout:g} s: is it running, and is CONVOHOOK_DATABASE_URL right?"
-            ) from exc
+        except psycopg.OperationalError as exc:  # PoolTimeout: lost the database meanwhile?
+            cause = _connect_error(self.url, connect_timeout) or (
+                f"no connection within {connect_timeout:g} s ({exc})"
+            )
+            raise CannotConnect(cannot_connect_message(self.url, cause)) from exc
 
     @contextmanager
     def transaction(
@@ -276,3 +282,79 @@ class PostgresStorage:
 
     def close(self) -> None:
         self._pool.close()
+
+
+def _connect_error(url: str, timeout: float) -> str | None:
+    """Why a connection to `url` fails, in libpq's words; None if it succeeds."""
+    try:
+        # libpq's connect_timeout is whole seconds, at least 2.
+        psycopg.connect(url, connect_timeout=max(2, round(timeout))).close()
+    except psycopg.Error as exc:
+        return str(exc)
+    return None
+
+
+def cannot_connect_message(url: str, cause: str) -> str:
+    """One line: why the database at `url` cannot be reached and what to do, with any
+    password redacted. `cause` is libpq's error text, e.g. `connection failed: connection to
+    server at "127.0.0.1", port 5432 failed: FATAL:  database "convohook" does not exist`."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.Error:
+        params = {}
+    host, port, user = (str(params.get(k) or "") for k in ("host", "port", "user"))
+    port = port or "5432"
+    where = (
+        f"{host}:{port}"
+        if host and not host.startswith("/")
+        else f"the socket in {host or 'the default directory'} (port {port})"
+    )
+    shown = redacted_url(url)
+    # libpq's last words are the cause: `... port 5432 failed: FATAL:  <cause>`.
+    first = cause.strip().splitlines()[0] if cause.strip() else "unknown error"
+    reason = first.rsplit(" failed: ", 1)[-1].removeprefix("FATAL:").strip()
+    said = reason.lower()
+    missing = re.fullmatch(r'database "(.+)" does not exist', reason)
+    if missing:
+        name = missing.group(1)
+        options = "".join(
+            f" {flag} {value}"
+            for flag, value in (
+                ("-h", params.get("host")),
+                ("-p", params.get("port")),
+                ("-U", user),
+            )
+            if value
+        )
+        return (
+            f"PostgreSQL at {where} has no database {name!r}: create it with "
+            f"`createdb{options} {name}`, or fix the database name in CONVOHOOK_DATABASE_URL "
+            f"({shown})"
+        )
+    if "pg_hba.conf" in said:
+        return (
+            f"PostgreSQL at {where} refused the connection ({reason}): allow this host and "
+            f"user in its pg_hba.conf, or fix the user in CONVOHOOK_DATABASE_URL ({shown})"
+        )
+    if "authentication failed" in said or "role" in said or "password" in said:
+        return (
+            f"PostgreSQL at {where} refused user {user or '(the default)'!r} ({reason}): fix "
+            f"the user or password in CONVOHOOK_DATABASE_URL ({shown})"
+        )
+    if "resolve host" in said or "translate host name" in said:
+        return f"the host {host!r} in CONVOHOOK_DATABASE_URL does not resolve: fix it ({shown})"
+    if "connection refused" in said or "no such file or directory" in said:
+        return (
+            f"cannot connect to PostgreSQL at {where} (connection refused): check that "
+            "PostgreSQL runs there and accepts connections, or fix the host and port in "
+            f"CONVOHOOK_DATABASE_URL ({shown})"
+        )
+    if "timeout" in said:
+        return (
+            f"no answer from PostgreSQL at {where} ({reason}): check that it runs and that no "
+            f"firewall drops the connection, or fix CONVOHOOK_DATABASE_URL ({shown})"
+        )
+    return (
+        f"cannot connect to PostgreSQL at {where} ({reason}): check that it runs and that "
+        f"CONVOHOOK_DATABASE_URL is right ({shown})"
+    )

@@ -19,7 +19,7 @@ from typing import Any
 
 from convohook.storage import migrations
 from convohook.storage.base import MigrationProgress
-from convohook.storage.errors import BusyError, ConflictError, UnavailableError
+from convohook.storage.errors import BusyError, CannotConnect, ConflictError, UnavailableError
 from convohook.storage.sealing import PLAIN, Sealer
 from convohook.storage.sql import Cursor, SQLTransaction
 
@@ -62,20 +62,28 @@ class SQLiteStorage:
         path = path_from_url(url)
         self._sealer = sealer
         self._path = path
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: we issue BEGIN ourselves, so a write transaction takes the write
-        # lock up front (BEGIN IMMEDIATE) instead of failing on a read-to-write upgrade.
-        self._conn = sqlite3.connect(
-            path,
-            isolation_level=None,
-            check_same_thread=False,
-            timeout=busy_timeout_s,
-            # Every statement we run stays prepared (some 80, plus an IN list of each length;
-            # the default keeps 128, and re-preparing one costs more than running it).
-            cached_statements=512,
-        )
-        self._conn.execute("PRAGMA journal_mode = WAL")
+        try:
+            if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: we issue BEGIN ourselves, so a write transaction takes the write
+            # lock up front (BEGIN IMMEDIATE) instead of failing on a read-to-write upgrade.
+            self._conn = sqlite3.connect(
+                path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=busy_timeout_s,
+                # Every statement we run stays prepared (some 80, plus an IN list of each length;
+                # the default keeps 128, and re-preparing one costs more than running it).
+                cached_statements=512,
+            )
+            self._conn.execute("PRAGMA journal_mode = WAL")
+        except (OSError, sqlite3.Error) as exc:
+            if hasattr(self, "_conn"):
+                self._conn.close()
+            raise CannotConnect(
+                f"cannot open the SQLite database {path} ({exc}): check the path in "
+                "CONVOHOOK_DATABASE_URL, and that this user may create and write files there"
+            ) from exc
         # FULL: a notification acknowledged to Meta survives a power cut, not only a crash.
         # Relaxed transactions switch to NORMAL (no fsync at commit; WAL keeps them in order).
         self._conn.execute("PRAGMA synchronous = FULL")

@@ -7,12 +7,15 @@ import logging
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, request_response
 
+from convohook.meta.notifications import CHECK_ACCOUNTS_HEADER
+from convohook.meta.parse import MalformedNotification, parse_notification
 from convohook.meta.signature import verify_signature
 from convohook.runtime.services import Services
 from convohook.storage.errors import StorageError
+from convohook.usecases.channels import unknown_accounts
 from convohook.web.errors import error_response
 
 log = logging.getLogger(__name__)
@@ -99,7 +102,23 @@ async def receive(request: Request) -> Response:
         return error_response(503, "storage unavailable, try again")
     services.signals.notifications.notify()
     services.metrics.notifications.labels("stored").inc()
+    if CHECK_ACCOUNTS_HEADER in request.headers:
+        return await _with_unknown_accounts(services, body)
     return PlainTextResponse("EVENT_RECEIVED")
+
+
+async def _with_unknown_accounts(services: Services, body: bytes) -> Response:
+    """The stored notification's accounts that no channel has, as the processor will find
+    them (items of those accounts are skipped). Only asked for by the simulator, so Meta's
+    requests never pay for the read."""
+    try:
+        accounts = [item.account_id for item in parse_notification(body).items]
+        unknown = await services.db.read(unknown_accounts, accounts) if accounts else []
+    except (MalformedNotification, StorageError) as exc:
+        # Stored already: the answer stays a 200, only without the check.
+        log.warning("could not check a simulated notification's accounts: %s", exc)
+        return PlainTextResponse("EVENT_RECEIVED")
+    return JSONResponse({"status": "EVENT_RECEIVED", "unknown_accounts": unknown})
 
 
 routes = [
