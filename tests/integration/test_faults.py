@@ -212,8 +212,8 @@ def _failing_processing(
     is in the batch, and for the first `first_calls` calls whatever the batch (a fault that
     passes). Returns the list of calls that raised, which grows."""
     from convohook.runtime.workers import processor
+    from convohook.usecases.processing import process_pending as real
 
-    real = processor.process_pending
     raised: list[int] = []
 
     def process_pending(tx: Any, **kwargs: Any) -> Any:

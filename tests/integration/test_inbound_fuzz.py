@@ -58,7 +58,7 @@ class Fuzzed:
         assert response.status_code < 500, (response.status_code, response.text, body[:200])
         if response.status_code >= 400:
             assert response.json()["message"], response.text  # a 4xx says what went wrong
-        return response.status_code
+        return int(response.status_code)
 
     def stored(self) -> int:
         # Its own connection: the app's belongs to its database thread.

@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 from convohook.storage.base import Transaction
 from convohook.storage.database import Database
 from convohook.storage.errors import UnavailableError
-from convohook.storage.sqlite import SQLiteStorage
+from convohook.storage.sqlite import SQLiteStorage, SQLiteTransaction
 from convohook.usecases.orgs import create_org
 
 from harness import eventually
@@ -118,12 +119,16 @@ async def test_a_lock_held_past_the_busy_timeout_is_an_outage_and_changes_nothin
     db.close()
 
 
+def _pragma(tx: Transaction, name: str) -> Any:
+    return cast(SQLiteTransaction, tx)._x(f"PRAGMA {name}").fetchone()[0]
+
+
 async def test_the_log_is_copied_into_the_database_by_a_thread_not_by_a_commit(
     spied: SpiedStorage,
 ) -> None:
     db = Database(spied)
     # The commits on the loop never checkpoint: that would write and sync the file there.
-    assert await db.read(lambda tx: tx._x("PRAGMA wal_autocheckpoint").fetchone()[0]) == 0
+    assert await db.read(_pragma, "wal_autocheckpoint") == 0
     before = spied.path.stat().st_size
     # Well under SQLite's own threshold (1,000 pages), so only our checkpointer copies these.
     await asyncio.gather(*(db.run(add_org, f"org{i:03}-" + "x" * 2000) for i in range(100)))

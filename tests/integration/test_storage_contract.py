@@ -11,24 +11,31 @@ import pytest
 
 from convohook.delivery.result import AttemptResult
 from convohook.domain.inbound import InboundItem, ItemKind
-from convohook.domain.model import Bot, Channel, Webhook
+from convohook.domain.model import Bot, Channel, Delivery, Webhook
 from convohook.domain.payload import CustomerProfile
 from convohook.meta import notifications as n
 from convohook.storage.base import Transaction
 from convohook.storage.database import Database
 from convohook.storage.errors import ConflictError
 from convohook.usecases.conversations import mark_done
-from convohook.usecases.delivery import Recorded, SentAttempt, record_attempts, retry_now
+from convohook.usecases.delivery import (
+    Recorded,
+    SentAttempt,
+    claim_due_deliveries,
+    record_attempts,
+    retry_now,
+)
 from convohook.usecases.orgs import create_org, org_for_api_key
 from convohook.usecases.processing import (
     ProcessingPolicy,
     ProcessReport,
     apply_item,
     process_pending,
+    store_notifications,
 )
 from convohook.usecases.profiles import ProfileResult, apply_profile_results
 from convohook.usecases.retention import clean_once
-from convohook.usecases.webhooks import recover, rotate_secret
+from convohook.usecases.webhooks import get_webhook, recover, rotate_secret
 
 T0 = 1_700_000_000_000
 POLICY = ProcessingPolicy(profile_deadline_ms=60_000, profile_ttl_ms=86_400_000)
@@ -310,6 +317,12 @@ def test_many_customers_random_order(db: Database) -> None:
     assert count(db, "SELECT count(*) FROM events") == 30
 
 
+def _delivery(tx: Transaction, org_id: str, delivery_id: str) -> Delivery:
+    delivery = tx.get_delivery(org_id, delivery_id)
+    assert delivery is not None
+    return delivery
+
+
 def _ready_delivery(db: Database) -> tuple[Channel, Webhook]:
     channel, webhook = setup_org(db)
 
@@ -329,7 +342,7 @@ def test_attempts_follow_the_schedule_then_fail(db: Database) -> None:
     statuses = []
     recorded = []
     for _ in range(3):
-        [due] = db.run_sync(lambda tx, now=now: tx.claim_due_deliveries(now, now + 1_000, 10))
+        [due] = db.run_sync(claim_due_deliveries, now, now + 1_000, 10)
         recorded.append(
             db.run_sync(
                 record_attempts,
@@ -339,8 +352,7 @@ def test_attempts_follow_the_schedule_then_fail(db: Database) -> None:
                 rng=random.Random(1),
             )
         )
-        delivery = db.run_sync(lambda tx, i=due.id: tx.get_delivery(channel.org_id, i))
-        assert delivery is not None
+        delivery = db.run_sync(_delivery, channel.org_id, due.id)
         statuses.append(delivery.status)
         now += 2_000  # past the retry (1 s ±20%)
     assert statuses == ["pending", "pending", "failed"]
@@ -381,7 +393,7 @@ async def test_parallel_workers_open_one_conversation_per_customer(db: Database)
                 [n.entry("1784", [n.text_message("777", "1784", f"p{k}", T0 + k, "hi")])]
             )
         )
-        db.run_sync(lambda tx, body=body: tx.insert_notification(body, T0))
+        db.run_sync(store_notifications, [body], T0)
 
     async def worker() -> int:
         handled = 0
@@ -485,9 +497,7 @@ def test_a_success_resets_the_health_window(db: Database) -> None:
         schedule=(1.0,),
         rng=random.Random(1),
     )
-    assert (
-        db.run_sync(lambda tx: tx.get_webhook(channel.org_id, webhook.id)).failing_since_ms is None
-    )  # type: ignore[union-attr]
+    assert db.run_sync(get_webhook, channel.org_id, webhook.id).failing_since_ms is None
 
 
 def test_rotation_signs_with_both_secrets_during_the_grace_period(db: Database) -> None:

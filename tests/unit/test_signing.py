@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -293,11 +294,12 @@ def _secret_body(key: str) -> str:
 
 @pytest.mark.parametrize("secret_key", _MALFORMED_SECRET_KEYS)
 def test_malformed_secret_key_is_refused_without_echo(secret_key: str) -> None:
-    for call in (
+    calls: list[Callable[[], object]] = [
         lambda: sign_v1a(secret_key, MSG_ID, 1, BODY),
         lambda: public_key_of(secret_key),
         lambda: signature_header([generate_secret(), secret_key], MSG_ID, 1, BODY),
-    ):
+    ]
+    for call in calls:
         with pytest.raises(InvalidSecret, match="whsk_") as excinfo:
             call()
         message = str(excinfo.value)
