@@ -5,6 +5,7 @@ fuzzing)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -202,6 +203,7 @@ async def test_whole_numbers_and_times_with_an_offset_are_taken(shop: Shop) -> N
         ("GET", "/api/v1/deliveries/x/retry", "POST"),
         ("OPTIONS", "/webhooks/instagram", "GET, HEAD, POST"),
         ("PUT", "/static/app.css", "GET, HEAD"),
+        ("PUT", "/api/docs/assets/swagger-ui.css", "GET, HEAD"),
     ],
 )
 async def test_a_405_lists_every_method_of_the_path(
@@ -281,3 +283,37 @@ async def test_a_query_parameter_given_twice_is_refused(shop: Shop) -> None:
     assert answer["message"] == "limit: given 2 times: send it once"
     assert answer["details"] == [{"field": "limit", "message": "given 2 times: send it once"}]
     assert (await shop.api.call("GET", "/api/v1/channels?limit=1"))[0] == 200
+
+
+# --- the interactive documentation --------------------------------------------------------------
+
+
+async def test_the_docs_page_loads_only_files_served_here(shop: Shop) -> None:
+    """/api/docs works with no network: everything it references is on this server (Swagger UI
+    vendored from npm), and each of those is served with its type."""
+    async with aiohttp.ClientSession() as http:
+        async with http.get(shop.base + "/api/docs") as page:
+            assert page.status == 200
+            assert page.headers["Content-Type"].startswith("text/html")
+            text = await page.text()
+        referenced = re.findall(r'(?:src|href)="([^"]+)"', text) + re.findall(
+            r"url: '([^']+)'", text
+        )
+        assert not re.search(r"https?://|//[a-z]", text), "a reference to another origin"
+        assert sorted(referenced) == [
+            "/api/docs/assets/favicon-32x32.png",
+            "/api/docs/assets/swagger-ui-bundle.js",
+            "/api/docs/assets/swagger-ui.css",
+            "/api/openapi.json",
+        ]
+        types = {
+            ".js": "text/javascript",
+            ".css": "text/css",
+            ".png": "image/png",
+            ".json": "application/json",
+        }
+        for url in referenced:
+            async with http.get(shop.base + url) as asset:
+                assert asset.status == 200, url
+                assert asset.headers["Content-Type"].startswith(types[url[url.rindex(".") :]])
+                assert len(await asset.read()) > 500, url
