@@ -186,7 +186,6 @@ def iso(ms: int | None) -> str | None:
     return None if ms is None else iso_ms(ms)
 
 
-Text = Annotated[str, Field(pattern=NO_NUL)]
 Timestamp = Annotated[
     str, Field(json_schema_extra={"format": "date-time"}, examples=["2026-11-25T09:50:00.000Z"])
 ]
