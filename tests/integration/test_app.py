@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -342,7 +341,7 @@ async def _delivered(stack: Stack, webhook_id: str) -> list[dict[str, Any]] | No
 
 
 async def test_done_fires_closed_and_reopen_keeps_the_customer_id(stack: Stack) -> None:
-    await stack.subscribe(events=["conversation.opened", "conversation.closed"])
+    webhook = await stack.subscribe(events=["conversation.opened", "conversation.closed"])
     stack.graph.put("222", "sam", None)
     await stack.dm("222", "a1", ts=1_000)
     await stack.receiver.wait_for(1)
@@ -360,7 +359,18 @@ async def test_done_fires_closed_and_reopen_keeps_the_customer_id(stack: Stack) 
     assert opened["dtCustomerId"] == reopened["dtCustomerId"] == closed["dtCustomerId"]
     assert opened["customerName"] == "sam"  # no display name: the username
     assert stack.graph.requests_for("222") == 1  # the profile was cached
-    await asyncio.sleep(0.3)
+    # Nothing more is coming: no fourth event, no event sent twice. Not "wait a while, then
+    # count", which proves only that nothing came during the wait (and passes on a slow
+    # machine whatever happens): once every notification is processed, every event there will
+    # ever be is a delivery row, so exactly three rows, each sent once and done, is the proof.
+    await eventually(lambda: _processed(stack))
+    deliveries = await eventually(lambda: _delivered(stack, webhook["id"]))
+    assert sorted(d["event_type"] for d in deliveries) == [
+        "conversation.closed",
+        "conversation.opened",
+        "conversation.opened",
+    ]
+    assert [len(d["attempts"]) for d in deliveries] == [1, 1, 1]
     assert len(stack.receiver.received) == 3
 
 

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from convohook.domain.ids import new_id
 from convohook.domain.model import Channel
+from convohook.domain.text import NUL_MESSAGE, has_nul
 from convohook.storage.base import Transaction
 from convohook.usecases.errors import Conflict, Invalid, NotFound
 
 INSTAGRAM = "INSTAGRAM"
+# The rules of a new channel, said once: the API's request model publishes them in the OpenAPI
+# document, and connect_channel() enforces them for every door (the UI's form has no other).
+HANDLE_MAX_LENGTH = 100
+ACCOUNT_ID_MAX_LENGTH = 64
+ACCOUNT_ID_PATTERN = r"^[0-9A-Za-z_-]+$"
+ACCESS_TOKEN_MAX_LENGTH = 2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,9 +27,31 @@ class NewChannel:
     access_token: str
 
 
+def check_new_channel(new: NewChannel) -> None:
+    """Invalid naming the first field that breaks the rules above."""
+    for name, value, longest in (
+        ("handle", new.handle, HANDLE_MAX_LENGTH),
+        ("account_id", new.account_id, ACCOUNT_ID_MAX_LENGTH),
+        ("access_token", new.access_token, ACCESS_TOKEN_MAX_LENGTH),
+    ):
+        if not value:
+            raise Invalid(name, "required")
+        if len(value) > longest:
+            raise Invalid(name, f"at most {longest} characters")
+        if has_nul(value):
+            raise Invalid(name, NUL_MESSAGE)
+    if not re.fullmatch(ACCOUNT_ID_PATTERN, new.account_id):
+        raise Invalid(
+            "account_id",
+            "the Instagram professional account id: letters, digits, _ and - only "
+            "(entry[].id in Meta's notifications)",
+        )
+
+
 def connect_channel(tx: Transaction, org_id: str, new: NewChannel, now_ms: int) -> Channel:
     """Connect an Instagram account. An account is connected once, whichever org has it: its
     notifications must lead to exactly one channel."""
+    check_new_channel(new)
     if tx.channel_by_account(new.account_id) is not None:
         raise Conflict(
             f"Instagram account {new.account_id} is already connected as a channel; "

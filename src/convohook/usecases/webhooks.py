@@ -14,7 +14,6 @@ from convohook.delivery.signing import (
     SECRET_KEY_PREFIX,
     generate_secret,
     generate_signing_keypair,
-    public_key_of,
 )
 from convohook.domain.ids import new_id
 from convohook.domain.model import Channel, Delivery, Webhook
@@ -36,12 +35,6 @@ def new_secret(scheme: str) -> str:
     """A new signing secret: `whsec_…` (HMAC, shared with the receiver) or `whsk_…` (ed25519,
     kept here; receivers verify with its public key `whpk_…`)."""
     return generate_signing_keypair()[0] if scheme == ED25519 else generate_secret()
-
-
-def what_receivers_need(secret: str) -> dict[str, str]:
-    if scheme_of(secret) == ED25519:
-        return {"public_key": public_key_of(secret)}
-    return {"secret": secret}
 
 
 def create_webhook(tx: Transaction, org_id: str, spec: WebhookSpec, now_ms: int) -> Webhook:

@@ -24,6 +24,7 @@ from convohook.storage.errors import StorageError
 from convohook.usecases.clock import Clock, system_clock
 from convohook.usecases.errors import UseCaseError
 from convohook.web import api, captures, inbound, ui
+from convohook.web.api import docs
 from convohook.web.errors import (
     ApiError,
     handle_api_error,
@@ -101,8 +102,8 @@ def create_app(
         title="convohook",
         version=__version__,
         lifespan=lifespan,
-        docs_url="/api/docs",
-        openapi_url="/api/openapi.json",
+        docs_url=None,  # served by web/api/docs.py, from files of our own rather than a CDN
+        openapi_url=docs.OPENAPI_URL,
         redoc_url=None,
     )
     app.add_exception_handler(ApiError, handle_api_error)
@@ -111,7 +112,7 @@ def create_app(
     app.add_exception_handler(UseCaseError, handle_use_case_error)
     app.add_exception_handler(StorageError, handle_storage_error)
     # Raw Starlette routes on the hot path: no body model, no validation layer to pay for.
-    for route in [*inbound.routes, *captures.routes, *ui.routes, *extra_routes]:
+    for route in [*inbound.routes, *captures.routes, *ui.routes, *docs.routes, *extra_routes]:
         app.router.routes.append(route)
     app.add_route("/healthz", healthz, methods=["GET"])
     app.add_route("/readyz", readyz, methods=["GET"])

@@ -10,6 +10,8 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match, Mount
+from starlette.types import Scope
 
 from convohook.storage.errors import ConflictError
 from convohook.usecases.errors import Invalid, NotFound, UseCaseError
@@ -47,11 +49,24 @@ class ErrorBody(BaseModel):
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, *, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        details: list[dict[str, str]] | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers
+        self.details = details
+
+    @classmethod
+    def invalid(cls, field: str, problem: str) -> ApiError:
+        """A 422 about one field, said as FastAPI's validation errors are: `details` names it."""
+        return cls(422, f"{field}: {problem}", details=[{"field": field, "message": problem}])
 
 
 def error_response(
@@ -63,17 +78,103 @@ def error_response(
 
 async def handle_api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.message, headers=exc.headers)
+    extra = {} if exc.details is None else {"details": exc.details}
+    return error_response(exc.status, exc.message, headers=exc.headers, **extra)
+
+
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method that some route of the app takes at this path. Starlette's own 405 names
+    only those of the first route whose path matches, and FastAPI makes one route per method:
+    so each method is tried against the whole route table. Mounts are left out: they take
+    every method and may refuse some themselves."""
+    routes = [r for r in request.app.router.routes if not isinstance(r, Mount)]
+    allowed = []
+    for method in _METHODS:
+        probe: Scope = {
+            "type": "http",
+            "path": request.scope["path"],
+            "root_path": request.scope.get("root_path", ""),
+            "method": method,
+            "headers": [],
+        }
+        if any(route.matches(dict(probe))[0] == Match.FULL for route in routes):
+            allowed.append(method)
+    return allowed
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        # The only mounted apps serve static files, which refuse all but GET and HEAD.
+        allow = ", ".join(allowed_methods(request)) or "GET, HEAD"
+        return error_response(
+            405,
+            f"{request.method} is not allowed on {request.url.path}: use {allow}",
+            headers={**(exc.headers or {}), "Allow": allow},
+        )
+    cause = exc.__cause__
+    if exc.status_code == 400 and isinstance(cause, UnicodeDecodeError):
+        # FastAPI could not even decode the JSON body.
+        return error_response(
+            400,
+            f"body: not UTF-8 ({cause.reason} at byte {cause.start}): send JSON encoded as UTF-8",
+        )
     return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
 
 
 def _location(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path")]
     return ".".join(parts) or "body"
+
+
+def _field_error(error: Mapping[str, Any]) -> dict[str, str]:
+    """One invalid field, named, and what is wrong with it. A body that is not a JSON object at
+    all is said to be so, as `body` (FastAPI names a JSON syntax error by its position)."""
+    loc = tuple(error.get("loc", ()))
+    kind = error.get("type")
+    if kind == "json_invalid":
+        reason = str(error.get("ctx", {}).get("error", "syntax error"))
+        at = f" at character {loc[1]}" if len(loc) > 1 else ""
+        problem = f"not valid JSON ({reason[:1].lower()}{reason[1:]}{at}): send a JSON object"
+        return {"field": "body", "message": problem}
+    if loc == ("body",):
+        if kind == "missing":
+            return {"field": "body", "message": "missing: send a JSON object"}
+        if isinstance(error.get("input"), bytes):
+            return {
+                "field": "body",
+                "message": "not JSON: send a JSON object with Content-Type: application/json",
+            }
+        if kind in ("model_type", "model_attributes_type", "dict_type"):
+            kind_given = _json_kind(error.get("input"))
+            return {"field": "body", "message": f"must be a JSON object, not {kind_given}"}
+    message = str(error.get("msg", ""))
+    if kind == "value_error":  # ours: pydantic would prefix "Value error, "
+        message = str(error.get("ctx", {}).get("error", message))
+        field, sep, problem = message.partition(": ")
+        if loc == ("body",) and sep and field.isidentifier():
+            # A rule across fields (a model's validator) names the field to change first.
+            return {"field": field, "message": problem}
+    elif isinstance(kind, str) and kind.endswith("_type") and "input" in error:
+        message = f"{message}, not {_json_kind(error['input'])}"
+    return {"field": _location(loc), "message": message}
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return "null" if value is None else type(value).__name__
 
 
 async def handle_use_case_error(request: Request, exc: Exception) -> Response:
@@ -97,9 +198,6 @@ async def handle_storage_error(request: Request, exc: Exception) -> Response:
 
 async def handle_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    details = [
-        {"field": _location(tuple(e.get("loc", ()))), "message": str(e.get("msg", ""))}
-        for e in exc.errors()
-    ]
+    details = [_field_error(e) for e in exc.errors()]
     message = "; ".join(f"{d['field']}: {d['message']}" for d in details) or "invalid request"
     return error_response(422, message, details=details)

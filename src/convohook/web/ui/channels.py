@@ -7,15 +7,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from convohook.domain.model import Session
 from convohook.usecases.channels import NewChannel, connect_channel, list_channels
-from convohook.usecases.errors import Conflict
-from convohook.web.schemas import ChannelIn
+from convohook.usecases.errors import Conflict, Invalid
 from convohook.web.ui.common import form_action, page, render, see_other, services_of
 
 USERNAME = re.compile(r"[A-Za-z0-9._]{1,30}")  # Instagram's own rule for usernames
@@ -50,19 +48,16 @@ async def render_channels(
 
 @form_action
 async def connect(request: Request, session: Session, form: dict[str, Any]) -> Response:
-    try:
-        data = ChannelIn(
-            handle=form.get("handle", ""),
-            account_id=form.get("account_id", ""),
-            access_token=form.get("access_token", ""),
-        )
-    except ValidationError as exc:
-        problems = "; ".join(f"{e['loc'][-1]}: {e['msg']}" for e in exc.errors())
-        return await render_channels(request, session, form, 422, error=problems)
     svc = services_of(request)
-    new = NewChannel(data.handle, data.account_id, data.access_token)
-    try:
+    new = NewChannel(
+        handle=form.get("handle", "").strip(),
+        account_id=form.get("account_id", "").strip(),
+        access_token=form.get("access_token", "").strip(),
+    )
+    try:  # the use case checks the fields (connect_channel), as it does for the API
         await svc.db.run(connect_channel, session.user.org_id, new, svc.clock())
+    except Invalid as exc:
+        return await render_channels(request, session, form, 422, error=exc.message)
     except Conflict as exc:
         return await render_channels(request, session, form, 409, error=exc.message)
     return see_other("/settings/channels")

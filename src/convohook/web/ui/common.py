@@ -16,10 +16,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from convohook.domain.model import Session
+from convohook.domain.payload import iso_ms
 from convohook.runtime.services import Services
 from convohook.usecases.errors import NotFound
 from convohook.usecases.users import session_for
-from convohook.web.schemas import iso
 
 HERE = Path(__file__).parent
 LIST_FIELDS = frozenset({"events", "channel_ids"})  # fields a form may send more than once
@@ -52,7 +52,7 @@ templates = Environment(
     loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"])
 )
 templates.filters["event_label"] = lambda name: EVENT_LABELS.get(name, name)
-templates.filters["iso"] = iso
+templates.filters["iso"] = lambda ms: None if ms is None else iso_ms(ms)
 templates.filters["when"] = when
 templates.filters["pretty"] = pretty_json
 

@@ -1,0 +1,171 @@
+"""/api/v1/conversations: each customer's conversations, their messages, marking one done."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal, cast
+
+from fastapi import APIRouter, Query
+from pydantic import Field
+
+from convohook.domain.model import Conversation, Message
+from convohook.domain.payload import iso_ms
+from convohook.usecases import conversations
+from convohook.web.api.common import (
+    PREFIX,
+    Answer,
+    Cursor,
+    Filter,
+    Limit,
+    ObjectId,
+    OrgDep,
+    Page,
+    SvcDep,
+    Timestamp,
+    errors,
+    iso,
+    page,
+)
+from convohook.web.api.contacts import ContactOut, contact_out
+from convohook.web.errors import ApiError
+
+ConversationStatus = Literal["open", "done"]
+OpeningReason = Literal["first_message", "reopened"]
+
+
+class ConversationOut(Answer):
+    id: str
+    status: ConversationStatus
+    reason: OpeningReason = Field(description="why it opened")
+    channel_id: str
+    contact: ContactOut
+    opened_at: Timestamp
+    done_at: Timestamp | None
+
+
+class ConversationPage(Page[ConversationOut]):
+    pass
+
+
+class MessageOut(Answer):
+    mid: str = Field(description="Meta's message id")
+    kind: str = Field(description="message, postback, referral…")
+    text: str | None = Field(description="null for attachments")
+    timestamp: Timestamp = Field(description="Meta's time for it")
+    received_at: Timestamp
+
+
+class MessagePage(Page[MessageOut]):
+    pass
+
+
+def conversation_out(v: Conversation) -> ConversationOut:
+    return ConversationOut(
+        id=v.id,
+        status=cast(ConversationStatus, v.status),
+        reason=cast(OpeningReason, v.reason),
+        channel_id=v.channel_id,
+        contact=contact_out(v.contact),
+        opened_at=iso_ms(v.opened_at_ms),
+        done_at=iso(v.done_at_ms),
+    )
+
+
+def message_out(m: Message) -> MessageOut:
+    return MessageOut(
+        mid=m.mid,
+        kind=m.kind,
+        text=m.text,
+        timestamp=iso_ms(m.timestamp_ms),
+        received_at=iso_ms(m.received_at_ms),
+    )
+
+
+def message_cursor(m: Message) -> str:
+    return f"{m.timestamp_ms}:{m.mid}"
+
+
+# `TIMESTAMP_MS:MID` (a mid may itself hold colons; the timestamp never does). Fifteen digits
+# reach past the year 30000 and stay within the databases' 64-bit integers.
+MESSAGE_CURSOR = r"^(?:[0-9]{1,15}:[^\x00]*)?$"
+MessageCursor = Annotated[
+    str | None,
+    Query(
+        # Published, and checked below with a message that says where a cursor comes from.
+        json_schema_extra={"pattern": MESSAGE_CURSOR},
+        description="the `next` of the previous page",
+    ),
+]
+
+
+def parse_message_cursor(cursor: str | None) -> tuple[int, str] | None:
+    if not cursor:
+        return None
+    if not re.fullmatch(MESSAGE_CURSOR, cursor):
+        problem = f"{cursor[:100]!r} is not a cursor from this list's `next`"
+        raise ApiError.invalid("cursor", problem)
+    ms, _, mid = cursor.partition(":")
+    return int(ms), mid
+
+
+router = APIRouter(prefix=PREFIX, tags=["conversations"])
+
+
+@router.get("/conversations")
+async def list_conversations(
+    org: OrgDep,
+    svc: SvcDep,
+    status: ConversationStatus | None = None,
+    channel_id: Filter = None,
+    contact_id: Filter = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> ConversationPage:
+    """Newest first."""
+    rows = await svc.db.read(
+        conversations.list_conversations,
+        org.id,
+        status=status,
+        channel_id=channel_id,
+        contact_id=contact_id,
+        cursor=cursor,
+        limit=limit + 1,
+    )
+    return page(ConversationPage, rows, limit, conversation_out, lambda v: v.id)
+
+
+@router.get("/conversations/{conversation_id}", responses=errors(404))
+async def get_conversation(conversation_id: ObjectId, org: OrgDep, svc: SvcDep) -> ConversationOut:
+    conversation = await svc.db.read(conversations.get_conversation, org.id, conversation_id)
+    return conversation_out(conversation)
+
+
+@router.get("/conversations/{conversation_id}/messages", responses=errors(404))
+async def list_messages(
+    conversation_id: ObjectId,
+    org: OrgDep,
+    svc: SvcDep,
+    limit: Limit = 50,
+    cursor: MessageCursor = None,
+) -> MessagePage:
+    """The customer's messages in this conversation, oldest first."""
+    after = parse_message_cursor(cursor)
+    rows = await svc.db.read(conversations.list_messages, org.id, conversation_id, after, limit + 1)
+    return page(MessagePage, rows, limit, message_out, message_cursor)
+
+
+@router.post("/conversations/{conversation_id}/done", responses=errors(404))
+async def mark_conversation_done(
+    conversation_id: ObjectId, org: OrgDep, svc: SvcDep
+) -> ConversationOut:
+    """Fires `conversation.closed`; marking a done conversation again changes nothing."""
+    conversation = await svc.db.run(
+        conversations.mark_done,
+        org.id,
+        conversation_id,
+        clock=svc.clock,
+        profile_deadline_ms=int(svc.settings.profile_deadline * 1000),
+    )
+    svc.signals.deliveries.notify()
+    svc.signals.profiles.notify()
+    return conversation_out(conversation)
