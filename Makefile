@@ -34,6 +34,9 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 	cd bench && MYPYPATH=../src:../tests ../$(VENV)/bin/mypy --strict --config-file ../pyproject.toml *.py
+	# The tests, strict too; e2e apart, as its conftest.py and the top one share a module name.
+	MYPYPATH=src:tests:tests/integration $(VENV)/bin/mypy --strict tests/conftest.py tests/harness.py tests/unit tests/integration
+	MYPYPATH=src:tests:tests/e2e $(VENV)/bin/mypy --strict tests/e2e
 
 test: lint
 	scripts/test-services.sh

@@ -13,14 +13,15 @@ import pytest
 from browser import browser_context, need_chromium
 from harness import running_convohook
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# In the session's event loop, where the one Chromium of the session (conftest.py) lives.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
 
 
-async def test_the_api_docs_render_with_no_network(tmp_path: Path) -> None:
+async def test_the_api_docs_render_with_no_network(tmp_path: Path, chromium: Any) -> None:
     need_chromium()
     async with (
         running_convohook(f"sqlite:///{tmp_path / 'docs.db'}", "docs-app-secret") as run,
-        browser_context() as context,
+        browser_context(chromium) as context,
     ):
         async with aiohttp.ClientSession() as http, http.get(run.base + "/api/openapi.json") as r:
             document = await r.json()

@@ -98,8 +98,11 @@ async def test_every_operation_declares_the_bearer_scheme(shop: Shop) -> None:
 async def test_a_refused_key_is_told_why_and_what_to_send(
     shop: Shop, header: str, told: str
 ) -> None:
-    headers = {"Authorization": header.format(key=shop.key)} if header else {}
-    status, answered, body = await shop.raw("GET", "/api/v1/channels", **headers)
+    sent = header.format(key=shop.key)
+    if header:
+        status, answered, body = await shop.raw("GET", "/api/v1/channels", Authorization=sent)
+    else:
+        status, answered, body = await shop.raw("GET", "/api/v1/channels")
     assert status == 401
     assert body["error"] == "unauthorized"
     assert body["message"].startswith(told), body["message"]

@@ -44,7 +44,7 @@ class Stack:
     async def subscribe(
         self, url: str | None = None, events: list[str] | None = None, **options: Any
     ) -> dict[str, Any]:
-        return await self.base.ok(
+        webhook: dict[str, Any] = await self.base.ok(
             "POST",
             "/api/v1/webhooks",
             {
@@ -56,6 +56,7 @@ class Stack:
                 **options,
             },
         )
+        return webhook
 
     async def dm(self, igsid: str, mid: str, ts: int = 1_700_000_000_000, text: str = "hi") -> None:
         body = n.notification([n.entry(ACCOUNT, [n.text_message(igsid, ACCOUNT, mid, ts, text)])])
