@@ -320,3 +320,11 @@ async def test_the_docs_page_loads_only_files_served_here(shop: Shop) -> None:
                 assert asset.status == 200, url
                 assert asset.headers["Content-Type"].startswith(types[url[url.rindex(".") :]])
                 assert len(await asset.read()) > 500, url
+
+
+async def test_a_path_with_no_route_says_where_things_are(shop: Shop) -> None:
+    status, _, body = await shop.raw("GET", "/api/v1/webhook", Authorization=f"Bearer {shop.key}")
+    assert status == 404
+    assert body["error"] == "not_found"
+    assert body["message"].startswith("nothing at /api/v1/webhook: the API is under /api/v1")
+    assert "/api/docs" in body["message"]

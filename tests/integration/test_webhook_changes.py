@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any, cast
 
 import pytest
@@ -176,3 +177,28 @@ def test_refusals_change_nothing(storage: Storage) -> None:
         change_webhook(tx, webhook.org_id, "wh_nope", WebhookChanges(name="x"), T0)
     with storage.transaction(write=False) as tx:
         assert tx.get_webhook(webhook.org_id, webhook.id) == webhook
+
+
+def test_conversation_events_need_a_channel_to_follow(storage: Storage) -> None:
+    """Only the operations events go without a channel: a webhook for conversation events and
+    no channel would never receive anything, whether it is created so or changed into it."""
+    webhook = _seed(storage)
+    ops_only = WebhookSpec(
+        name="ops", url="https://ops.example.com", channel_ids=(), events=("delivery.exhausted",)
+    )
+    with storage.transaction() as tx:
+        ops = create_webhook(tx, webhook.org_id, ops_only, T0)
+    needs = "channel_ids: conversation events need at least one channel"
+    with pytest.raises(Invalid, match=needs), storage.transaction() as tx:
+        create_webhook(tx, webhook.org_id, replace(ops_only, events=("conversation.opened",)), T0)
+    with pytest.raises(Invalid, match=needs), storage.transaction() as tx:
+        change_webhook(
+            tx,
+            webhook.org_id,
+            ops.id,
+            WebhookChanges(events=("delivery.exhausted", "conversation.closed")),
+            T0,
+        )
+    with storage.transaction(write=False) as tx:
+        assert tx.get_webhook(webhook.org_id, ops.id) == ops
+        assert len(tx.list_webhooks(webhook.org_id, None, 10)) == 2

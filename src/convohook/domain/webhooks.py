@@ -91,6 +91,12 @@ def new_webhook(
     )
 
 
+def follows_no_channel(webhook: Webhook) -> bool:
+    """Subscribed to conversation events with no channel to follow: nothing would ever come.
+    Only the operations events (webhook.disabled, delivery.exhausted) go without a channel."""
+    return bool(CONVERSATION_EVENTS.intersection(webhook.events)) and not webhook.channel_ids
+
+
 def _events(current: tuple[str, ...], changes: WebhookChanges) -> tuple[str, ...]:
     if not changes.events:
         return current

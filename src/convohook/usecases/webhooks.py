@@ -17,11 +17,17 @@ from convohook.delivery.signing import (
 )
 from convohook.domain.ids import new_id
 from convohook.domain.model import Channel, Delivery, Webhook
-from convohook.domain.webhooks import WebhookChanges, WebhookSpec, apply_changes, new_webhook
+from convohook.domain.webhooks import (
+    WebhookChanges,
+    WebhookSpec,
+    apply_changes,
+    follows_no_channel,
+    new_webhook,
+)
 from convohook.storage.base import Transaction
 from convohook.usecases.bots import capture_url
 from convohook.usecases.channels import channel_handles, check_channels
-from convohook.usecases.errors import NotFound
+from convohook.usecases.errors import Invalid, NotFound
 
 HMAC = "hmac"
 ED25519 = "ed25519"
@@ -47,8 +53,18 @@ def create_webhook(tx: Transaction, org_id: str, spec: WebhookSpec, now_ms: int)
         secret=new_secret(spec.signature_scheme),
         now_ms=now_ms,
     )
+    _check_channels_followed(webhook)
     tx.insert_webhook(webhook)
     return webhook
+
+
+def _check_channels_followed(webhook: Webhook) -> None:
+    if follows_no_channel(webhook):
+        raise Invalid(
+            "channel_ids",
+            "conversation events need at least one channel "
+            "(only webhook.disabled and delivery.exhausted can go without)",
+        )
 
 
 def _locked(tx: Transaction, org_id: str, webhook_id: str) -> Webhook:
@@ -65,6 +81,7 @@ def change_webhook(
     if changes.channel_ids is not None:
         check_channels(tx, org_id, changes.channel_ids)
     changed = apply_changes(current, changes, now_ms)
+    _check_channels_followed(changed)
     tx.update_webhook(changed)
     return changed
 

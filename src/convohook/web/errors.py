@@ -122,6 +122,14 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
             400,
             f"body: not UTF-8 ({cause.reason} at byte {cause.start}): send JSON encoded as UTF-8",
         )
+    if exc.status_code == 404 and exc.detail == "Not Found":
+        # No route at all (Starlette's own words would say only "Not Found").
+        return error_response(
+            404,
+            f"nothing at {request.url.path}: the API is under /api/v1 (its operations are listed "
+            "at /api/docs), Meta's callback is /webhooks/instagram, the web UI starts at /",
+            headers=exc.headers,
+        )
     return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
 
 

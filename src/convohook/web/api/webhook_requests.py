@@ -13,11 +13,9 @@ from pydantic import (
     Strict,
     WithJsonSchema,
     field_validator,
-    model_validator,
 )
 
 from convohook.delivery.request import MAX_HEADERS, RESERVED_HEADERS
-from convohook.domain.webhooks import CONVERSATION_EVENTS
 from convohook.web.api.common import (
     NO_NUL,
     WHOLE,
@@ -131,15 +129,6 @@ class WebhookIn(RequestBody):
     rate_limit_per_second: RateLimit | None = None
     max_concurrency: Concurrency | None = None
     ordering: Ordering = "none"
-
-    @model_validator(mode="after")
-    def _channels_for_conversation_events(self) -> WebhookIn:
-        if CONVERSATION_EVENTS.intersection(self.events) and not self.channel_ids:
-            raise ValueError(
-                "channel_ids: conversation events need at least one channel "
-                "(only webhook.disabled and delivery.exhausted can go without)"
-            )
-        return self
 
 
 class WebhookPatch(RequestBody):
