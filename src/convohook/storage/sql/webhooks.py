@@ -143,17 +143,15 @@ class WebhooksSQL(SQLBase):
         return cur.rowcount > 0
 
     def get_webhook(self, org_id: str, webhook_id: str) -> Webhook | None:
-        row = self._x(
-            f"SELECT {_WEBHOOK_COLS} FROM webhooks w WHERE w.org_id = ? AND w.id = ?",
-            (org_id, webhook_id),
-        ).fetchone()
-        return self._webhooks([row])[0] if row else None
+        return self._one_webhook(org_id, webhook_id, "")
 
     def lock_webhook(self, org_id: str, webhook_id: str) -> Webhook | None:
         # SQLite's write transactions hold the database's one write lock from BEGIN IMMEDIATE.
+        return self._one_webhook(org_id, webhook_id, self.FOR_UPDATE)
+
+    def _one_webhook(self, org_id: str, webhook_id: str, lock: str) -> Webhook | None:
         row = self._x(
-            f"SELECT {_WEBHOOK_COLS} FROM webhooks w WHERE w.org_id = ? AND w.id = ?"
-            + self.FOR_UPDATE,
+            f"SELECT {_WEBHOOK_COLS} FROM webhooks w WHERE w.org_id = ? AND w.id = ?" + lock,
             (org_id, webhook_id),
         ).fetchone()
         return self._webhooks([row])[0] if row else None
