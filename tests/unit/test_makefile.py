@@ -4,6 +4,7 @@ not exist yet, so nothing is installed."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,12 +17,18 @@ pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is no
 
 
 def _planned(target: str, venv: Path) -> list[str]:
+    # Under `make test` (CI) this make is a sub-make: without the parent's variables it plans
+    # as a newcomer's would, and prints no "Entering/Leaving directory" lines.
+    environment = {
+        k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")
+    }
     result = subprocess.run(
-        ["make", "-n", target, f"VENV={venv}"],
+        ["make", "--no-print-directory", "-n", target, f"VENV={venv}"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,
+        env=environment,
     )
     return result.stdout.splitlines()
 
