@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 
 from convohook.devtools.graph_standin import ProfileRegistry
+from convohook.domain.payload import iso_ms
 from convohook.meta import notifications as n
 from convohook.usecases.orgs import create_org
 
@@ -83,7 +84,20 @@ CONTACT = [
     "profile_status",
     "created_at",
 ]
-CONVERSATION = ["id", "status", "reason", "channel_id", "contact", "opened_at", "done_at"]
+# DESIGN §7: items gain assignee_id, tags, closed_reason, last_message_at.
+CONVERSATION = [
+    "id",
+    "status",
+    "reason",
+    "channel_id",
+    "contact",
+    "opened_at",
+    "done_at",
+    "assignee_id",
+    "tags",
+    "closed_reason",
+    "last_message_at",
+]
 MESSAGE = ["mid", "kind", "text", "timestamp", "received_at"]
 BOT = ["id", "name", "trigger", "webhook_url", "created_at"]
 CAPTURE = ["id", "received_at", "method", "headers", "body", "raw_body"]
@@ -219,6 +233,10 @@ async def test_delivery_conversation_contact_and_message_answers(shop: Shop) -> 
     [conversation] = conversations["items"]
     assert keys(conversation) == CONVERSATION
     assert keys(conversation["contact"]) == CONTACT
+    assert (conversation["assignee_id"], conversation["tags"]) == (None, [])
+    assert conversation["closed_reason"] is None
+    # Meta's time of the DM, not the time it was received
+    assert conversation["last_message_at"] == iso_ms(1_000)
     status, one = await call(shop.api, "GET", f"/api/v1/conversations/{conversation['id']}")
     assert one == conversation
     status, messages = await call(
@@ -229,7 +247,7 @@ async def test_delivery_conversation_contact_and_message_answers(shop: Shop) -> 
     status, done = await call(shop.api, "POST", f"/api/v1/conversations/{conversation['id']}/done")
     assert status == 200
     assert keys(done) == CONVERSATION
-    assert done["status"] == "done"
+    assert (done["status"], done["closed_reason"]) == ("done", "manual")
     status, contacts = await call(shop.api, "GET", "/api/v1/contacts")
     assert keys(contacts) == LIST
     assert [keys(c) for c in contacts["items"]] == [CONTACT]

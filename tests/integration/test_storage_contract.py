@@ -11,7 +11,7 @@ import pytest
 
 from convohook.delivery.result import AttemptResult
 from convohook.domain.inbound import InboundItem, ItemKind
-from convohook.domain.model import Bot, Channel, Delivery, Webhook
+from convohook.domain.model import Bot, Channel, Conversation, Delivery, Webhook
 from convohook.domain.payload import CustomerProfile
 from convohook.meta import notifications as n
 from convohook.storage.base import Transaction
@@ -154,6 +154,50 @@ def test_done_then_late_message_then_new_message(db: Database) -> None:
     contacts = count(db, "SELECT count(DISTINCT contact_id) FROM conversations")
     assert contacts == 1
     assert count(db, "SELECT count(*) FROM events WHERE type = 'conversation.opened'") == 2
+
+
+def _only_conversation(db: Database, channel: Channel) -> Conversation:
+    [conversation] = db.run_sync(
+        lambda tx: tx.list_conversations(
+            channel.org_id, status=None, channel_id=None, contact_id=None, before=None, limit=5
+        )
+    )
+    return conversation
+
+
+def test_the_last_message_time_is_metas_and_only_moves_forward(db: Database) -> None:
+    channel, _ = setup_org(db)
+    apply(db, channel, msg(mid="m1", ts=T0 - 60_000), now=T0)  # written a minute before
+    assert _only_conversation(db, channel).last_message_at_ms == T0 - 60_000
+    apply(db, channel, msg(mid="m2", ts=T0 + 5_000), now=T0 + 6_000)
+    apply(db, channel, msg(mid="m0", ts=T0 - 90_000), now=T0 + 7_000)  # delivered late
+    apply(db, channel, msg(mid="m2", ts=T0 + 5_000), now=T0 + 8_000)  # delivered again
+    apply(db, channel, msg(kind=ItemKind.REACTION, mid="r1", ts=T0 + 9_000), now=T0 + 9_000)
+    conversation = _only_conversation(db, channel)
+    assert conversation.last_message_at_ms == T0 + 5_000
+    assert (conversation.assignee_id, conversation.tags, conversation.closed_reason) == (
+        None,
+        (),
+        None,
+    )
+
+
+def test_a_close_says_why(db: Database) -> None:
+    channel, _ = setup_org(db)
+    apply(db, channel, msg(mid="m1"))
+    conversation = _only_conversation(db, channel)
+    done = db.run_sync(mark_done, channel.org_id, conversation.id, clock=lambda: T0 + 1)
+    assert (done.status, done.closed_reason) == ("done", "manual")
+    apply(db, channel, msg(mid="m2", ts=T0 + 10), now=T0 + 10)  # reopens: a new conversation
+    reopened = db.run_sync(
+        lambda tx: tx.list_conversations(
+            channel.org_id, status="open", channel_id=None, contact_id=None, before=None, limit=5
+        )
+    )[0]
+    closed = db.run_sync(
+        mark_done, channel.org_id, reopened.id, clock=lambda: T0 + 20, reason="inactivity"
+    )
+    assert (closed.closed_reason, closed.last_message_at_ms) == ("inactivity", T0 + 10)
 
 
 def test_process_pending_applies_stored_notifications(db: Database) -> None:

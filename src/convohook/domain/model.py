@@ -78,6 +78,11 @@ class Conversation:
     reason: str  # first_message | reopened
     opened_at_ms: int
     done_at_ms: int | None
+    assignee_id: str | None = None  # one of the org's users (agents)
+    tags: tuple[str, ...] = ()  # sorted
+    closed_reason: str | None = None  # manual | inactivity | bot, once done
+    # The last message either way: Meta's time of the customer's, the time a reply went out.
+    last_message_at_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,8 +19,10 @@ def mark_done(
     *,
     clock: Clock,
     profile_deadline_ms: int = 60_000,
+    reason: str = "manual",
 ) -> Conversation:
-    """Close an open conversation; marking a done one again changes nothing (idempotent)."""
+    """Close an open conversation; marking a done one again changes nothing (idempotent).
+    `reason`: manual (a person), inactivity, or bot."""
     conversation = get_conversation(tx, org_id, conversation_id)
     if conversation.status == "done":
         return conversation
@@ -29,7 +31,7 @@ def mark_done(
     # message written after the mark always finds it done (and reopens).
     tx.lock_conversation(conversation_id)
     now_ms = clock()
-    if not tx.mark_done(conversation_id, now_ms):
+    if not tx.mark_done(conversation_id, now_ms, reason):
         return get_conversation(tx, org_id, conversation_id)
     channel = tx.get_channel(org_id, conversation.channel_id)
     if channel is not None:

@@ -133,11 +133,19 @@ def apply_item(
     ):
         report.duplicates += 1
         return Decision.IGNORE
+    if decision is Decision.CONTINUE and open_id is not None:
+        tx.touch_conversation(open_id, item.timestamp_ms)
     if not decision.opens or conversation_id is None:
         return decision
 
     tx.insert_conversation(
-        conversation_id, channel.org_id, channel.id, contact.id, decision.value, now_ms
+        conversation_id,
+        channel.org_id,
+        channel.id,
+        contact.id,
+        decision.value,
+        now_ms,
+        last_message_at_ms=item.timestamp_ms,
     )
     emitted = emit_event(
         tx,

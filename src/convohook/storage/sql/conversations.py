@@ -4,6 +4,7 @@ harmless."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from convohook.domain.model import (
     Conversation,
@@ -75,48 +76,85 @@ class ConversationsSQL(SQLBase):
         contact_id: str,
         reason: str,
         opened_at_ms: int,
+        last_message_at_ms: int | None = None,
     ) -> None:
         self._x(
             "INSERT INTO conversations (id, org_id, channel_id, contact_id, status, reason, "
-            "opened_at_ms) VALUES (?, ?, ?, ?, 'open', ?, ?)",
-            (conversation_id, org_id, channel_id, contact_id, reason, opened_at_ms),
+            "opened_at_ms, last_message_at_ms) VALUES (?, ?, ?, ?, 'open', ?, ?, ?)",
+            (
+                conversation_id,
+                org_id,
+                channel_id,
+                contact_id,
+                reason,
+                opened_at_ms,
+                opened_at_ms if last_message_at_ms is None else last_message_at_ms,
+            ),
+        )
+
+    def touch_conversation(self, conversation_id: str, message_at_ms: int) -> None:
+        # Meta delivers out of order: an older message leaves the time as it is.
+        self._x(
+            "UPDATE conversations SET last_message_at_ms = ? "
+            "WHERE id = ? AND (last_message_at_ms IS NULL OR last_message_at_ms < ?)",
+            (message_at_ms, conversation_id, message_at_ms),
         )
 
     def lock_conversation(self, conversation_id: str) -> None:
         self._x("SELECT id FROM conversations WHERE id = ?" + self.FOR_UPDATE, (conversation_id,))
 
-    def mark_done(self, conversation_id: str, done_at_ms: int) -> bool:
+    def mark_done(self, conversation_id: str, done_at_ms: int, reason: str = "manual") -> bool:
         cur = self._x(
-            "UPDATE conversations SET status = 'done', done_at_ms = ? "
+            "UPDATE conversations SET status = 'done', done_at_ms = ?, closed_reason = ? "
             "WHERE id = ? AND status = 'open'",
-            (done_at_ms, conversation_id),
+            (done_at_ms, reason, conversation_id),
         )
         return cur.rowcount > 0
 
     _CONVERSATION_SELECT = (
         "SELECT v.id, v.org_id, v.channel_id, v.status, v.reason, v.opened_at_ms, v.done_at_ms, "
+        "v.assignee_id, v.closed_reason, v.last_message_at_ms, "
         f"{CONTACT_COLS} FROM conversations v JOIN contacts c ON c.id = v.contact_id "
     )
 
-    @staticmethod
-    def _conversation(row: Sequence[object]) -> Conversation:
-        return Conversation(
-            id=str(row[0]),
-            org_id=str(row[1]),
-            channel_id=str(row[2]),
-            status=str(row[3]),
-            reason=str(row[4]),
-            opened_at_ms=int(row[5]),  # type: ignore[call-overload]
-            done_at_ms=row[6],  # type: ignore[arg-type]
-            contact=contact_row(row[7:]),
-        )
+    def _conversations(self, rows: Sequence[Sequence[Any]]) -> list[Conversation]:
+        tags = self._tags_of([str(r[0]) for r in rows])
+        return [
+            Conversation(
+                id=str(r[0]),
+                org_id=str(r[1]),
+                channel_id=str(r[2]),
+                status=str(r[3]),
+                reason=str(r[4]),
+                opened_at_ms=int(r[5]),
+                done_at_ms=r[6],
+                assignee_id=r[7],
+                closed_reason=r[8],
+                last_message_at_ms=r[9],
+                tags=tuple(tags[str(r[0])]),
+                contact=contact_row(r[10:]),
+            )
+            for r in rows
+        ]
+
+    def _tags_of(self, conversation_ids: Sequence[str]) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {i: [] for i in conversation_ids}
+        if conversation_ids:
+            marks = ",".join("?" * len(conversation_ids))
+            for conversation_id, tag in self._x(
+                "SELECT conversation_id, tag FROM conversation_tags "
+                f"WHERE conversation_id IN ({marks}) ORDER BY tag",
+                list(conversation_ids),
+            ).fetchall():
+                found[str(conversation_id)].append(str(tag))
+        return found
 
     def get_conversation(self, org_id: str, conversation_id: str) -> Conversation | None:
         row = self._x(
             self._CONVERSATION_SELECT + "WHERE v.org_id = ? AND v.id = ?",
             (org_id, conversation_id),
         ).fetchone()
-        return self._conversation(row) if row else None
+        return self._conversations([row])[0] if row else None
 
     def list_conversations(
         self,
@@ -147,4 +185,4 @@ class ConversationsSQL(SQLBase):
                 limit,
             ),
         ).fetchall()
-        return [self._conversation(r) for r in rows]
+        return self._conversations(rows)

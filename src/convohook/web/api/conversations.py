@@ -31,6 +31,7 @@ from convohook.web.errors import ApiError
 
 ConversationStatus = Literal["open", "done"]
 OpeningReason = Literal["first_message", "reopened"]
+ClosedReason = Literal["manual", "inactivity", "bot"]
 
 
 class ConversationOut(Answer):
@@ -41,6 +42,16 @@ class ConversationOut(Answer):
     contact: ContactOut
     opened_at: Timestamp
     done_at: Timestamp | None
+    assignee_id: str | None = Field(description="the agent (an org user) it is assigned to")
+    tags: list[str] = Field(description="sorted")
+    closed_reason: ClosedReason | None = Field(
+        description="why it was marked done: by a person (manual), for inactivity (the "
+        "channel's auto_done_after), or by a bot; null while open"
+    )
+    last_message_at: Timestamp | None = Field(
+        description="the last message either way: Meta's time of the customer's, the time a "
+        "reply went out"
+    )
 
 
 class ConversationPage(Page[ConversationOut]):
@@ -68,6 +79,10 @@ def conversation_out(v: Conversation) -> ConversationOut:
         contact=contact_out(v.contact),
         opened_at=iso_ms(v.opened_at_ms),
         done_at=iso(v.done_at_ms),
+        assignee_id=v.assignee_id,
+        tags=list(v.tags),
+        closed_reason=cast(ClosedReason | None, v.closed_reason),
+        last_message_at=iso(v.last_message_at_ms),
     )
 
 
