@@ -17,17 +17,13 @@ from convohook.storage.base import Storage
 from convohook.storage.database import Database
 from convohook.storage.sqlite import SQLiteStorage
 
-from harness import ADMIN_URL, admin_execute
+from harness import ADMIN_URL, admin_execute, database_url
 
 # One template per test session: sessions run side by side (two checkouts, a helper) each
 # migrate their own, and none drops another's.
 TEMPLATE = f"convohook_test_template_{os.getpid()}"
 
 BACKENDS = ["sqlite", "postgresql"]
-
-
-def database_url(name: str) -> str:
-    return ADMIN_URL.rsplit("/", 1)[0] + "/" + name
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,11 @@ ADMIN_URL = os.environ.get(
 )
 
 
+def database_url(name: str) -> str:
+    """The URL of database `name` on the test PostgreSQL server."""
+    return ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
 def admin_execute(*statements: str) -> None:
     """Statements on the PostgreSQL server as its superuser (databases made and dropped)."""
     import psycopg

@@ -12,7 +12,7 @@ from convohook.storage import migrations
 from convohook.storage.base import Storage
 from convohook.storage.database import open_storage
 
-from harness import admin_execute
+from harness import admin_execute, database_url
 
 T0 = 1_700_000_000_000
 
@@ -24,8 +24,6 @@ def empty_url(backend: str, tmp_path: Any, request: pytest.FixtureRequest) -> It
         yield f"sqlite:///{tmp_path / 'old.db'}"
         return
     request.getfixturevalue("postgres_template")  # PostgreSQL is reachable, or skip/fail
-    from conftest import database_url
-
     name = f"convohook_m_{tmp_path.name[-20:].lower().replace('-', '_')}"
     admin_execute(f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}")
     yield database_url(name)
