@@ -179,10 +179,14 @@ def users_create(
             help="At least 10 characters (prompted when not given).",
         ),
     ],
+    name: Annotated[
+        str | None,
+        typer.Option(help="The name colleagues know them by, shown as an agent (default: email)."),
+    ] = None,
     config: ConfigFile = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Create a user of an organisation for the web UI; prints JSON with its id."""
+    """Create a user of an organisation for the web UI (an agent too); prints JSON with its id."""
     from convohook.storage.database import open_database
     from convohook.storage.errors import ConflictError
     from convohook.usecases.clock import system_clock
@@ -192,7 +196,7 @@ def users_create(
     run_migrations(settings)
     db = open_database(settings.database_url, settings.sealer())
     try:
-        user = db.run_sync(create_user, org, email, password, system_clock())
+        user = db.run_sync(create_user, org, email, password, system_clock(), name)
     except WeakPassword as exc:
         fail(str(exc))
     except ConflictError:
@@ -202,4 +206,8 @@ def users_create(
         )
     finally:
         db.close()
-    typer.echo(orjson.dumps({"id": user.id, "org_id": user.org_id, "email": user.email}).decode())
+    typer.echo(
+        orjson.dumps(
+            {"id": user.id, "org_id": user.org_id, "email": user.email, "name": user.name}
+        ).decode()
+    )

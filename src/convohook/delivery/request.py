@@ -6,6 +6,8 @@ import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import orjson
+
 from convohook.delivery.signing import webhook_headers
 from convohook.domain.model import DueDelivery
 from convohook.domain.payload import EventFacts, standard_envelope
@@ -87,6 +89,7 @@ def build_request(due: DueDelivery, timestamp_s: int) -> OutgoingRequest:
                 igsid=due.igsid,
                 first_message_text=due.first_message_text,
                 first_message_at_ms=due.first_message_at_ms,
+                details=orjson.loads(due.details) if due.details else None,
             ),
         )
     headers = dict(due.headers)

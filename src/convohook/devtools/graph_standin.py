@@ -6,7 +6,9 @@ up over HTTP exactly as in production. This app answers
 JSON included, and adds `/_standin/…` admin endpoints to register profiles, inject faults and
 count the lookups served:
 
-    PUT  /_standin/profiles/{igsid}   {"username": str, "name": str | null}
+    PUT  /_standin/profiles/{igsid}   {"username": str, "name": str | null, and optionally
+                                       "follower_count": int, "is_user_follow_business": bool,
+                                       "is_verified_user": bool}
     GET  /_standin/profiles           {"items": [{"id", "username", "name"}, …]}
     POST /_standin/faults             {"mode": "ok" | "down" | "slow" | "error",
                                        "delay": seconds, "count": n | null}
@@ -80,8 +82,24 @@ class ProfileRegistry:
         self._fault: Fault | None = None
         self._served: Counter[str] = Counter()
 
-    def put(self, igsid: str, username: str, name: str | None = None) -> CustomerProfile:
-        profile = CustomerProfile(username=username, name=name)
+    def put(
+        self,
+        igsid: str,
+        username: str,
+        name: str | None = None,
+        *,
+        follower_count: int | None = None,
+        is_user_follow_business: bool | None = None,
+        is_verified_user: bool | None = None,
+    ) -> CustomerProfile:
+        """None: a field the customer does not share (left out of the answer, as Meta does)."""
+        profile = CustomerProfile(
+            username=username,
+            name=name,
+            follower_count=follower_count,
+            is_user_follow_business=is_user_follow_business,
+            is_verified_user=is_verified_user,
+        )
         self._profiles[igsid] = profile
         return profile
 
@@ -199,7 +217,7 @@ def create_graph_standin(profiles: ProfileRegistry | None = None) -> Starlette:
                 f"(#100) Tried accessing nonexisting field ({unknown[0]}) on node type (User)",
                 code=100,
             )
-        values: dict[str, str | None] = {"name": found.name, "username": found.username}
+        values = {k: v for k, v in _profile_json(igsid, found).items() if k != "id"}
         body: dict[str, object] = {}
         for field in fields:
             # Instagram leaves out fields it has no value for, such as an unset name.
@@ -221,7 +239,23 @@ def create_graph_standin(profiles: ProfileRegistry | None = None) -> Starlette:
             return _bad_request('"username" must be a non-empty string')
         if name is not None and not isinstance(name, str):
             return _bad_request('"name" must be a string or null')
-        saved = registry.put(igsid, username, name)
+        followers = data.get("follower_count")
+        if followers is not None and (
+            isinstance(followers, bool) or not isinstance(followers, int)
+        ):
+            return _bad_request('"follower_count" must be an integer or null')
+        flags = {k: data.get(k) for k in ("is_user_follow_business", "is_verified_user")}
+        for key, flag in flags.items():
+            if flag is not None and not isinstance(flag, bool):
+                return _bad_request(f'"{key}" must be true, false or null')
+        saved = registry.put(
+            igsid,
+            username,
+            name,
+            follower_count=followers,
+            is_user_follow_business=flags["is_user_follow_business"],
+            is_verified_user=flags["is_verified_user"],
+        )
         return JSONResponse(_profile_json(igsid, saved))
 
     async def list_profiles(request: Request) -> Response:
@@ -280,7 +314,15 @@ def create_graph_standin(profiles: ProfileRegistry | None = None) -> Starlette:
 
 
 def _profile_json(igsid: str, profile: CustomerProfile) -> dict[str, object]:
-    return {"id": igsid, "username": profile.username, "name": profile.name}
+    shown: dict[str, object] = {"id": igsid, "username": profile.username, "name": profile.name}
+    for key, value in (
+        ("follower_count", profile.follower_count),
+        ("is_user_follow_business", profile.is_user_follow_business),
+        ("is_verified_user", profile.is_verified_user),
+    ):
+        if value is not None:  # what the customer does not share is not there at all
+            shown[key] = value
+    return shown
 
 
 def _bad_request(message: str) -> JSONResponse:

@@ -66,6 +66,10 @@ class Contact:
     profile_status: str  # unknown | ok | fallback
     profile_fetched_at_ms: int | None
     created_at_ms: int
+    # The User Profile API's, for bots' conditions; None where Instagram did not share them.
+    follower_count: int | None = None
+    is_user_follow_business: bool | None = None
+    is_verified_user: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +190,7 @@ class DueDelivery:
     rate_limit_per_s: float | None = None
     max_concurrency: int | None = None
     org_id: str = ""
+    details: str | None = None  # JSON: what the event says beyond the DoubleTick fields
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -212,11 +217,16 @@ class Page(Generic[T]):
 
 @dataclass(frozen=True, slots=True)
 class User:
+    """One of an org's people: an agent conversations are assigned to, and, with a password,
+    someone who signs in to the UI."""
+
     id: str
     org_id: str
     email: str
-    password_hash: str
+    password_hash: str  # '' for an agent who does not sign in
     created_at_ms: int
+    name: str = ""
+    available: bool = True  # whether round robin hands them conversations
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,10 @@ class CustomerProfile:
 
     username: str
     name: str | None
+    # Fetched with them, for bots' conditions; None when Instagram does not share them.
+    follower_count: int | None = None
+    is_user_follow_business: bool | None = None
+    is_verified_user: bool | None = None
 
     @property
     def display_name(self) -> str:
@@ -64,6 +68,23 @@ def conversation_closed_body(
     return orjson.dumps(fields)
 
 
+def conversation_assigned_body(
+    *,
+    business_handle: str,
+    profile: CustomerProfile,
+    customer_id: str,
+    assignee: dict[str, str] | None,
+) -> bytes:
+    """Ours too (DESIGN section 7): the opened body's keys, not an opening, then to whom the
+    conversation is now assigned ({"id","name","email"}, or null once unassigned)."""
+    fields = _doubletick_fields(
+        business_handle=business_handle, profile=profile, customer_id=customer_id
+    )
+    fields["conversationOpened"] = False
+    fields["assignee"] = assignee
+    return orjson.dumps(fields)
+
+
 @dataclass(frozen=True, slots=True)
 class EventFacts:
     """What the extended format adds to the DoubleTick fields."""
@@ -76,6 +97,9 @@ class EventFacts:
     igsid: str | None
     first_message_text: str | None
     first_message_at_ms: int | None
+    # The event's own extras beyond the DoubleTick fields (conversation.assigned: the previous
+    # assignee and who assigned), already in the order they are sent.
+    details: dict[str, object] | None = None
 
 
 def iso_ms(ms: int) -> str:
@@ -97,6 +121,8 @@ def standard_envelope(doubletick_body: bytes, facts: EventFacts) -> bytes:
         if facts.first_message_at_ms is not None
         else None
     )
+    for key, value in (facts.details or {}).items():
+        data.setdefault(key, value)
     return orjson.dumps(
         {"type": facts.event_type, "timestamp": iso_ms(facts.created_at_ms), "data": data}
     )

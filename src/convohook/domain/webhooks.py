@@ -13,7 +13,9 @@ from convohook.domain.model import Webhook
 
 DISABLED_BY_USER = "disabled by user"
 # Events with a channel (the conversation's); operations events go to the org's webhooks.
-CONVERSATION_EVENTS = frozenset({"conversation.opened", "conversation.closed"})
+CONVERSATION_EVENTS = frozenset(
+    {"conversation.opened", "conversation.closed", "conversation.assigned"}
+)
 
 
 @dataclass(frozen=True, slots=True)

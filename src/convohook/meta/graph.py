@@ -18,7 +18,8 @@ import orjson
 from convohook.domain.payload import CustomerProfile
 
 GRAPH_API_URL = "https://graph.instagram.com/v24.0"
-PROFILE_FIELDS = "name,username"
+# Name and username for the payload; the rest for bots' conditions (DESIGN section 7).
+PROFILE_FIELDS = "name,username,follower_count,is_user_follow_business,is_verified_user"
 
 # Graph error codes that mean "later may work": unknown/service errors and the rate limits.
 RETRYABLE_ERROR_CODES = frozenset({1, 2, 4, 17, 32, 613})
@@ -73,7 +74,21 @@ def profile_from_body(igsid: str, body: bytes | None, token: str) -> CustomerPro
     name = data.get("name")
     # Instagram sends null or leaves `name` out when the customer set none; blank is the same.
     display = name if isinstance(name, str) and name.strip() else None
-    return CustomerProfile(username=username, name=display)
+    followers = data.get("follower_count")
+    return CustomerProfile(
+        username=username,
+        name=display,
+        # Left out when the customer does not share them; anything malformed counts as that.
+        follower_count=followers
+        if isinstance(followers, int) and not isinstance(followers, bool) and followers >= 0
+        else None,
+        is_user_follow_business=_flag(data.get("is_user_follow_business")),
+        is_verified_user=_flag(data.get("is_verified_user")),
+    )
+
+
+def _flag(value: object) -> bool | None:
+    return value if isinstance(value, bool) else None
 
 
 def error_from_status(status: int, body: bytes | None, token: str) -> ProfileUnavailable:

@@ -1,4 +1,5 @@
-"""The Instagram User Profile API client: an IGSID in, a username and display name out.
+"""The Instagram User Profile API client: an IGSID in, a username and display name out (with
+the follower count and the follow and verified flags, when Instagram shares them).
 
 Every way a lookup can fail is one `ProfileUnavailable` (meta/graph.py understands Meta's answers
 and says whether to retry). The access token travels in the query string (the API's contract), so
@@ -43,7 +44,8 @@ class GraphClient:
         return self._base_url
 
     async def fetch_profile(self, igsid: str, access_token: str) -> CustomerProfile:
-        """GET {base}/{igsid}?fields=name,username; raises ProfileUnavailable on any failure."""
+        """GET {base}/{igsid}?fields=name,username,follower_count,…; raises ProfileUnavailable
+        on any failure."""
         if not igsid:
             raise ProfileUnavailable("empty IGSID", retryable=False)
         if not access_token:

@@ -48,6 +48,22 @@ class AccountStore(Protocol):
     def delete_session(self, token_hash: str) -> None: ...
 
 
+class AgentStore(Protocol):
+    """An org's users seen as agents, and round robin's turn."""
+
+    def list_agents(self, org_id: str, before: str | None, limit: int) -> list[User]: ...
+    def get_agent(self, org_id: str, agent_id: str) -> User | None: ...
+    def update_agent(self, agent: User) -> None:
+        """Its name and availability."""
+        ...
+
+    def take_round_robin_turn(self, org_id: str) -> User | None:
+        """The next available agent after the one who had the last turn (in id order, wrapping
+        around), now the one who had it; None when nobody is available. The turn is the org's
+        row, held until this transaction ends: concurrent takers wait and get the next one."""
+        ...
+
+
 class ChannelStore(Protocol):
     """Channels: the Instagram accounts an org connected."""
 
@@ -95,7 +111,16 @@ class ContactStore(Protocol):
         ...
 
     def set_contact_profile(
-        self, contact_id: str, username: str, name: str | None, status: str, now_ms: int
+        self,
+        contact_id: str,
+        username: str,
+        name: str | None,
+        status: str,
+        now_ms: int,
+        *,
+        follower_count: int | None = None,
+        is_user_follow_business: bool | None = None,
+        is_verified_user: bool | None = None,
     ) -> None: ...
     def get_contact(self, org_id: str, contact_id: str) -> Contact | None: ...
     def list_contacts(
@@ -161,7 +186,15 @@ class ConversationStore(Protocol):
         contact_id: str | None,
         before: str | None,
         limit: int,
+        assignee_id: str | None = None,
+        unassigned: bool = False,
+        tag: str | None = None,
     ) -> list[Conversation]: ...
+    def set_assignee(self, conversation_id: str, assignee_id: str | None) -> None: ...
+    def add_tags(
+        self, org_id: str, conversation_id: str, tags: Sequence[str], now_ms: int
+    ) -> None: ...
+    def remove_tags(self, conversation_id: str, tags: Sequence[str]) -> None: ...
 
 
 class OutboxStore(Protocol):
@@ -183,6 +216,7 @@ class OutboxStore(Protocol):
         first_message_at_ms: int | None,
         now_ms: int,
         profile_claimed_until_ms: int = 0,  # > now: the writer looks the profile up itself
+        details: str | None = None,  # JSON: what the event says beyond the DoubleTick fields
     ) -> None: ...
     def insert_deliveries(
         self, rows: Iterable[tuple[str, str]], event_id: str, org_id: str, now_ms: int
@@ -190,7 +224,10 @@ class OutboxStore(Protocol):
     def claim_awaiting_profiles(
         self, now_ms: int, lease_until_ms: int, limit: int
     ) -> list[AwaitingProfile]: ...
-    def events_awaiting_profile(self, contact_id: str) -> list[tuple[str, str]]: ...
+    def events_awaiting_profile(self, contact_id: str) -> list[tuple[str, str, str | None]]:
+        """(id, type, details) of each."""
+        ...
+
     def set_event_payload(self, event_id: str, payload: bytes) -> None: ...
     def postpone_profile(self, contact_id: str, attempts: int, next_at_ms: int) -> None: ...
 
@@ -264,6 +301,7 @@ class UpkeepStore(Protocol):
 
 class Transaction(
     AccountStore,
+    AgentStore,
     ChannelStore,
     WebhookStore,
     ContactStore,

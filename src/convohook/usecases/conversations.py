@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from convohook.domain.model import Conversation, Message
+from convohook.domain.model import Conversation, Message, User
 from convohook.storage.base import Transaction
 from convohook.usecases.channels import channel_handles
 from convohook.usecases.clock import Clock
@@ -63,8 +63,11 @@ def list_conversations(
     contact_id: str | None = None,
     cursor: str | None = None,
     limit: int = 50,
+    assignee_id: str | None = None,
+    unassigned: bool = False,
+    tag: str | None = None,
 ) -> list[Conversation]:
-    """Newest first."""
+    """Newest first; `unassigned`: only those with no assignee."""
     return tx.list_conversations(
         org_id,
         status=status,
@@ -72,6 +75,9 @@ def list_conversations(
         contact_id=contact_id,
         before=cursor,
         limit=limit,
+        assignee_id=assignee_id,
+        unassigned=unassigned,
+        tag=tag,
     )
 
 
@@ -98,13 +104,39 @@ def list_messages(
 class Inbox:
     conversations: list[Conversation]
     channels: dict[str, str]  # handle by channel id
+    agents: dict[str, User]  # by id: whom conversations are assigned to
 
 
-def inbox(tx: Transaction, org_id: str, status: str | None, limit: int) -> Inbox:
+@dataclass(frozen=True, slots=True)
+class InboxFilter:
+    status: str | None = None
+    assignee_id: str | None = None
+    unassigned: bool = False
+    tag: str | None = None
+
+
+def inbox(tx: Transaction, org_id: str, shown: InboxFilter, limit: int) -> Inbox:
     return Inbox(
-        conversations=list_conversations(tx, org_id, status=status, limit=limit),
+        conversations=list_conversations(
+            tx,
+            org_id,
+            status=shown.status,
+            assignee_id=shown.assignee_id,
+            unassigned=shown.unassigned,
+            tag=shown.tag,
+            limit=limit,
+        ),
         channels=channel_handles(tx, org_id),
+        agents=agents_by_id(tx, org_id),
     )
+
+
+AGENTS_SHOWN = 500  # an org's people: a select lists them all
+
+
+def agents_by_id(tx: Transaction, org_id: str) -> dict[str, User]:
+    """Oldest first (the order people joined), for selects and names."""
+    return {a.id: a for a in reversed(tx.list_agents(org_id, None, AGENTS_SHOWN))}
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +145,7 @@ class ConversationDetail:
     channel_handle: str
     messages: list[Message]  # oldest first
     history: list[Conversation]  # the customer's conversations on this channel, newest first
+    agents: dict[str, User]  # whom it can be assigned to
 
 
 def conversation_detail(
@@ -131,4 +164,5 @@ def conversation_detail(
             contact_id=conversation.contact.id,
             limit=history,
         ),
+        agents=agents_by_id(tx, org_id),
     )

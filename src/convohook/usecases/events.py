@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import orjson
+
 from convohook.domain.ids import new_id
 from convohook.domain.model import Contact
 from convohook.domain.payload import (
     CustomerProfile,
+    conversation_assigned_body,
     conversation_closed_body,
     conversation_opened_body,
 )
@@ -15,7 +18,8 @@ from convohook.storage.base import Transaction
 
 CONVERSATION_OPENED = "conversation.opened"
 CONVERSATION_CLOSED = "conversation.closed"
-EVENT_TYPES = (CONVERSATION_OPENED, CONVERSATION_CLOSED)
+CONVERSATION_ASSIGNED = "conversation.assigned"
+EVENT_TYPES = (CONVERSATION_OPENED, CONVERSATION_CLOSED, CONVERSATION_ASSIGNED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +33,13 @@ def cached_profile(contact: Contact) -> CustomerProfile | None:
     """Whatever we know, fresh or not."""
     if contact.username is None:
         return None
-    return CustomerProfile(username=contact.username, name=contact.name)
+    return CustomerProfile(
+        username=contact.username,
+        name=contact.name,
+        follower_count=contact.follower_count,
+        is_user_follow_business=contact.is_user_follow_business,
+        is_verified_user=contact.is_verified_user,
+    )
 
 
 def fresh_profile(contact: Contact, now_ms: int, ttl_ms: int) -> CustomerProfile | None:
@@ -42,8 +52,22 @@ def fresh_profile(contact: Contact, now_ms: int, ttl_ms: int) -> CustomerProfile
 
 
 def build_body(
-    event_type: str, *, business_handle: str, profile: CustomerProfile, customer_id: str
+    event_type: str,
+    *,
+    business_handle: str,
+    profile: CustomerProfile,
+    customer_id: str,
+    details: str | None = None,
 ) -> bytes:
+    """The default (DoubleTick) body; `details` is the event's JSON extras, as stored."""
+    if event_type == CONVERSATION_ASSIGNED:
+        extras = orjson.loads(details) if details else {}
+        return conversation_assigned_body(
+            business_handle=business_handle,
+            profile=profile,
+            customer_id=customer_id,
+            assignee=extras.get("assignee"),
+        )
     builder = (
         conversation_opened_body if event_type == CONVERSATION_OPENED else conversation_closed_body
     )
@@ -66,14 +90,19 @@ def emit_event(
     first_message_text: str | None = None,
     first_message_at_ms: int | None = None,
     profile_claimed_until_ms: int = 0,
+    details: dict[str, object] | None = None,
 ) -> EmittedEvent:
-    """One event and its deliveries, in the caller's transaction (the transactional outbox)."""
+    """One event and its deliveries, in the caller's transaction (the transactional outbox).
+    `details`: what the event says beyond the DoubleTick fields, kept with it so that a body
+    built later (once the profile is known) and the extended format say the same."""
+    stored_details = orjson.dumps(details).decode() if details is not None else None
     payload = (
         build_body(
             event_type,
             business_handle=channel_handle,
             profile=profile,
             customer_id=contact.customer_id,
+            details=stored_details,
         )
         if profile is not None
         else None
@@ -93,6 +122,7 @@ def emit_event(
         first_message_at_ms=first_message_at_ms,
         now_ms=now_ms,
         profile_claimed_until_ms=profile_claimed_until_ms if payload is None else 0,
+        details=stored_details,
     )
     webhooks = tx.webhooks_for(channel_id, event_type)
     tx.insert_deliveries(

@@ -47,7 +47,16 @@ def apply_profile_results(tx: Transaction, results: list[ProfileResult], now_ms:
         contact = waiting.contact
         if result.profile is not None:
             profile = result.profile
-            tx.set_contact_profile(contact.id, profile.username, profile.name, "ok", now_ms)
+            tx.set_contact_profile(
+                contact.id,
+                profile.username,
+                profile.name,
+                "ok",
+                now_ms,
+                follower_count=profile.follower_count,
+                is_user_follow_business=profile.is_user_follow_business,
+                is_verified_user=profile.is_verified_user,
+            )
         else:
             attempts = waiting.attempts + 1
             next_at = now_ms + backoff_ms(attempts)
@@ -58,7 +67,7 @@ def apply_profile_results(tx: Transaction, results: list[ProfileResult], now_ms:
             profile, is_igsid = fallback_profile(waiting)
             if is_igsid:
                 tx.set_contact_profile(contact.id, profile.username, None, "fallback", now_ms)
-        for event_id, event_type in tx.events_awaiting_profile(contact.id):
+        for event_id, event_type, details in tx.events_awaiting_profile(contact.id):
             tx.set_event_payload(
                 event_id,
                 build_body(
@@ -66,6 +75,7 @@ def apply_profile_results(tx: Transaction, results: list[ProfileResult], now_ms:
                     business_handle=waiting.channel_handle,
                     profile=profile,
                     customer_id=contact.customer_id,
+                    details=details,
                 ),
             )
             ready += 1

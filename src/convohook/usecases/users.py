@@ -52,11 +52,26 @@ def verify_password(password: str, stored: str) -> bool:
 _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 
 
-def create_user(tx: Transaction, org_id: str, email: str, password: str, now_ms: int) -> User:
+def create_user(
+    tx: Transaction,
+    org_id: str,
+    email: str,
+    password: str,
+    now_ms: int,
+    name: str | None = None,
+) -> User:
+    """Someone who signs in to the UI, and an agent of the org (named after their email when
+    no name is given)."""
     if len(password) < MIN_PASSWORD:
         raise WeakPassword(f"the password must have at least {MIN_PASSWORD} characters")
+    cleaned = email.strip().lower()
     user = User(
-        new_id("usr", now_ms), org_id, email.strip().lower(), hash_password(password), now_ms
+        new_id("usr", now_ms),
+        org_id,
+        cleaned,
+        hash_password(password),
+        now_ms,
+        name=(name or "").strip() or cleaned,
     )
     tx.insert_user(user)
     return user

@@ -10,6 +10,7 @@ Every method is one or two statements of plain SQL; no logic beyond mapping rows
 from __future__ import annotations
 
 from convohook.storage.sql.accounts import AccountsSQL
+from convohook.storage.sql.agents import AgentsSQL
 from convohook.storage.sql.base import Cursor, SQLBase
 from convohook.storage.sql.bots import BotsSQL
 from convohook.storage.sql.channels import ChannelsSQL
@@ -26,6 +27,7 @@ __all__ = ["FIFO_READY", "Cursor", "SQLBase", "SQLTransaction"]
 
 class SQLTransaction(
     AccountsSQL,
+    AgentsSQL,
     ChannelsSQL,
     WebhooksSQL,
     ContactsSQL,

@@ -8,7 +8,10 @@ from convohook.domain.model import (
     User,
 )
 from convohook.storage.sql.base import (
+    USER_COLS,
+    USER_WIDTH,
     SQLBase,
+    user_row,
 )
 
 
@@ -33,20 +36,24 @@ class AccountsSQL(SQLBase):
         ).fetchone()
         return Org(*row) if row else None
 
-    _USER_COLS = "u.id, u.org_id, u.email, u.password_hash, u.created_at_ms"
-
     def insert_user(self, user: User) -> None:
         self._x(
-            "INSERT INTO users (id, org_id, email, password_hash, created_at_ms) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (user.id, user.org_id, user.email, user.password_hash, user.created_at_ms),
+            "INSERT INTO users (id, org_id, email, password_hash, created_at_ms, name, available) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                user.id,
+                user.org_id,
+                user.email,
+                user.password_hash,
+                user.created_at_ms,
+                user.name,
+                user.available,
+            ),
         )
 
     def user_by_email(self, email: str) -> User | None:
-        row = self._x(
-            f"SELECT {self._USER_COLS} FROM users u WHERE u.email = ?", (email,)
-        ).fetchone()
-        return User(*row) if row else None
+        row = self._x(f"SELECT {USER_COLS} FROM users u WHERE u.email = ?", (email,)).fetchone()
+        return user_row(row) if row else None
 
     def insert_session(
         self, token_hash: str, user_id: str, csrf_token: str, now_ms: int, expires_at_ms: int
@@ -60,11 +67,14 @@ class AccountsSQL(SQLBase):
 
     def session_by_hash(self, token_hash: str, now_ms: int) -> Session | None:
         row = self._x(
-            f"SELECT {self._USER_COLS}, s.csrf_token, s.expires_at_ms FROM sessions s "
+            f"SELECT {USER_COLS}, s.csrf_token, s.expires_at_ms FROM sessions s "
             "JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at_ms > ?",
             (token_hash, now_ms),
         ).fetchone()
-        return Session(User(*row[:5]), str(row[5]), int(row[6])) if row else None
+        if row is None:
+            return None
+        width = USER_WIDTH
+        return Session(user_row(row[:width]), str(row[width]), int(row[width + 1]))
 
     def delete_session(self, token_hash: str) -> None:
         self._x("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from convohook.domain.model import Contact, Webhook
+from convohook.domain.model import Contact, User, Webhook
 from convohook.storage.sealing import PLAIN, Sealer
 
 # The secrets sealed at rest (storage/sealing.py), each named as the column it lives in (column
@@ -26,12 +26,49 @@ SECRET_COLUMNS = {  # column -> (table, primary key)
 
 CONTACT_COLS = (
     "c.id, c.org_id, c.channel_id, c.igsid, c.customer_id, c.username, c.name, "
-    "c.profile_status, c.profile_fetched_at_ms, c.created_at_ms"
+    "c.profile_status, c.profile_fetched_at_ms, c.created_at_ms, c.follower_count, "
+    "c.is_user_follow_business, c.is_verified_user"
 )
+CONTACT_WIDTH = 13  # columns in CONTACT_COLS: what follows them in a row starts there
 
 
-def contact_row(row: Sequence[object]) -> Contact:
-    return Contact(*row)  # type: ignore[arg-type]
+def _flag(value: object) -> bool | None:
+    # SQLite hands booleans back as 0/1.
+    return None if value is None else bool(value)
+
+
+def contact_row(row: Sequence[Any]) -> Contact:
+    return Contact(
+        id=row[0],
+        org_id=row[1],
+        channel_id=row[2],
+        igsid=row[3],
+        customer_id=row[4],
+        username=row[5],
+        name=row[6],
+        profile_status=row[7],
+        profile_fetched_at_ms=row[8],
+        created_at_ms=row[9],
+        follower_count=row[10],
+        is_user_follow_business=_flag(row[11]),
+        is_verified_user=_flag(row[12]),
+    )
+
+
+USER_COLS = "u.id, u.org_id, u.email, u.password_hash, u.created_at_ms, u.name, u.available"
+USER_WIDTH = 7
+
+
+def user_row(row: Sequence[Any]) -> User:
+    return User(
+        id=row[0],
+        org_id=row[1],
+        email=row[2],
+        password_hash=row[3],
+        created_at_ms=row[4],
+        name=row[5],
+        available=bool(row[6]),
+    )
 
 
 class Cursor(Protocol):

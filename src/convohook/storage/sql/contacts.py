@@ -37,12 +37,31 @@ class ContactsSQL(SQLBase):
         return contact_row(row), False
 
     def set_contact_profile(
-        self, contact_id: str, username: str, name: str | None, status: str, now_ms: int
+        self,
+        contact_id: str,
+        username: str,
+        name: str | None,
+        status: str,
+        now_ms: int,
+        *,
+        follower_count: int | None = None,
+        is_user_follow_business: bool | None = None,
+        is_verified_user: bool | None = None,
     ) -> None:
         self._x(
             "UPDATE contacts SET username = ?, name = ?, profile_status = ?, "
-            "profile_fetched_at_ms = ? WHERE id = ?",
-            (username, name, status, now_ms, contact_id),
+            "profile_fetched_at_ms = ?, follower_count = ?, is_user_follow_business = ?, "
+            "is_verified_user = ? WHERE id = ?",
+            (
+                username,
+                name,
+                status,
+                now_ms,
+                follower_count,
+                is_user_follow_business,
+                is_verified_user,
+                contact_id,
+            ),
         )
 
     def get_contact(self, org_id: str, contact_id: str) -> Contact | None:

@@ -165,12 +165,19 @@ class ConversationsSQL(SQLBase):
         contact_id: str | None,
         before: str | None,
         limit: int,
+        assignee_id: str | None = None,
+        unassigned: bool = False,
+        tag: str | None = None,
     ) -> list[Conversation]:
         rows = self._x(
             self._CONVERSATION_SELECT
             + "WHERE v.org_id = ? AND (CAST(? AS TEXT) IS NULL OR v.status = ?) "
             "AND (CAST(? AS TEXT) IS NULL OR v.channel_id = ?) "
             "AND (CAST(? AS TEXT) IS NULL OR v.contact_id = ?) "
+            "AND (CAST(? AS TEXT) IS NULL OR v.assignee_id = ?) "
+            "AND (CAST(? AS INTEGER) = 0 OR v.assignee_id IS NULL) "
+            "AND (CAST(? AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM conversation_tags t "
+            "WHERE t.conversation_id = v.id AND t.tag = ?)) "
             "AND (CAST(? AS TEXT) IS NULL OR v.id < ?) ORDER BY v.id DESC LIMIT ?",
             (
                 org_id,
@@ -180,9 +187,32 @@ class ConversationsSQL(SQLBase):
                 channel_id,
                 contact_id,
                 contact_id,
+                assignee_id,
+                assignee_id,
+                int(unassigned),
+                tag,
+                tag,
                 before,
                 before,
                 limit,
             ),
         ).fetchall()
         return self._conversations(rows)
+
+    def set_assignee(self, conversation_id: str, assignee_id: str | None) -> None:
+        self._x(
+            "UPDATE conversations SET assignee_id = ? WHERE id = ?", (assignee_id, conversation_id)
+        )
+
+    def add_tags(self, org_id: str, conversation_id: str, tags: Sequence[str], now_ms: int) -> None:
+        self._many(
+            "INSERT INTO conversation_tags (org_id, conversation_id, tag, created_at_ms) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (conversation_id, tag) DO NOTHING",
+            [(org_id, conversation_id, tag, now_ms) for tag in tags],
+        )
+
+    def remove_tags(self, conversation_id: str, tags: Sequence[str]) -> None:
+        self._many(
+            "DELETE FROM conversation_tags WHERE conversation_id = ? AND tag = ?",
+            [(conversation_id, tag) for tag in tags],
+        )

@@ -10,6 +10,7 @@ from convohook.domain.model import (
 from convohook.storage.sql.base import (
     CHANNEL_TOKEN,
     CONTACT_COLS,
+    CONTACT_WIDTH,
     SQLBase,
     contact_row,
 )
@@ -32,11 +33,13 @@ class OutboxSQL(SQLBase):
         first_message_at_ms: int | None,
         now_ms: int,
         profile_claimed_until_ms: int = 0,
+        details: str | None = None,
     ) -> None:
         self._x(
             "INSERT INTO events (id, org_id, channel_id, type, conversation_id, contact_id, "
             "reason, payload, profile_deadline_ms, first_message_text, first_message_at_ms, "
-            "created_at_ms, profile_next_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "created_at_ms, profile_next_at_ms, details) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 event_id,
                 org_id,
@@ -51,6 +54,7 @@ class OutboxSQL(SQLBase):
                 first_message_at_ms,
                 now_ms,
                 profile_claimed_until_ms,
+                details,
             ),
         )
 
@@ -93,22 +97,23 @@ class OutboxSQL(SQLBase):
         ).fetchall()
         return [
             AwaitingProfile(
-                contact=contact_row(r[:10]),
-                channel_handle=str(r[10]),
-                access_token=self._sealer.open(CHANNEL_TOKEN, str(r[11])),
-                attempts=int(r[12]),
-                deadline_ms=int(r[13]),
-                events=int(r[14]),
+                contact=contact_row(r[:CONTACT_WIDTH]),
+                channel_handle=str(r[CONTACT_WIDTH]),
+                access_token=self._sealer.open(CHANNEL_TOKEN, str(r[CONTACT_WIDTH + 1])),
+                attempts=int(r[CONTACT_WIDTH + 2]),
+                deadline_ms=int(r[CONTACT_WIDTH + 3]),
+                events=int(r[CONTACT_WIDTH + 4]),
             )
             for r in rows
         ]
 
-    def events_awaiting_profile(self, contact_id: str) -> list[tuple[str, str]]:
+    def events_awaiting_profile(self, contact_id: str) -> list[tuple[str, str, str | None]]:
         rows = self._x(
-            "SELECT id, type FROM events WHERE contact_id = ? AND payload IS NULL ORDER BY id",
+            "SELECT id, type, details FROM events WHERE contact_id = ? AND payload IS NULL "
+            "ORDER BY id",
             (contact_id,),
         ).fetchall()
-        return [(str(r[0]), str(r[1])) for r in rows]
+        return [(str(r[0]), str(r[1]), r[2]) for r in rows]
 
     def set_event_payload(self, event_id: str, payload: bytes) -> None:
         self._x(

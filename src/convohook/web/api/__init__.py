@@ -6,10 +6,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from convohook.web.api import bots, channels, contacts, conversations, deliveries, webhooks
+from convohook.web.api import (
+    agents,
+    bots,
+    channels,
+    contacts,
+    conversations,
+    deliveries,
+    webhooks,
+)
 from convohook.web.api.common import check_parameters, errors
 
 # Every route authenticates and validates its input; each adds the errors of its own.
 router = APIRouter(dependencies=[Depends(check_parameters)], responses=errors(401, 422))
-for resource in (channels, webhooks, deliveries, conversations, contacts, bots):
+for resource in (channels, webhooks, deliveries, conversations, contacts, agents, bots):
     router.include_router(resource.router)

@@ -38,6 +38,15 @@ class ContactOut(Answer):
         "stands in; unknown: not looked up yet"
     )
     created_at: Timestamp
+    follower_count: int | None = Field(
+        description="from Instagram's User Profile API; null when Instagram does not share it"
+    )
+    is_user_follow_business: bool | None = Field(
+        description="whether the customer follows the business; null when not shared"
+    )
+    is_verified_user: bool | None = Field(
+        description="whether the customer's account is verified; null when not shared"
+    )
 
 
 class ContactPage(Page[ContactOut]):
@@ -54,6 +63,9 @@ def contact_out(c: Contact) -> ContactOut:
         channel_id=c.channel_id,
         profile_status=cast(ProfileStatus, c.profile_status),
         created_at=iso_ms(c.created_at_ms),
+        follower_count=c.follower_count,
+        is_user_follow_business=c.is_user_follow_business,
+        is_verified_user=c.is_verified_user,
     )
 
 

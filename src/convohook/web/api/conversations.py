@@ -10,8 +10,11 @@ from pydantic import Field
 
 from convohook.domain.model import Conversation, Message
 from convohook.domain.payload import iso_ms
-from convohook.usecases import conversations
+from convohook.usecases import assignment, conversations, tags
+from convohook.usecases.assignment import BY_API
+from convohook.usecases.tags import MAX_TAGS, TAG_MAX_LENGTH
 from convohook.web.api.common import (
+    NO_NUL,
     PREFIX,
     Answer,
     Cursor,
@@ -20,6 +23,7 @@ from convohook.web.api.common import (
     ObjectId,
     OrgDep,
     Page,
+    RequestBody,
     SvcDep,
     Timestamp,
     errors,
@@ -56,6 +60,30 @@ class ConversationOut(Answer):
 
 class ConversationPage(Page[ConversationOut]):
     pass
+
+
+# Trimmed before use: at least one character that is not a space.
+Tag = Annotated[
+    str,
+    Field(min_length=1, max_length=TAG_MAX_LENGTH, pattern=r"^[^\x00]*[^\s\x00][^\x00]*$"),
+]
+
+
+class AssignAgent(RequestBody):
+    agent_id: str | None = Field(
+        pattern=NO_NUL, description="an agent of the org (any, available or not); null unassigns"
+    )
+
+
+class AssignInTurn(RequestBody):
+    strategy: Literal["round_robin"] = Field(
+        description="round_robin: the next available agent in turn"
+    )
+
+
+class TagsIn(RequestBody):
+    add: list[Tag] = Field(default=[], max_length=MAX_TAGS)
+    remove: list[Tag] = Field(default=[], max_length=MAX_TAGS)
 
 
 class MessageOut(Answer):
@@ -133,6 +161,9 @@ async def list_conversations(
     status: ConversationStatus | None = None,
     channel_id: Filter = None,
     contact_id: Filter = None,
+    assignee_id: Filter = None,
+    unassigned: Annotated[bool, Query(description="only those assigned to nobody")] = False,
+    tag: Filter = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> ConversationPage:
@@ -143,6 +174,9 @@ async def list_conversations(
         status=status,
         channel_id=channel_id,
         contact_id=contact_id,
+        assignee_id=assignee_id,
+        unassigned=unassigned,
+        tag=tag,
         cursor=cursor,
         limit=limit + 1,
     )
@@ -183,4 +217,52 @@ async def mark_conversation_done(
     )
     svc.signals.deliveries.notify()
     svc.signals.profiles.notify()
+    return conversation_out(conversation)
+
+
+@router.post("/conversations/{conversation_id}/assign", responses=errors(400, 404))
+async def assign_conversation(
+    conversation_id: ObjectId, body: AssignAgent | AssignInTurn, org: OrgDep, svc: SvcDep
+) -> ConversationOut:
+    """`{"agent_id": …}` (null unassigns) or `{"strategy": "round_robin"}`. Fires
+    `conversation.assigned` when the assignee changes; assigning the agent it already has
+    changes nothing."""
+    deadline_ms = int(svc.settings.profile_deadline * 1000)
+    if isinstance(body, AssignInTurn):
+        conversation = await svc.db.run(
+            assignment.assign_round_robin,
+            org.id,
+            conversation_id,
+            by=BY_API,
+            clock=svc.clock,
+            profile_deadline_ms=deadline_ms,
+        )
+    else:
+        conversation = await svc.db.run(
+            assignment.assign,
+            org.id,
+            conversation_id,
+            body.agent_id,
+            by=BY_API,
+            clock=svc.clock,
+            profile_deadline_ms=deadline_ms,
+        )
+    svc.signals.deliveries.notify()
+    svc.signals.profiles.notify()
+    return conversation_out(conversation)
+
+
+@router.post("/conversations/{conversation_id}/tags", responses=errors(400, 404))
+async def change_tags(
+    conversation_id: ObjectId, body: TagsIn, org: OrgDep, svc: SvcDep
+) -> ConversationOut:
+    """Adds, then removes; tags are trimmed, at most 20 per conversation."""
+    conversation = await svc.db.run(
+        tags.change_tags,
+        org.id,
+        conversation_id,
+        add=body.add,
+        remove=body.remove,
+        now_ms=svc.clock(),
+    )
     return conversation_out(conversation)

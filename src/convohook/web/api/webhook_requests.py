@@ -26,7 +26,11 @@ from convohook.web.api.common import (
 from convohook.web.rules import WEBHOOK_URL_PATTERN
 
 EventName = Literal[
-    "conversation.opened", "conversation.closed", "webhook.disabled", "delivery.exhausted"
+    "conversation.opened",
+    "conversation.closed",
+    "conversation.assigned",
+    "webhook.disabled",
+    "delivery.exhausted",
 ]
 PayloadFormat = Literal["doubletick", "standard"]
 SignatureScheme = Literal["hmac", "ed25519"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from convohook.web.ui import auth, bots, channels, inbox, webhooks
+from convohook.web.ui import agents, auth, bots, channels, inbox, webhooks
 from convohook.web.ui.common import HERE
 
 routes: list[BaseRoute] = [
@@ -15,5 +15,6 @@ routes: list[BaseRoute] = [
     *bots.routes,
     *webhooks.routes,
     *channels.routes,
+    *agents.routes,
     Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
 ]

@@ -27,6 +27,7 @@ SESSION_COOKIE = "convohook_session"
 EVENT_LABELS = {
     "conversation.opened": "Conversation Opened",
     "conversation.closed": "Conversation Closed",
+    "conversation.assigned": "Conversation Assigned",
     "webhook.disabled": "Webhook disabled",
     "delivery.exhausted": "Delivery exhausted",
 }

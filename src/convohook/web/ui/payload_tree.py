@@ -30,7 +30,16 @@ FIELD_NOTES: dict[str, str] = {
     "their last conversation was marked as done.",
     "conversationClosed": "true: the conversation was marked as done (convohook's addition; "
     "sent only to webhooks subscribed to Conversation Closed).",
-    "type": "Extended format: the event, conversation.opened or conversation.closed.",
+    "assignee": "Whom the conversation is now assigned to (an agent: id, name, email); null "
+    "once unassigned (convohook's addition, sent to webhooks subscribed to Conversation "
+    "Assigned).",
+    "assignee.id": "The agent's id in convohook (GET /api/v1/agents).",
+    "assignee.name": "The agent's name.",
+    "assignee.email": "The agent's email.",
+    "previousAssignee": "Extended format: whom it was assigned to before; null if nobody.",
+    "assignedBy": "Extended format: who assigned it: a user's id (in the Inbox), api or bot.",
+    "type": "Extended format: the event: conversation.opened, conversation.closed or "
+    "conversation.assigned.",
     "timestamp": "Extended format: when the event happened (ISO 8601, UTC).",
     "data": "Extended format: the DoubleTick fields, plus the event's own below.",
     "eventId": "Extended format: the event's id, the same on every retry.",
@@ -106,14 +115,15 @@ def json_tree(body: str) -> list[Node] | None:
 class Event:
     """What a captured body says it is, when it is one of convohook's payloads."""
 
-    type: str  # conversation.opened, conversation.closed, ...
+    type: str  # conversation.opened, conversation.closed, conversation.assigned, ...
     handle: str | None  # the customer's username, when the body names one
 
 
 def event_of(body: str, known: Collection[str]) -> Event | None:
-    """The event a body carries: DoubleTick's format says it with `conversationOpened` or
-    `conversationClosed` and names the customer in `handle`; the standard format has `type` and
-    `data.handle`. None for anything else (a capture URL takes whatever anyone POSTs)."""
+    """The event a body carries: DoubleTick's format says it with `conversationOpened`,
+    `conversationClosed` or an `assignee` key, and names the customer in `handle`; the standard
+    format has `type` and `data.handle`. None for anything else (a capture URL takes whatever
+    anyone POSTs)."""
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -125,6 +135,8 @@ def event_of(body: str, known: Collection[str]) -> Event | None:
         event = "conversation.closed"
     elif value.get("conversationOpened") is True:
         event = "conversation.opened"
+    elif value.get("conversationOpened") is False and "assignee" in value:
+        event = "conversation.assigned"
     elif value.get("type") in known and isinstance(value.get("data"), dict):
         event, fields = value["type"], value["data"]
     else:

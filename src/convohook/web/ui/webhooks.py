@@ -28,7 +28,7 @@ NOTICES = {
     "enabled": "Webhook enabled.",
     "disabled": "Webhook disabled.",
 }
-SUBSCRIBABLE = ("conversation.opened", "conversation.closed")
+SUBSCRIBABLE = ("conversation.opened", "conversation.closed", "conversation.assigned")
 ROTATION_GRACE_MS = 86_400_000
 
 
