@@ -97,6 +97,7 @@ class Site:
                 "conversations": tx.list_conversations(
                     org_id, status=None, channel_id=None, contact_id=None, before=None, limit=100
                 ),
+                "agents": tx.list_agents(org_id, None, 100),
             }
 
         return await self.services.db.read(load)
@@ -257,6 +258,20 @@ async def test_form_fields_holding_another_orgs_ids_are_refused(site: Site) -> N
         assert answer.status == 422, (path, answer.status, answer.location)
         found = leaked(answer, path + " ".join(form.values()), a)
         assert not found, (path, found)
+    assert await site.state(a) == before_a
+    assert await site.state(b) == before_b
+
+
+async def test_assigning_another_orgs_agent_is_not_found(site: Site) -> None:
+    a, b = site.a, site.b
+    before_a, before_b = await site.state(a), await site.state(b)
+    intruder = b.signed_in
+    path = f"/inbox/{b.ids['conversation']}/assign"
+    form = [("csrf_token", intruder.csrf), ("agent_id", a.ids["agent"])]
+    answer = await intruder.call("POST", path, form)
+    assert answer.status == 404
+    assert "No such agent" in answer.body
+    assert not leaked(answer, path + a.ids["agent"], a)
     assert await site.state(a) == before_a
     assert await site.state(b) == before_b
 

@@ -29,7 +29,7 @@ TITLE_MAX = 80
 STREAMS = {"/bots/{bot_id}/captures/stream"}  # never ends: its headers are all there is to get
 # Each page as it also appears, with what its query string adds (a notice, a tab, a URL).
 QUERIES = {
-    "/inbox": ["", "?status=done", "?status=all"],
+    "/inbox": ["", "?status=done", "?status=all", "?whose=mine", "?whose=unassigned", "?tag=vip"],
     "/settings/webhooks/{webhook_id}": ["", "?notice=saved"],
     "/settings/channels": ["", "?sent=tester.alpha"],
     "/settings/webhooks/new": ["", "?url=https%3A%2F%2Fcrm.example.com%2Fhook"],

@@ -56,6 +56,7 @@ PARAMS: dict[str, list[str]] = {
     "conversation_id": ["{conversation}"],
     "channel_id": ["{channel}"],
     "delivery_id": ["{delivery}"],
+    "agent_id": ["{agent}"],
     "action": ["secret", "rotate", "enable", "disable", "deliveries/{delivery}/retry", "delete"],
 }
 DESTRUCTIVE = re.compile(r"/delete$")  # done last, so that the others still find their object
@@ -162,13 +163,13 @@ class Org:
 
 
 async def make_org(run: Running, label: str, account: str, igsid: str) -> Org:
-    """An org with a user, a channel, a capture bot, a webhook to the bot, and one DM: so a
-    conversation, a delivery with its attempt, and the bot's capture of it."""
+    """An org with a user (an agent), a channel, a capture bot, a webhook to the bot, and one
+    DM: so a conversation, a delivery with its attempt, and the bot's capture of it."""
     svc: Services = run.services
     made = await svc.db.run(create_org, f"Org {label}", svc.clock())
     org_id = made.org.id
     email = f"owner-{label}@ui-access.test"
-    await svc.db.run(create_user, org_id, email, PASSWORD, svc.clock())
+    user = await svc.db.run(create_user, org_id, email, PASSWORD, svc.clock(), f"Agent {label}")
     api = Api(run.base, made.api_key)
     handle, token = f"shop_{label}_handle", f"IGAA-token-of-{label}"
     channel = await api.ok(
@@ -216,6 +217,7 @@ async def make_org(run: Running, label: str, account: str, igsid: str) -> Org:
         "conversation": conversation.id,
         "bot": bot["id"],
         "channel": channel["id"],
+        "agent": user.id,
     }
     contact = conversation.contact
     bot_token = bot["webhook_url"].rsplit("/", 1)[1]
@@ -235,6 +237,14 @@ async def make_org(run: Running, label: str, account: str, igsid: str) -> Org:
             ("events", "conversation.opened"),
         ],
         "/bots": [("name", f"Second bot of {label}"), ("trigger", "webhook")],
+        "/settings/agents": [
+            ("name", f"Second agent of {label}"),
+            ("email", f"second-{label}@ui-access.test"),
+            ("available", "on"),
+        ],
+        "/settings/agents/{agent_id}/available": [("available", "false")],
+        "/inbox/{conversation_id}/assign": [("agent_id", user.id)],
+        "/inbox/{conversation_id}/tags": [("add", f"tag-of-{label}")],
         "/settings/channels": [
             ("handle", f"second_{label}"),
             ("account_id", account + "9"),
@@ -254,6 +264,7 @@ async def make_org(run: Running, label: str, account: str, igsid: str) -> Org:
         token,
         webhook["name"],
         webhook["secret"],
+        f"Agent {label}",
         bot["name"],
         bot_token,
         text,
