@@ -13,22 +13,20 @@ from typing import Any, TypeVar
 
 import orjson
 import pytest
+from test_storage_contract import T0, apply, msg, setup_org
 
 from convohook.domain.model import Channel, Conversation, User
 from convohook.domain.payload import CustomerProfile
 from convohook.storage.base import Storage, Transaction
-from convohook.storage.database import Database
+from convohook.storage.database import Database, open_storage
 from convohook.usecases.agents import AgentChanges, NewAgent, create_agent, update_agent
 from convohook.usecases.assignment import BY_API, BY_BOT, assign, assign_round_robin
-from convohook.usecases.conversations import list_conversations, mark_done
+from convohook.usecases.conversations import get_conversation, list_conversations, mark_done
 from convohook.usecases.delivery import claim_due_deliveries
 from convohook.usecases.errors import Conflict, Invalid, NotFound
 from convohook.usecases.orgs import create_org
 from convohook.usecases.profiles import ProfileResult, apply_profile_results
 from convohook.usecases.tags import MAX_TAGS, change_tags
-
-from conftest import make_storage
-from test_storage_contract import POLICY, T0, apply, msg, setup_org
 
 R = TypeVar("R")
 EVENTS = ("conversation.opened", "conversation.assigned")
@@ -79,6 +77,14 @@ def known_profile(db: Database, conversation: Conversation) -> None:
         tx.set_contact_profile(conversation.contact.id, "jane.doe", "Jane Doe", "ok", T0)
 
     run(db, save)
+
+
+def make_storage(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Storage:
+    """Another connection to the test's database (the `storage` fixture's, same file or URL):
+    what another process, or the same one restarted, has."""
+    if backend == "sqlite":
+        return open_storage(f"sqlite:///{tmp_path / 'convohook.db'}")
+    return open_storage(str(request.getfixturevalue("postgres_url")))
 
 
 # --- agents ------------------------------------------------------------------------------------
@@ -305,7 +311,7 @@ def test_round_robin_continues_after_a_restart(
         second = opened(db, channel, "2")
         done = run(db, assign_round_robin, channel.org_id, second.id, by=BY_BOT, clock=clock)
         assert done.assignee_id == bob.id
-        assert run(db, list_conversations, channel.org_id)[-1].assignee_id == ada.id
+        assert run(db, get_conversation, channel.org_id, first.id).assignee_id == ada.id
     finally:
         again.close()
 
@@ -375,5 +381,5 @@ def test_concurrent_workers_share_one_fair_turn(db: Database, workers: list[Stor
         ]
     assert len(order) == len(conversations)
     ring = sorted(a.id for a in agents)
-    for before, after in zip(order, order[1:], strict=False):
+    for before, after in itertools.pairwise(order):
         assert ring.index(after) == (ring.index(before) + 1) % len(ring), order
