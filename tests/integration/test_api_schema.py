@@ -121,6 +121,8 @@ def _seed(client: asgi.ASGIClient, storage: Storage) -> Seeded:
     }
     [delivery, *_] = ok("GET", f"/api/v1/webhooks/{webhook['id']}/deliveries")["items"]
     ids["delivery_id"] = delivery["id"]
+    # An available agent: round robin has someone to pick, and agent ids reach a real one.
+    ids["agent_id"] = ok("POST", "/api/v1/agents", {"name": "Ada", "email": "ada@acme.test"})["id"]
     return Seeded(ids, channel["id"], doomed["id"])
 
 
@@ -175,6 +177,8 @@ def _aim_at_real_objects(case: schemathesis.Case[Any], seeded: Seeded) -> None:
     body = case.body if isinstance(case.body, dict) else {}
     if body.get("channel_ids") and not meta.is_negative_at(ParameterLocation.BODY):
         body["channel_ids"] = [seeded.channel_id]
+    if body.get("agent_id") and heads and not meta.is_negative_at(ParameterLocation.BODY):
+        body["agent_id"] = seeded.ids["agent_id"]
 
 
 # The document (what /api/openapi.json serves) does not depend on the database: read it from an

@@ -83,7 +83,12 @@ CONTACT = [
     "channel_id",
     "profile_status",
     "created_at",
+    # DESIGN §7: the User Profile API's fields, null when Instagram does not share them.
+    "follower_count",
+    "is_user_follow_business",
+    "is_verified_user",
 ]
+AGENT = ["id", "name", "email", "available"]
 # DESIGN §7: items gain assignee_id, tags, closed_reason, last_message_at.
 CONVERSATION = [
     "id",
@@ -273,3 +278,17 @@ async def test_bot_and_capture_answers(shop: Shop) -> None:
     assert capture["body"] == {"hello": "bot"}
     assert isinstance(capture["raw_body"], str)
     assert isinstance(capture["headers"], dict)
+
+
+async def test_agent_answers(shop: Shop) -> None:
+    body = {"name": "Ada", "email": "ada@acme.test"}
+    status, agent = await call(shop.api, "POST", "/api/v1/agents", body)
+    assert status == 201
+    assert keys(agent) == AGENT
+    status, agents = await call(shop.api, "GET", "/api/v1/agents")
+    assert keys(agents) == LIST
+    assert [keys(a) for a in agents["items"]] == [AGENT]
+    status, changed = await call(
+        shop.api, "PATCH", f"/api/v1/agents/{agent['id']}", {"available": False}
+    )
+    assert keys(changed) == AGENT

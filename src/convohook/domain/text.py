@@ -15,3 +15,15 @@ def has_nul(value: object) -> bool:
     if isinstance(value, dict):
         return any(has_nul(k) or has_nul(v) for k, v in value.items())
     return False
+
+
+# What a name or a tag is trimmed of, and must have more than: ASCII whitespace, spelled out so
+# that Python here and the regex engines that read the OpenAPI patterns (pydantic's, a client's)
+# agree on every character; `\s` means different sets in each.
+BLANKS = " \t\n\r\f\v"
+# A string with at least one character that is neither NUL nor a blank (an OpenAPI pattern).
+NOT_BLANK = r"^[^\x00]*[^\x00 \t\n\r\f\v][^\x00]*$"
+
+
+def trimmed(value: str) -> str:
+    return value.strip(BLANKS)

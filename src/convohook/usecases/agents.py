@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 from convohook.domain.ids import new_id
 from convohook.domain.model import User
-from convohook.domain.text import NUL_MESSAGE, has_nul
+from convohook.domain.text import NUL_MESSAGE, has_nul, trimmed
 from convohook.storage.base import Transaction
 from convohook.usecases.errors import Conflict, Invalid, NotFound
 
@@ -17,7 +17,7 @@ NAME_MAX_LENGTH = 100
 EMAIL_MAX_LENGTH = 254  # RFC 5321's longest path
 # One @, something on each side, a dot in the domain, no spaces: what a person can mistype,
 # not RFC 5322 (an address is proven only by mail reaching it, which convohook never sends).
-EMAIL_PATTERN = r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$"
+EMAIL_PATTERN = r"^[^@\x00 \t\n\r\f\v]+@[^@\x00 \t\n\r\f\v]+\.[^@\x00 \t\n\r\f\v]+$"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +37,7 @@ class AgentChanges:
 
 
 def clean_name(name: str) -> str:
-    cleaned = name.strip()
+    cleaned = trimmed(name)
     if not cleaned:
         raise Invalid("name", "required: the agent's name as colleagues know it")
     if len(cleaned) > NAME_MAX_LENGTH:
@@ -48,12 +48,12 @@ def clean_name(name: str) -> str:
 
 
 def clean_email(email: str) -> str:
-    cleaned = email.strip().lower()
+    cleaned = trimmed(email)
     if len(cleaned) > EMAIL_MAX_LENGTH:
         raise Invalid("email", f"at most {EMAIL_MAX_LENGTH} characters")
     if not re.fullmatch(EMAIL_PATTERN, cleaned):
         raise Invalid("email", f"{email[:100]!r} is not an email address (name@example.com)")
-    return cleaned
+    return cleaned.lower()
 
 
 def create_agent(tx: Transaction, org_id: str, new: NewAgent, now_ms: int) -> User:

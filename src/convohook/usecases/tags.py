@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from convohook.domain.model import Conversation
-from convohook.domain.text import NUL_MESSAGE, has_nul
+from convohook.domain.text import NUL_MESSAGE, has_nul, trimmed
 from convohook.storage.base import Transaction
 from convohook.usecases.conversations import get_conversation
-from convohook.usecases.errors import Invalid
+from convohook.usecases.errors import Conflict, Invalid
 
 TAG_MAX_LENGTH = 50
 # Enough for any triage scheme; a bound keeps every listing's row small.
@@ -19,7 +19,7 @@ def clean_tags(field: str, tags: Sequence[str]) -> list[str]:
     """Trimmed, in order, without repeats; Invalid naming `field` for an unusable one."""
     cleaned: list[str] = []
     for tag in tags:
-        value = tag.strip()
+        value = trimmed(tag)
         if not value:
             raise Invalid(field, "a tag cannot be empty")
         if len(value) > TAG_MAX_LENGTH:
@@ -48,7 +48,11 @@ def change_tags(
     current = get_conversation(tx, org_id, conversation_id).tags
     after = (set(current) | set(adding)) - set(removing)
     if len(after) > MAX_TAGS:
-        raise Invalid("add", f"a conversation has at most {MAX_TAGS} tags; remove some first")
+        # The request is fine in itself; the conversation's tags so far leave no room for it.
+        raise Conflict(
+            f"add: a conversation has at most {MAX_TAGS} tags, and this one would have "
+            f"{len(after)}: remove some first"
+        )
     if adding:
         tx.add_tags(org_id, conversation.id, adding, now_ms)
     if removing:

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import Field
 
 from convohook.domain.model import User
+from convohook.domain.text import NOT_BLANK
 from convohook.usecases import agents
 from convohook.usecases.agents import (
     EMAIL_MAX_LENGTH,
@@ -30,10 +31,8 @@ from convohook.web.api.common import (
     page,
 )
 
-# At least one character that is not a space: the name is trimmed.
-AgentName = Annotated[
-    str, Field(min_length=1, max_length=NAME_MAX_LENGTH, pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")
-]
+# Trimmed before use: at least one character that is not a blank.
+AgentName = Annotated[str, Field(min_length=1, max_length=NAME_MAX_LENGTH, pattern=NOT_BLANK)]
 
 
 class AgentIn(RequestBody):

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from convohook.domain.model import Conversation, Message
 from convohook.domain.payload import iso_ms
+from convohook.domain.text import NOT_BLANK
 from convohook.usecases import assignment, conversations, tags
 from convohook.usecases.assignment import BY_API
 from convohook.usecases.tags import MAX_TAGS, TAG_MAX_LENGTH
@@ -62,11 +63,8 @@ class ConversationPage(Page[ConversationOut]):
     pass
 
 
-# Trimmed before use: at least one character that is not a space.
-Tag = Annotated[
-    str,
-    Field(min_length=1, max_length=TAG_MAX_LENGTH, pattern=r"^[^\x00]*[^\s\x00][^\x00]*$"),
-]
+# Trimmed before use: at least one character that is not a blank.
+Tag = Annotated[str, Field(min_length=1, max_length=TAG_MAX_LENGTH, pattern=NOT_BLANK)]
 
 
 class AssignAgent(RequestBody):

@@ -13,7 +13,7 @@ from starlette.routing import Route
 from convohook.domain.model import Session
 from convohook.usecases.assignment import assign
 from convohook.usecases.conversations import InboxFilter, conversation_detail, inbox, mark_done
-from convohook.usecases.errors import Invalid
+from convohook.usecases.errors import Conflict, Invalid
 from convohook.usecases.tags import change_tags
 from convohook.web.ui.common import form_action, page, render, see_other, services_of
 
@@ -160,6 +160,8 @@ async def tag_conversation(request: Request, session: Session, form: dict[str, A
         )
     except Invalid as exc:
         return await render_conversation(request, session, error=exc.problem)
+    except Conflict as exc:
+        return await render_conversation(request, session, error=exc.message.removeprefix("add: "))
     return see_other(f"/inbox/{conversation_id}?notice=tagged")
 
 
