@@ -93,3 +93,71 @@ def test_0007_fills_in_why_and_when_for_the_conversations_there(
         ("conv_1", "manual", T0 + 50, None),  # closed by a person; its last message's time
         ("conv_2", None, T0 + 200, None),  # no message stored with it: when it opened
     ]
+
+
+def test_0008_makes_every_user_an_available_agent_and_keeps_what_was_there(
+    empty_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = _migrated_up_to(empty_url, 7, monkeypatch)
+    for statement, params in [
+        ("INSERT INTO orgs (id, name, created_at_ms) VALUES (?, ?, ?)", ("org_1", "Acme", T0)),
+        (
+            "INSERT INTO users (id, org_id, email, password_hash, created_at_ms) "
+            "VALUES ('usr_1', 'org_1', 'ada@acme.test', 'scrypt$x', ?)",
+            (T0,),
+        ),
+        (
+            "INSERT INTO channels (id, org_id, type, handle, account_id, access_token, "
+            "created_at_ms) VALUES ('ch_1', 'org_1', 'INSTAGRAM', 'acme', '1784', 't', ?)",
+            (T0,),
+        ),
+        (
+            "INSERT INTO contacts (id, org_id, channel_id, igsid, customer_id, username, name, "
+            "profile_status, profile_fetched_at_ms, created_at_ms) VALUES ('ct_1', 'org_1', "
+            "'ch_1', '111', 'customer_AAAAAAAAAA', 'jane', 'Jane', 'ok', ?, ?)",
+            (T0, T0),
+        ),
+        (
+            "INSERT INTO conversations (id, org_id, channel_id, contact_id, status, reason, "
+            "opened_at_ms, assignee_id) VALUES "
+            "('conv_1', 'org_1', 'ch_1', 'ct_1', 'open', 'first_message', ?, 'usr_1')",
+            (T0,),
+        ),
+        (
+            "INSERT INTO events (id, org_id, channel_id, type, conversation_id, contact_id, "
+            "payload, profile_deadline_ms, created_at_ms) VALUES ('evt_1', 'org_1', 'ch_1', "
+            "'conversation.opened', 'conv_1', 'ct_1', ?, ?, ?)",
+            (b'{"conversationOpened":true}', T0, T0),
+        ),
+    ]:
+        _sql(old, statement, params)
+    old.close()
+
+    storage = open_storage(empty_url)
+    try:
+        assert storage.migrate()[0].startswith("0008_")
+        users = _sql(storage, "SELECT id, email, name, available, password_hash FROM users")
+        contacts = _sql(
+            storage,
+            "SELECT username, follower_count, is_user_follow_business, is_verified_user "
+            "FROM contacts",
+        )
+        events = _sql(storage, "SELECT id, details FROM events")
+        assignees = _sql(storage, "SELECT assignee_id FROM conversations")
+        cursors = _sql(storage, "SELECT org_id FROM round_robin_cursors")
+        with storage.transaction() as tx:  # and the agent reads as one
+            agents = tx.list_agents("org_1", None, 10)
+            session_user = tx.user_by_email("ada@acme.test")
+    finally:
+        storage.close()
+    # Named after their email until someone renames them; round robin may pick them.
+    assert [(r[0], r[1], r[2], bool(r[3]), r[4]) for r in users] == [
+        ("usr_1", "ada@acme.test", "ada@acme.test", True, "scrypt$x")
+    ]
+    assert [(a.id, a.name, a.available) for a in agents] == [("usr_1", "ada@acme.test", True)]
+    assert session_user is not None and session_user.password_hash == "scrypt$x"
+    # Instagram's extra fields are unknown for the contacts looked up before: null, not 0.
+    assert [tuple(r) for r in contacts] == [("jane", None, None, None)]
+    assert [tuple(r) for r in events] == [("evt_1", None)]
+    assert [tuple(r) for r in assignees] == [("usr_1",)]
+    assert cursors == []  # round robin starts at the first agent
