@@ -122,6 +122,27 @@ def test_migrate_applies_once_then_reports_up_to_date(tmp_path: Path) -> None:
     assert again.stdout.strip() == "database is up to date", describe(again)
 
 
+def test_users_create_makes_an_agent_who_signs_in_named_as_asked(tmp_path: Path) -> None:
+    env = cli_env(
+        CONVOHOOK_DATABASE_URL=f"sqlite:///{tmp_path / 'users.db'}",
+        CONVOHOOK_NEW_USER_PASSWORD="correct horse battery",
+    )
+    org = run_cli("orgs", "create", "--name", "Acme", env=env)
+    assert org.returncode == 0, describe(org)
+    org_id = json.loads(org.stdout)["id"]
+
+    named = run_cli(
+        "users", "create", "--org", org_id, "--email", "Ada@Acme.test", "--name", "Ada", env=env
+    )
+    unnamed = run_cli("users", "create", "--org", org_id, "--email", "bob@acme.test", env=env)
+
+    assert named.returncode == 0, describe(named)
+    assert unnamed.returncode == 0, describe(unnamed)
+    made = json.loads(named.stdout)
+    assert (made["email"], made["name"], made["org_id"]) == ("ada@acme.test", "Ada", org_id)
+    assert json.loads(unnamed.stdout)["name"] == "bob@acme.test"  # until someone names Bob
+
+
 def test_serve_accepts_a_comma_separated_retry_schedule_in_the_environment(
     tmp_path: Path,
 ) -> None:
