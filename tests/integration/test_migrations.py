@@ -155,7 +155,8 @@ def test_0008_makes_every_user_an_available_agent_and_keeps_what_was_there(
         ("usr_1", "ada@acme.test", "ada@acme.test", True, "scrypt$x")
     ]
     assert [(a.id, a.name, a.available) for a in agents] == [("usr_1", "ada@acme.test", True)]
-    assert session_user is not None and session_user.password_hash == "scrypt$x"
+    assert session_user is not None
+    assert session_user.password_hash == "scrypt$x"
     # Instagram's extra fields are unknown for the contacts looked up before: null, not 0.
     assert [tuple(r) for r in contacts] == [("jane", None, None, None)]
     assert [tuple(r) for r in events] == [("evt_1", None)]
