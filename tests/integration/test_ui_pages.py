@@ -20,6 +20,7 @@ import aiohttp
 import pytest
 
 from convohook.delivery.ssrf import ALLOW_HINT
+from convohook.usecases.conversations import agents_by_id
 
 from harness import TIMEOUT, Api, Running, running_convohook
 from html_page import Element, parse, titles
@@ -138,6 +139,16 @@ def nav_problems(path: str, root: Element) -> list[str]:
 async def every_page(site: Site) -> dict[str, Answer]:
     org, browser = site.org, site.browser
     pages: dict[str, Answer] = {}
+    # The conversation assigned and tagged, and an agent away: what those pages show when full.
+    conversation = f"/inbox/{org.ids['conversation']}"
+    csrf = [("csrf_token", browser.csrf)]
+    for path, fields in [
+        (conversation + "/assign", [("agent_id", org.ids["agent"])]),
+        (conversation + "/tags", [("add", "vip, pricing")]),
+        ("/settings/agents", [("name", "Away Agent"), ("email", "away@ui-pages.test")]),
+    ]:
+        done = await browser.call("POST", path, csrf + fields)
+        assert done.status == 303, (path, done.status, done.body[:300])
     for call in ui_calls():
         if call.method != "GET":
             continue
@@ -157,6 +168,12 @@ async def every_page(site: Site) -> dict[str, Answer]:
     pages["New Webhook step 2"] = await browser.call("POST", "/settings/webhooks/new", step_1)
     refused = [(k, "" if k == "name" else v) for k, v in step_1]
     pages["New Webhook refused"] = await browser.call("POST", "/settings/webhooks/new", refused)
+    pages["Tag refused"] = await browser.call(
+        "POST", conversation + "/tags", [*csrf, ("add", "x" * 51)]
+    )
+    pages["Agent refused"] = await browser.call(
+        "POST", "/settings/agents", [*csrf, ("name", "No email"), ("email", "nope")]
+    )
     pages["404"] = await browser.call("GET", "/inbox/conv_not_there")
     pages["/login"] = await Browser(site.http, site.run.base).call("GET", "/login")
     return pages
@@ -264,3 +281,64 @@ async def test_a_private_url_is_refused_in_words_a_browser_user_can_act_on(
     assert status == 422
     assert body["message"].startswith(f"url: refusing to send to {where}")
     assert body["message"].endswith(f": {ALLOW_HINT}")
+
+
+async def test_assigning_and_tagging_by_hand(site: Site) -> None:
+    org, browser = site.org, site.browser
+    csrf = [("csrf_token", browser.csrf)]
+    conversation = f"/inbox/{org.ids['conversation']}"
+
+    async def post(path: str, *fields: tuple[str, str]) -> Answer:
+        return await browser.call("POST", path, [*csrf, *fields])
+
+    async def inbox(query: str) -> str:
+        page = await browser.call("GET", "/inbox" + query)
+        assert page.status == 200
+        return page.body
+
+    shown = f'href="{conversation}"'
+    assert shown in await inbox("?whose=unassigned")
+    assert shown not in await inbox("?whose=mine")
+
+    # Another agent, added and marked away: listed, offered in the select, not round robin's.
+    added = await post(
+        "/settings/agents", ("name", "Grace"), ("email", "grace@ui.test"), ("available", "on")
+    )
+    assert (added.status, added.location) == (303, "/settings/agents")
+    agents = (await browser.call("GET", "/settings/agents")).body
+    assert "Grace" in agents
+    listed = await site.run.services.db.read(agents_by_id, org.org_id)
+    grace = next(a for a in listed.values() if a.name == "Grace")
+    assert grace.available
+    away = await post(f"/settings/agents/{grace.id}/available", ("available", "false"))
+    assert away.status == 303
+    assert "Mark Grace available" in (await browser.call("GET", "/settings/agents")).body
+
+    # Assigned to the signed-in agent: in "Mine", out of "Unassigned", named in the list.
+    done = await post(conversation + "/assign", ("agent_id", org.ids["agent"]))
+    assert done.location == conversation + "?notice=assigned"
+    page = (await browser.call("GET", done.location)).body
+    assert "Assigned." in page
+    assert f'<option value="{org.ids["agent"]}" selected>' in page
+    assert "Grace · away" in page
+    assert shown in await inbox("?whose=mine")
+    assert shown not in await inbox("?whose=unassigned")
+    assert "Agent alpha" in await inbox("")
+
+    # Tags: added (several at once), shown and filtered on in the Inbox, removed one by one.
+    tagged = await post(conversation + "/tags", ("add", " vip , pricing,"))
+    assert tagged.location == conversation + "?notice=tagged"
+    assert shown in await inbox("?tag=vip")
+    assert shown not in await inbox("?tag=other")
+    assert 'class="tag" href="/inbox?status=open&amp;whose=all&amp;tag=pricing"' in await inbox("")
+    await post(conversation + "/tags", ("remove", "pricing"))
+    page = (await browser.call("GET", conversation)).body
+    assert 'value="vip"' in page
+    assert 'value="pricing"' not in page
+    refused = await post(conversation + "/tags", ("add", "x" * 51))
+    assert refused.status == 422
+    assert "at most 50 characters" in refused.body
+
+    unassigned = await post(conversation + "/assign", ("agent_id", ""))
+    assert unassigned.location == conversation + "?notice=unassigned"
+    assert shown in await inbox("?whose=unassigned")
