@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 import uvicorn
 from starlette.applications import Starlette
@@ -26,7 +27,7 @@ from convohook.devtools.graph_standin import (
     standin_base_url,
 )
 from convohook.domain.payload import CustomerProfile
-from convohook.meta.graph import ProfileUnavailable, default_graph_api_url
+from convohook.meta.graph import ProfileUnavailable, default_graph_api_url, profile_from_body
 from convohook.outbound.graph_client import GraphClient
 
 TOKEN = "IGAAT0pS3cr3t+token/with=chars"
@@ -123,6 +124,46 @@ async def test_fetch_profile(standin: Standin, http: aiohttp.ClientSession) -> N
     profile = await client(http, standin.graph_url + "/").fetch_profile(ADA, TOKEN)
     assert profile == CustomerProfile(username="ada.lovelace", name="Ada Lovelace")
     assert standin.registry.requests_for(ADA) == 1
+
+
+async def test_the_profile_fields_for_bots_come_with_it(
+    standin: Standin, http: aiohttp.ClientSession
+) -> None:
+    standin.registry.put(
+        ADA,
+        "ada.lovelace",
+        "Ada Lovelace",
+        follower_count=1815,
+        is_user_follow_business=False,
+        is_verified_user=True,
+    )
+    profile = await client(http, standin.graph_url).fetch_profile(ADA, TOKEN)
+    assert (profile.follower_count, profile.is_user_follow_business, profile.is_verified_user) == (
+        1815,
+        False,
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},  # not shared: left out, as Meta does
+        {"follower_count": None, "is_user_follow_business": None, "is_verified_user": None},
+        {"follower_count": "12", "is_user_follow_business": 1, "is_verified_user": "true"},
+        {"follower_count": True, "is_user_follow_business": "no", "is_verified_user": 0},
+        {"follower_count": -1},
+    ],
+)
+def test_profile_fields_not_shared_or_malformed_are_unknown(extra: dict[str, Any]) -> None:
+    body = orjson.dumps({"username": "ada.lovelace", "id": ADA, **extra})
+    profile = profile_from_body(ADA, body, TOKEN)
+    assert profile.username == "ada.lovelace"
+    assert (profile.follower_count, profile.is_user_follow_business, profile.is_verified_user) == (
+        None,
+        None,
+        None,
+    )
 
 
 async def test_missing_name_gives_none(standin: Standin, http: aiohttp.ClientSession) -> None:

@@ -20,6 +20,7 @@ import aiohttp
 import pytest
 
 from convohook.delivery.ssrf import ALLOW_HINT
+from convohook.storage.base import Transaction
 from convohook.usecases.conversations import agents_by_id
 
 from harness import TIMEOUT, Api, Running, running_convohook
@@ -338,6 +339,29 @@ async def test_assigning_and_tagging_by_hand(site: Site) -> None:
     refused = await post(conversation + "/tags", ("add", "x" * 51))
     assert refused.status == 422
     assert "at most 50 characters" in refused.body
+
+    # The contact's profile fields: "Not shared" until Instagram shares them.
+    assert page.count("Not shared") == 3
+    contact = await site.run.services.db.read(
+        lambda tx: tx.get_conversation(org.org_id, org.ids["conversation"])
+    )
+
+    def shared(tx: Transaction) -> None:
+        tx.set_contact_profile(
+            contact.contact.id,
+            "customer.alpha",
+            "Customer alpha Fullname",
+            "ok",
+            1,
+            follower_count=12345,
+            is_user_follow_business=True,
+            is_verified_user=False,
+        )
+
+    await site.run.services.db.run(shared)
+    page = (await browser.call("GET", conversation)).body
+    for label, value in [("Followers", "12,345"), ("Follows you", "Yes"), ("Verified", "No")]:
+        assert re.search(rf"<dt>{label}[^<]*</dt><dd>{value}</dd>", page), label
 
     unassigned = await post(conversation + "/assign", ("agent_id", ""))
     assert unassigned.location == conversation + "?notice=unassigned"

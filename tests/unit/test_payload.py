@@ -9,8 +9,11 @@ import orjson
 from convohook.domain.ids import is_customer_id, new_customer_id, new_id
 from convohook.domain.payload import (
     CustomerProfile,
+    EventFacts,
+    conversation_assigned_body,
     conversation_closed_body,
     conversation_opened_body,
+    standard_envelope,
 )
 
 EXPECTED = (
@@ -103,3 +106,39 @@ def test_ulid_encoding_matches_crockford_digit_by_digit() -> None:
     rng = random.Random(7)
     for value in [0, 1, 31, 32, 2**128 - 1, *(rng.getrandbits(128) for _ in range(500))]:
         assert encode_ulid(value) == by_digits(value)
+
+
+def test_assigned_body_is_the_opened_keys_not_opening_then_the_assignee() -> None:
+    ada = {"id": "usr_1", "name": "Ada", "email": "ada@acme.test"}
+    profile = CustomerProfile(username="jane.doe", name="Jane Doe")
+    body = conversation_assigned_body(
+        business_handle="acme_store",
+        profile=profile,
+        customer_id="customer_Ab3dE5gH9k",
+        assignee=ada,
+    )
+    assert body == EXPECTED.replace(
+        b'"conversationOpened":true}',
+        b'"conversationOpened":false,"assignee":{"id":"usr_1","name":"Ada","email":"ada@acme.test"}}',
+    )
+    unassigned = conversation_assigned_body(
+        business_handle="acme_store", profile=profile, customer_id="c", assignee=None
+    )
+    assert orjson.loads(unassigned)["assignee"] is None
+
+    # The extended format adds the event's details after its own fields, without repeating
+    # the assignee the body has.
+    facts = EventFacts(
+        event_id="evt_1",
+        event_type="conversation.assigned",
+        created_at_ms=0,
+        reason=None,
+        conversation_id="conv_1",
+        igsid="111",
+        first_message_text=None,
+        first_message_at_ms=None,
+        details={"assignee": ada, "previousAssignee": None, "assignedBy": "api"},
+    )
+    data = orjson.loads(standard_envelope(body, facts))["data"]
+    assert list(data)[-2:] == ["previousAssignee", "assignedBy"]
+    assert (data["assignee"], data["previousAssignee"], data["assignedBy"]) == (ada, None, "api")

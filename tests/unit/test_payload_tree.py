@@ -93,6 +93,10 @@ CLOSED = conversation_closed_body(
         (b'{"conversationOpened": true, "handle": 7}', Event("conversation.opened", None)),
         (b'{"conversationOpened": true, "handle": "  "}', Event("conversation.opened", None)),
         (b'{"conversationOpened": false, "handle": "jane.doe"}', None),
+        (
+            b'{"handle": "jane.doe", "conversationOpened": false, "assignee": null}',
+            Event("conversation.assigned", "jane.doe"),
+        ),
         (b'{"conversationOpened": "true", "handle": "jane.doe"}', None),
         (b'{"type": "invoice.paid", "data": {"handle": "jane.doe"}}', None),  # not ours
         (b'{"type": "conversation.opened", "data": "jane.doe"}', None),
