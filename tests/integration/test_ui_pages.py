@@ -31,7 +31,15 @@ TITLE_MAX = 80
 STREAMS = {"/bots/{bot_id}/captures/stream"}  # never ends: its headers are all there is to get
 # Each page as it also appears, with what its query string adds (a notice, a tab, a URL).
 QUERIES = {
-    "/inbox": ["", "?status=done", "?status=all", "?whose=mine", "?whose=unassigned", "?tag=vip"],
+    "/inbox": [
+        "",
+        "?status=done",
+        "?status=all",
+        "?whose=mine",
+        "?whose=unassigned",
+        "?tag=vip",
+        "?tag=%00v%00",  # PostgreSQL cannot compare a NUL: never sent to it
+    ],
     "/settings/webhooks/{webhook_id}": ["", "?notice=saved"],
     "/settings/channels": ["", "?sent=tester.alpha"],
     "/settings/webhooks/new": ["", "?url=https%3A%2F%2Fcrm.example.com%2Fhook"],

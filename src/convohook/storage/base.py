@@ -53,8 +53,10 @@ class AgentStore(Protocol):
 
     def list_agents(self, org_id: str, before: str | None, limit: int) -> list[User]: ...
     def get_agent(self, org_id: str, agent_id: str) -> User | None: ...
-    def update_agent(self, agent: User) -> None:
-        """Its name and availability."""
+    def update_agent(
+        self, org_id: str, agent_id: str, *, name: str | None, available: bool | None
+    ) -> User | None:
+        """Change what is given (None keeps a field); the agent after, None if not the org's."""
         ...
 
     def take_round_robin_turn(self, org_id: str) -> User | None:

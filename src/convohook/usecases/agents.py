@@ -5,7 +5,7 @@ picks, a person may assign any agent of the org."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from convohook.domain.ids import new_id
 from convohook.domain.model import User
@@ -75,14 +75,10 @@ def create_agent(tx: Transaction, org_id: str, new: NewAgent, now_ms: int) -> Us
 
 
 def update_agent(tx: Transaction, org_id: str, agent_id: str, changes: AgentChanges) -> User:
-    agent = get_agent(tx, org_id, agent_id)
-    changed = replace(
-        agent,
-        name=agent.name if changes.name is None else clean_name(changes.name),
-        available=agent.available if changes.available is None else changes.available,
-    )
-    if changed != agent:
-        tx.update_agent(changed)
+    name = None if changes.name is None else clean_name(changes.name)
+    changed = tx.update_agent(org_id, agent_id, name=name, available=changes.available)
+    if changed is None:
+        raise NotFound("agent", agent_id)
     return changed
 
 

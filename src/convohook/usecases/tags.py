@@ -43,7 +43,8 @@ def change_tags(
     """Add, then remove (a tag in both ends up removed). Adding a tag it has changes nothing."""
     adding = clean_tags("add", add)
     removing = clean_tags("remove", remove)
-    conversation = get_conversation(tx, org_id, conversation_id)
+    get_conversation(tx, org_id, conversation_id)  # another org's is not found, nor locked
+    # Held until the commit: two changes at once each see the other's tags in the count.
     tx.lock_conversation(conversation_id)
     current = get_conversation(tx, org_id, conversation_id).tags
     after = (set(current) | set(adding)) - set(removing)
@@ -54,7 +55,7 @@ def change_tags(
             f"{len(after)}: remove some first"
         )
     if adding:
-        tx.add_tags(org_id, conversation.id, adding, now_ms)
+        tx.add_tags(org_id, conversation_id, adding, now_ms)
     if removing:
-        tx.remove_tags(conversation.id, removing)
+        tx.remove_tags(conversation_id, removing)
     return get_conversation(tx, org_id, conversation_id)

@@ -21,11 +21,18 @@ class AgentsSQL(SQLBase):
         ).fetchone()
         return user_row(row) if row else None
 
-    def update_agent(self, agent: User) -> None:
-        self._x(
-            "UPDATE users SET name = ?, available = ? WHERE org_id = ? AND id = ?",
-            (agent.name, agent.available, agent.org_id, agent.id),
-        )
+    def update_agent(
+        self, org_id: str, agent_id: str, *, name: str | None, available: bool | None
+    ) -> User | None:
+        # One statement, each field kept unless given: a rename and a toggle made at the same
+        # moment both apply, neither writes the other's field back as it read it.
+        row = self._x(
+            "UPDATE users SET name = coalesce(CAST(? AS TEXT), name), "
+            "available = coalesce(CAST(? AS BOOLEAN), available) "
+            f"WHERE org_id = ? AND id = ? RETURNING {USER_COLS.replace('u.', '')}",
+            (name, available, org_id, agent_id),
+        ).fetchone()
+        return user_row(row) if row else None
 
     def take_round_robin_turn(self, org_id: str) -> User | None:
         # The cursor row is created once, then locked: a second worker taking a turn meanwhile

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from convohook.domain.model import Session
+from convohook.domain.text import trimmed
 from convohook.usecases.assignment import assign
 from convohook.usecases.conversations import InboxFilter, conversation_detail, inbox, mark_done
 from convohook.usecases.errors import Conflict, Invalid
@@ -41,7 +42,8 @@ async def inbox_page(request: Request, session: Session) -> Response:
     whose = query.get("whose", "all")
     if whose not in WHOSE:
         whose = "all"
-    tag = query.get("tag", "").strip()[:TAG_SHOWN]
+    # Typed by a person: a NUL (which PostgreSQL cannot compare) cannot be in any tag anyway.
+    tag = trimmed(query.get("tag", "").replace("\x00", ""))[:TAG_SHOWN]
     shown = InboxFilter(
         status=None if status == "all" else status,
         assignee_id=session.user.id if whose == "mine" else None,
