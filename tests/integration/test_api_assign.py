@@ -224,9 +224,16 @@ async def test_round_robin_through_the_api_and_refusals(shop: Shop) -> None:
     status, answer = await shop.api.call("POST", path, {"agent_id": other_agent["id"]})
     assert status == 404
     assert "agent" in answer["message"]
-    for body in ({}, {"agent_id": ada["id"], "strategy": "round_robin"}, {"strategy": "x"}):
-        status, _ = await shop.api.call("POST", path, body)
+    for body, field in [
+        ({}, "agent_id"),
+        ({"agent_id": ada["id"], "strategy": "round_robin"}, "agent_id"),
+        ({"strategy": "x"}, "strategy"),
+        ({"strategy": None}, "strategy"),
+        ({"agent_id": 7}, "agent_id"),
+    ]:
+        status, refused = await shop.api.call("POST", path, body)
         assert status == 422, body
+        assert [d["field"] for d in refused["details"]] == [field], refused
     assert (await shop.api.ok("GET", path.removesuffix("/assign")))["assignee_id"] == ada["id"]
 
 

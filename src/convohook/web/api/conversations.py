@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Query
-from pydantic import Field
+from pydantic import ConfigDict, Field, model_validator
 
 from convohook.domain.model import Conversation, Message
 from convohook.domain.payload import iso_ms
@@ -67,16 +67,45 @@ class ConversationPage(Page[ConversationOut]):
 Tag = Annotated[str, Field(min_length=1, max_length=TAG_MAX_LENGTH, pattern=NOT_BLANK)]
 
 
-class AssignAgent(RequestBody):
+def _given_or_left_out(schema: dict[str, Any]) -> None:
+    """In the document, a field that is given or left out, never null (None only says it was
+    left out, and the model refuses an explicit null)."""
+    kept = [s for s in schema.pop("anyOf", []) if s.get("type") != "null"]
+    schema.update(kept[0] if len(kept) == 1 else {"anyOf": kept})
+    schema.pop("default", None)
+
+
+class AssignIn(RequestBody):
+    """Exactly one of `agent_id` (null unassigns) and `strategy`."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["agent_id"]}, {"required": ["strategy"]}]}
+    )
+
     agent_id: str | None = Field(
-        pattern=NO_NUL, description="an agent of the org (any, available or not); null unassigns"
+        default=None,
+        pattern=NO_NUL,
+        description="an agent of the org (any, available or not); null unassigns",
+    )
+    strategy: Literal["round_robin"] | None = Field(
+        default=None,
+        description="round_robin: the next available agent in turn",
+        json_schema_extra=_given_or_left_out,
     )
 
-
-class AssignInTurn(RequestBody):
-    strategy: Literal["round_robin"] = Field(
-        description="round_robin: the next available agent in turn"
-    )
+    @model_validator(mode="after")
+    def _one_way(self) -> AssignIn:
+        given = self.model_fields_set
+        if "strategy" in given and self.strategy is None:
+            raise ValueError("strategy: must be round_robin (or leave it out and give agent_id)")
+        if {"agent_id", "strategy"} <= given:
+            raise ValueError("agent_id: give either agent_id or strategy, not both")
+        if not given & {"agent_id", "strategy"}:
+            raise ValueError(
+                "agent_id: required: an agent's id, null to unassign, or "
+                'instead "strategy": "round_robin"'
+            )
+        return self
 
 
 class TagsIn(RequestBody):
@@ -220,13 +249,13 @@ async def mark_conversation_done(
 
 @router.post("/conversations/{conversation_id}/assign", responses=errors(400, 404))
 async def assign_conversation(
-    conversation_id: ObjectId, body: AssignAgent | AssignInTurn, org: OrgDep, svc: SvcDep
+    conversation_id: ObjectId, body: AssignIn, org: OrgDep, svc: SvcDep
 ) -> ConversationOut:
     """`{"agent_id": …}` (null unassigns) or `{"strategy": "round_robin"}`. Fires
     `conversation.assigned` when the assignee changes; assigning the agent it already has
     changes nothing."""
     deadline_ms = int(svc.settings.profile_deadline * 1000)
-    if isinstance(body, AssignInTurn):
+    if body.strategy == "round_robin":
         conversation = await svc.db.run(
             assignment.assign_round_robin,
             org.id,
