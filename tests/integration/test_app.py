@@ -149,7 +149,10 @@ async def test_an_org_never_sees_another_orgs_objects(stack: Stack) -> None:
 
 
 # Bodies for the routes whose body has required fields: valid, so that only ownership decides.
-REQUIRED_BODIES = {"/api/v1/webhooks/{webhook_id}/recover": {"since": "2020-01-01T00:00:00Z"}}
+REQUIRED_BODIES: dict[str, dict[str, object]] = {
+    "/api/v1/webhooks/{webhook_id}/recover": {"since": "2020-01-01T00:00:00Z"},
+    "/api/v1/conversations/{conversation_id}/assign": {"agent_id": None},
+}
 
 
 async def _api_routes(stack: Stack) -> list[tuple[str, str]]:
@@ -182,6 +185,7 @@ async def test_every_api_route_refuses_missing_and_wrong_credentials(stack: Stac
 async def test_every_api_route_with_an_id_hides_another_orgs_objects(stack: Stack) -> None:
     webhook = await stack.subscribe(url="http://127.0.0.1:9/refused")
     bot = await stack.base.ok("POST", "/api/v1/bots", {"name": "b", "trigger": "webhook"})
+    agent = await stack.base.ok("POST", "/api/v1/agents", {"name": "A", "email": "a@iso.test"})
     stack.graph.put("905", "iso", "Iso")
     await stack.dm("905", "m-iso-all")
     [conversation] = await eventually(lambda: _items(stack.base.ok("GET", "/api/v1/conversations")))
@@ -195,6 +199,7 @@ async def test_every_api_route_with_an_id_hides_another_orgs_objects(stack: Stac
         "delivery_id": deliveries[0]["id"],
         "channel_id": stack.channel["id"],
         "contact_id": conversation.get("contact", {}).get("id", "ct_x"),
+        "agent_id": agent["id"],
     }
     checked = 0
     for method, path in await _api_routes(stack):
