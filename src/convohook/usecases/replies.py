@@ -223,10 +223,23 @@ def record_replies(
 def apply_echo(tx: Transaction, channel: Channel, item: InboundItem, now_ms: int) -> bool:
     """Meta's echo of a message the business sent: a reply of ours (same mid) is already
     stored; anything else was written elsewhere (the Instagram app) and is stored as sent.
-    Never opens or reopens a conversation. True when something new was stored."""
+    Never opens or reopens a conversation. True when something new was stored.
+
+    An echo may come before the Send API's answer is recorded, or instead of it (a timeout):
+    then the reply still `sending` or `unknown` to the same customer with the same text is the
+    one echoed, and is sent. Should that guess be wrong (the same words typed in the app at
+    that moment), each message is still shown once: the reply's own echo then finds nothing to
+    adopt and is kept as written in the app. Nothing is sent again either way."""
     if item.mid is None:
         return False
     if tx.outbound_by_mid(channel.id, item.mid) is not None:
+        return False
+    adopted = tx.adopt_echo(
+        channel.id, item.customer_igsid, item.text or "", item.mid, item.timestamp_ms
+    )
+    if adopted is not None:
+        if adopted:
+            tx.touch_conversation(adopted, item.timestamp_ms)
         return False
     contact, _ = tx.contact_for(channel.org_id, channel.id, item.customer_igsid, now_ms)
     conversation_id = tx.latest_conversation_of(channel.id, contact.id)

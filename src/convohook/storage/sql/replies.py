@@ -260,6 +260,25 @@ class RepliesSQL(SQLBase):
         )
         return cur.rowcount > 0
 
+    def adopt_echo(
+        self, channel_id: str, recipient_igsid: str, text: str, mid: str, now_ms: int
+    ) -> str | None:
+        """An echo whose mid nobody knows yet, of a reply still `sending` (the answer not yet
+        recorded) or `unknown` (the answer lost), with the same customer and text: that reply
+        reached Meta. Returns the conversation's id (or "" for none) if one was adopted."""
+        row = self._x(
+            "UPDATE outbound_messages SET status = 'sent', mid = ?, error = NULL, "
+            "lease_until_ms = NULL, sent_at_ms = ?, updated_at_ms = ? WHERE id = ("
+            " SELECT id FROM outbound_messages WHERE channel_id = ? AND recipient_igsid = ?"
+            " AND text = ? AND mid IS NULL AND status IN ('sending', 'unknown')"
+            " ORDER BY created_at_ms, id LIMIT 1)"
+            " AND mid IS NULL AND status IN ('sending', 'unknown') RETURNING conversation_id",
+            (mid, now_ms, now_ms, channel_id, recipient_igsid, text),
+        ).fetchone()
+        if row is None:
+            return None
+        return str(row[0]) if row[0] is not None else ""
+
     def requeue_reply(self, org_id: str, message_id: str, now_ms: int) -> bool:
         """A person's decision to send a failed or unknown reply again: a fresh schedule."""
         cur = self._x(
