@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 
 import pytest
+from test_storage_contract import POLICY, T0, setup_org
 
 from convohook.domain.inbound import InboundItem, ItemKind
 from convohook.domain.model import Channel, DueReply, OutboundMessage
@@ -26,8 +27,6 @@ from convohook.usecases.replies import (
     record_replies,
     retry_reply,
 )
-
-from test_storage_contract import POLICY, T0, setup_org
 
 CUSTOMER = "111"
 SCHEDULE = (5.0, 60.0)
@@ -105,13 +104,15 @@ def test_a_claim_is_sent_once_and_recorded(db: Database, shop: tuple[Channel, st
     reply = queue(db, channel, conversation, "Hello!")
     [due] = claim(db, T0 + 2000)
     assert (due.id, due.text, due.recipient_igsid, due.attempts) == (reply, "Hello!", CUSTOMER, 1)
-    assert due.access_token == "tok" and due.account_id == "1784"
+    assert due.access_token == "tok"
+    assert due.account_id == "1784"
     assert claim(db, T0 + 2000) == []  # claimed: nobody else takes it
     record(db, due, Sent("mid-1"), T0 + 2500)
     [out] = outbound(db, channel, conversation)
     assert (out.status, out.mid, out.sent_at_ms, out.error) == ("sent", "mid-1", T0 + 2500, None)
     conv = db.run_sync(lambda tx: tx.get_conversation(channel.org_id, conversation))
-    assert conv is not None and conv.last_message_at_ms == T0 + 2500
+    assert conv is not None
+    assert conv.last_message_at_ms == T0 + 2500
     assert claim(db, T0 + 10**9) == []
 
 
@@ -131,7 +132,8 @@ def test_a_claim_whose_worker_died_becomes_unknown_and_is_never_sent_again(
     # Only a person sends it again.
     db.run_sync(lambda tx: retry_reply(tx, channel.org_id, conversation, out.id, T0 + 13_000))
     [again] = claim(db, T0 + 13_000)
-    assert again.id == out.id and again.attempts == 1
+    assert again.id == out.id
+    assert again.attempts == 1
 
 
 def test_retryable_answers_go_back_on_the_schedule_then_fail(
@@ -142,7 +144,9 @@ def test_retryable_answers_go_back_on_the_schedule_then_fail(
     [due] = claim(db, T0 + 2000)
     record(db, due, TryAgain("(#4) Application request limit reached", 429), T0 + 2000)
     [out] = outbound(db, channel, conversation)
-    assert out.status == "queued" and out.error is not None and "limit" in out.error
+    assert out.status == "queued"
+    assert out.error is not None
+    assert "limit" in out.error
     assert out.next_attempt_at_ms is not None
     assert T0 + 2000 + 4000 <= out.next_attempt_at_ms <= T0 + 2000 + 6000  # 5 s ± jitter
     assert claim(db, out.next_attempt_at_ms - 1) == []
@@ -313,7 +317,8 @@ def test_echoes_of_the_instagram_app_are_stored_and_open_nothing(db: Database) -
     db.run_sync(lambda tx: mark_done(tx, channel.org_id, conversation, clock=lambda: T0 + 40))
     apply(db, channel, item(ItemKind.ECHO, "e3", T0 + 50, "Thanks!"), T0 + 50)
     conv = db.run_sync(lambda tx: tx.get_conversation(channel.org_id, conversation))
-    assert conv is not None and conv.status == "done"
+    assert conv is not None
+    assert conv.status == "done"
     assert len(outbound(db, channel, conversation)) == 2
 
 
