@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from convohook.domain.model import Conversation, Message
+from convohook.domain.model import Conversation, Message, OutboundMessage
 from convohook.storage.base import Transaction
 from convohook.usecases.channels import channel_handles
 from convohook.usecases.clock import Clock
@@ -111,7 +111,7 @@ def inbox(tx: Transaction, org_id: str, status: str | None, limit: int) -> Inbox
 class ConversationDetail:
     conversation: Conversation
     channel_handle: str
-    messages: list[Message]  # oldest first
+    messages: list[Message | OutboundMessage]  # both directions, oldest first
     history: list[Conversation]  # the customer's conversations on this channel, newest first
 
 
@@ -123,7 +123,7 @@ def conversation_detail(
     return ConversationDetail(
         conversation=conversation,
         channel_handle=channel.handle if channel else conversation.channel_id,
-        messages=tx.list_messages(org_id, conversation_id, None, messages),
+        messages=tx.list_conversation_messages(org_id, conversation_id, None, messages),
         history=list_conversations(
             tx,
             org_id,
