@@ -45,7 +45,7 @@ class Sender:
     def lease_ms(self) -> int:
         # Past the call's own timeout and the time to record its answer: a claim that outlives
         # this is a worker that died, never one still waiting for Meta.
-        return int((2 * self.s.settings.graph_timeout + 30) * 1000)
+        return int((2 * self.s.settings.graph_timeout + 10) * 1000)
 
     async def _send(self, due: DueReply) -> None:
         try:
