@@ -131,10 +131,14 @@ async def test_the_window_and_the_size_are_refused_before_any_call(shop: Shop) -
     conversation = await shop.dm("m1")
     status, body = await shop.reply(conversation, "x" * 1001)
     assert status == 422
-    assert "1001 bytes" in body["message"]
-    status, body = await shop.reply(conversation, "")
+    assert "at most 1000 characters" in body["message"]
+    status, body = await shop.reply(conversation, "é" * 501)  # 501 characters, 1002 bytes
     assert status == 422
-    assert "empty" in body["message"]
+    assert "1002 bytes of UTF-8" in body["message"]
+    for blank in ("", "  \n"):
+        status, body = await shop.reply(conversation, blank)
+        assert status == 422
+        assert body["details"][0]["field"] == "text"
     window = await shop.api.ok("GET", f"/api/v1/conversations/{conversation}/reply-window")
     assert window["state"] == "open"
     assert window["until"] is not None

@@ -91,7 +91,14 @@ class MessageOut(Answer):
 
 
 class ReplyIn(RequestBody):
-    text: str = Field(description="at most 1,000 bytes of UTF-8")
+    # The document says what it can (not blank, 1,000 characters at most); 1,000 bytes of
+    # UTF-8 is checked by the rule itself (domain/replies.py), with its own message.
+    text: str = Field(
+        min_length=1,
+        max_length=1000,
+        pattern=r"\S",
+        description="not blank; at most 1,000 bytes of UTF-8",
+    )
     human_agent: bool = Field(
         default=False,
         description="a person's reply, sent with Meta's HUMAN_AGENT tag: needed from 24 hours "
