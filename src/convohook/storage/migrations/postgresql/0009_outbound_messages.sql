@@ -33,6 +33,10 @@ CREATE INDEX outbound_messages_due ON outbound_messages(next_attempt_at_ms)
     WHERE status = 'queued';
 CREATE INDEX outbound_messages_leased ON outbound_messages(lease_until_ms)
     WHERE status = 'sending';
+-- An echo that comes before the Send API's answer looks for its reply among those without a
+-- mid (few: queued, sending, failed, unknown).
+CREATE INDEX outbound_messages_unconfirmed ON outbound_messages(channel_id, recipient_igsid)
+    WHERE mid IS NULL;
 -- A conversation's messages in order.
 CREATE INDEX outbound_messages_conversation ON outbound_messages(conversation_id, created_at_ms, id);
 
