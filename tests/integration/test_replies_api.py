@@ -16,6 +16,7 @@ import pytest
 from convohook.devtools.graph_standin import ProfileRegistry
 from convohook.domain.replies import HUMAN_AGENT_WINDOW_MS, STANDARD_WINDOW_MS
 from convohook.meta import notifications as n
+from convohook.storage.database import open_database
 from convohook.usecases.orgs import create_org
 
 from harness import Api, Meta, Running, eventually, running_convohook
@@ -240,3 +241,32 @@ async def test_another_orgs_conversation_is_not_found(shop: Shop) -> None:
         "POST", f"/api/v1/conversations/{conversation}/messages/out_nope/retry"
     )
     assert status == 404
+
+
+async def test_a_reply_in_flight_at_shutdown_is_recorded(database_url_for: str) -> None:
+    async with running_convohook(database_url_for, SECRET, graph_timeout=3.0) as run:
+        org = await run.services.db.run(create_org, "Acme", run.services.clock())
+        api = Api(run.base, org.api_key)
+        await api.ok(
+            "POST",
+            "/api/v1/channels",
+            {"type": "INSTAGRAM", "handle": "acme", "account_id": ACCOUNT, "access_token": "tok"},
+        )
+        shop = Shop(run, api, api, Meta(run.base, SECRET), run.graph, [0])
+        conversation = await shop.dm("m1")
+        run.graph.send.echo_to = None
+        run.graph.send.set_fault("hang", delay=1.0)
+        _status, accepted = await shop.reply(conversation, "on its way while we stop")
+        await eventually(lambda: _taken(run.graph))
+    # Stopped while Meta was still answering: the answer was waited for and recorded.
+    db = open_database(database_url_for)
+    try:
+        reply = await db.read(lambda tx: tx.get_outbound(org.org.id, accepted["id"]))
+    finally:
+        db.close()
+    assert reply is not None
+    assert (reply.status, reply.mid, reply.error) == ("sent", run.graph.send.sent[0].mid, None)
+
+
+async def _taken(graph: ProfileRegistry) -> bool:
+    return bool(graph.send.sent)

@@ -49,14 +49,23 @@ async def run_workers(services: Services, *, watch_other_processes: bool = False
         ).start()
     enricher = ProfileEnricher(services)
     loops = [
-        Processor(services, handoff=enricher).run(),
-        enricher.run(),
-        Dispatcher(services).run(),
-        Sender(services).run(),
-        Janitor(services).run(),
+        asyncio.create_task(loop)
+        for loop in (
+            Processor(services, handoff=enricher).run(),
+            enricher.run(),
+            Dispatcher(services).run(),
+            Sender(services).run(),
+            Janitor(services).run(),
+        )
     ]
     try:
         await asyncio.gather(*loops)
     finally:
+        # gather() ends with the first loop that ends, cancelled or not: wait for every loop's
+        # own way out too (the sender records the answers of the calls it had in flight),
+        # before the sessions and the database close under them.
+        for loop in loops:
+            loop.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
         stop.set()
         await enricher.cancel_handed()

@@ -134,3 +134,27 @@ class Sender:
             recorder.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await recorder
+            await self._drain()
+
+    async def _drain(self) -> None:
+        """On shutdown (a deploy, Ctrl-C), let the calls in flight finish, bounded by their own
+        timeout, and record their answers: otherwise each would become `unknown`, for a person
+        to sort out, although Meta answered."""
+        s = self.s
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=s.settings.graph_timeout + 1)
+        batch = []
+        while not self._results.empty():
+            batch.append(self._results.get_nowait())
+        if not batch:
+            return
+        try:
+            await s.db.run_retrying(
+                record_replies,
+                batch,
+                now_ms=s.clock(),
+                schedule=s.settings.retry_schedule,
+                rng=s.rng,
+            )
+        except StorageError as exc:
+            log.error("sender: could not record %d answers at shutdown: %s", len(batch), exc)
