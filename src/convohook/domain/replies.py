@@ -16,7 +16,6 @@ SENT_BY_API = "api"
 SENT_BY_BOT = "bot"
 SENT_BY_INSTAGRAM_APP = "instagram_app"
 
-REPLY_STATUSES = ("queued", "sending", "sent", "failed", "unknown")
 # A person may send these again: they failed, or may not have reached Meta.
 RETRYABLE_STATUSES = frozenset({"failed", "unknown"})
 

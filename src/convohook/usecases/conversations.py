@@ -82,18 +82,6 @@ def get_conversation(tx: Transaction, org_id: str, conversation_id: str) -> Conv
     return conversation
 
 
-def list_messages(
-    tx: Transaction,
-    org_id: str,
-    conversation_id: str,
-    after: tuple[int, str] | None,
-    limit: int,
-) -> list[Message]:
-    """Oldest first; `after` is the (timestamp_ms, mid) of the last message already seen."""
-    get_conversation(tx, org_id, conversation_id)
-    return tx.list_messages(org_id, conversation_id, after, limit)
-
-
 @dataclass(frozen=True, slots=True)
 class Inbox:
     conversations: list[Conversation]
