@@ -237,7 +237,7 @@ async def running_convohook(
     test can move it by days."""
     from convohook.config import Settings
     from convohook.devtools.demo import create_demo_app
-    from convohook.devtools.graph_standin import ProfileRegistry, create_graph_standin
+    from convohook.devtools.graph_standin import EchoTarget, ProfileRegistry, create_graph_standin
     from convohook.web.app import create_app
 
     registry = ProfileRegistry()
@@ -254,6 +254,8 @@ async def running_convohook(
             # the receiver and the Graph API stand-in are on 127.0.0.1; a test may say no
             **{"allow_private_targets": True, **settings},
         )
+        # The stand-in posts the echo of every reply it takes, as Meta does.
+        registry.send.echo_to = EchoTarget(f"{config.public_url}/webhooks/instagram", app_secret)
         # Under the demo's settings, the demo's app: it adds its own route (Send a test DM).
         factory = create_demo_app if config.demo else create_app
         app = factory(config) if clock is None else factory(config, clock=clock)

@@ -14,6 +14,7 @@ refused; a missing or wrong key refused; an undocumented method answered 405 wit
 
 from __future__ import annotations
 
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -98,9 +99,11 @@ def _seed(client: asgi.ASGIClient, storage: Storage) -> Seeded:
     bot = ok("POST", "/api/v1/bots", {"name": "capture"})
     assert client.post(bot["webhook_url"], json={"hello": "bot"}).status_code == 200
     # A customer's DM, received and processed (no worker runs): a contact, a conversation, its
-    # message, and (no profile to wait for) the opening's delivery to both webhooks.
+    # message, and (no profile to wait for) the opening's delivery to both webhooks. Written
+    # now, so that Instagram's reply window is open and a valid reply is accepted.
+    now = int(time.time() * 1000)
     body = n.encode(
-        n.notification([n.entry(ACCOUNT, [n.text_message("900", ACCOUNT, "m-1", 1, "hi")])])
+        n.notification([n.entry(ACCOUNT, [n.text_message("900", ACCOUNT, "m-1", now, "hi")])])
     )
     received = client.post(
         "/webhooks/instagram",

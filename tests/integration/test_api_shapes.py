@@ -103,7 +103,20 @@ CONVERSATION = [
     "closed_reason",
     "last_message_at",
 ]
-MESSAGE = ["mid", "kind", "text", "timestamp", "received_at"]
+MESSAGE = [
+    "id",
+    "direction",
+    "mid",
+    "kind",
+    "text",
+    "timestamp",
+    "received_at",
+    "status",
+    "error",
+    "human_agent",
+    "sent_by",
+    "sent_at",
+]
 BOT = ["id", "name", "trigger", "webhook_url", "created_at"]
 CAPTURE = ["id", "received_at", "method", "headers", "body", "raw_body"]
 LIST = ["items", "next"]

@@ -13,8 +13,11 @@ import orjson
 import pytest
 
 from convohook.devtools.graph_standin import ProfileRegistry
+from convohook.domain.ids import new_id
+from convohook.domain.model import OutboundMessage
 from convohook.meta import notifications as n
 from convohook.runtime.services import Services
+from convohook.storage.base import Transaction
 from convohook.usecases.orgs import create_org
 
 from harness import (
@@ -152,6 +155,7 @@ async def test_an_org_never_sees_another_orgs_objects(stack: Stack) -> None:
 REQUIRED_BODIES: dict[str, dict[str, object]] = {
     "/api/v1/webhooks/{webhook_id}/recover": {"since": "2020-01-01T00:00:00Z"},
     "/api/v1/conversations/{conversation_id}/assign": {"agent_id": None},
+    "/api/v1/conversations/{conversation_id}/messages": {"text": "hi"},
 }
 
 
@@ -201,6 +205,7 @@ async def test_every_api_route_with_an_id_hides_another_orgs_objects(stack: Stac
         "contact_id": conversation.get("contact", {}).get("id", "ct_x"),
         "agent_id": agent["id"],
     }
+    ids["message_id"] = await _failed_reply(stack.services, conversation)
     checked = 0
     for method, path in await _api_routes(stack):
         params = re.findall(r"\{([^}]+)\}", path)
@@ -217,6 +222,37 @@ async def test_every_api_route_with_an_id_hides_another_orgs_objects(stack: Stac
     assert checked >= 10
     # ... and the owner still has them all.
     assert (await stack.base.call("GET", f"/api/v1/webhooks/{webhook['id']}"))[0] == 200
+
+
+async def _failed_reply(services: Services, conversation: dict[str, Any]) -> str:
+    """A reply that failed (the test's DM is too old for a reply to be queued now)."""
+
+    def insert(tx: Transaction) -> str:
+        channel = tx.channel_by_account(ACCOUNT)
+        assert channel is not None
+        reply = OutboundMessage(
+            id=new_id("out", 1),
+            org_id=channel.org_id,
+            channel_id=channel.id,
+            contact_id=conversation["contact"]["id"],
+            conversation_id=conversation["id"],
+            recipient_igsid=conversation["contact"]["igsid"],
+            text="failed",
+            human_agent=False,
+            status="failed",
+            attempts=1,
+            next_attempt_at_ms=None,
+            error="refused",
+            mid=None,
+            sent_by="api",
+            created_at_ms=1,
+            sent_at_ms=None,
+            updated_at_ms=1,
+        )
+        tx.insert_outbound(reply)
+        return reply.id
+
+    return await services.db.run(insert)
 
 
 # --- validation -----------------------------------------------------------------------------

@@ -16,6 +16,8 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from convohook.config import Settings
 from convohook.devtools.demo import create_demo_app
+from convohook.domain.ids import new_id
+from convohook.domain.model import Conversation, OutboundMessage
 from convohook.meta import notifications as n
 from convohook.runtime.services import Services
 from convohook.storage.base import Transaction
@@ -57,6 +59,7 @@ PARAMS: dict[str, list[str]] = {
     "channel_id": ["{channel}"],
     "delivery_id": ["{delivery}"],
     "agent_id": ["{agent}"],
+    "message_id": ["{message}"],
     "action": ["secret", "rotate", "enable", "disable", "deliveries/{delivery}/retry", "delete"],
 }
 DESTRUCTIVE = re.compile(r"/delete$")  # done last, so that the others still find their object
@@ -193,8 +196,10 @@ async def make_org(run: Running, label: str, account: str, igsid: str) -> Org:
     )
     run.graph.put(igsid, f"customer.{label}", f"Customer {label} Fullname")
     text = f"Private words of {label}"
+    # Written just now: the reply window is open, so the page offers the composer.
+    written = svc.clock()
     body = n.notification(
-        [n.entry(account, [n.text_message(igsid, account, f"mid-{label}", 1_000, text)])]
+        [n.entry(account, [n.text_message(igsid, account, f"mid-{label}", written, text)])]
     )
     assert await Meta(run.base, SECRET).post(body) == 200
 
@@ -211,7 +216,9 @@ async def make_org(run: Running, label: str, account: str, igsid: str) -> Org:
         return await svc.db.read(loaded)
 
     conversation, delivery = await eventually(ready)
+    reply = await _unknown_reply(svc, conversation)
     ids = {
+        "message": reply,
         "webhook": webhook["id"],
         "delivery": delivery.id,
         "conversation": conversation.id,
@@ -250,6 +257,7 @@ async def make_org(run: Running, label: str, account: str, igsid: str) -> Org:
             ("account_id", account + "9"),
             ("access_token", "IGAA-second"),
         ],
+        "/inbox/{conversation_id}/messages": [("text", f"Reply of {label}")],
         "/settings/channels/test-dm": [
             ("channel_id", channel["id"]),
             ("username", f"tester.{label}"),
@@ -275,6 +283,32 @@ async def make_org(run: Running, label: str, account: str, igsid: str) -> Org:
         *ids.values(),
     }
     return Org(org_id, email, ids, forms, markers - {""}, api_key=made.api_key)
+
+
+async def _unknown_reply(svc: Services, conversation: Conversation) -> str:
+    """A reply left `unknown` (its sender stopped mid-call), so its page offers a retry."""
+    now = svc.clock()
+    reply = OutboundMessage(
+        id=new_id("out", now),
+        org_id=conversation.org_id,
+        channel_id=conversation.channel_id,
+        contact_id=conversation.contact.id,
+        conversation_id=conversation.id,
+        recipient_igsid=conversation.contact.igsid,
+        text="A reply that may have arrived",
+        human_agent=False,
+        status="unknown",
+        attempts=1,
+        next_attempt_at_ms=None,
+        error="the sender stopped while sending",
+        mid=None,
+        sent_by="api",
+        created_at_ms=now,
+        sent_at_ms=None,
+        updated_at_ms=now,
+    )
+    await svc.db.run(lambda tx: tx.insert_outbound(reply))
+    return reply.id
 
 
 async def sign_in(http: aiohttp.ClientSession, base: str, email: str) -> Browser:

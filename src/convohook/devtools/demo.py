@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.syntax import Syntax
 
 from convohook.config import Settings
-from convohook.devtools.graph_standin import create_graph_standin
+from convohook.devtools.graph_standin import EchoTarget, ProfileRegistry, create_graph_standin
 from convohook.devtools.simulate import SimulationError, send_dm
 from convohook.devtools.test_dm import demo_routes
 from convohook.runtime.services import Services
@@ -57,7 +57,11 @@ def create_demo_app(settings: Settings, *, clock: Clock = system_clock) -> FastA
 
 async def run_demo(settings: Settings, *, port: int, once: bool, first_dm: bool) -> int:
     app = create_demo_app(settings)
-    app.mount("/_demo/graph", create_graph_standin())
+    graph = ProfileRegistry()
+    # Replies sent in the demo come back as Meta's signed echoes, as they would from Instagram.
+    secret = settings.meta_app_secret.get_secret_value() if settings.meta_app_secret else ""
+    graph.send.echo_to = EchoTarget(f"{settings.public_url}/webhooks/instagram", secret)
+    app.mount("/_demo/graph", create_graph_standin(graph))
     server = uvicorn.Server(
         uvicorn.Config(
             app,

@@ -242,3 +242,43 @@ class Backlog:
     due_deliveries: int  # pending and due now (a disabled webhook's included)
     oldest_due_ms: int | None  # when the longest-waiting due delivery became due
     awaiting_profile: int  # events waiting for a customer's profile
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """What the business sent a customer: a reply through the Send API, or an echo of what it
+    wrote in the Instagram app. `status`: queued | sending | sent | failed | unknown."""
+
+    id: str
+    org_id: str
+    channel_id: str
+    contact_id: str
+    conversation_id: str | None
+    recipient_igsid: str
+    text: str
+    human_agent: bool
+    status: str
+    attempts: int
+    next_attempt_at_ms: int | None
+    error: str | None
+    mid: str | None
+    sent_by: str  # a user id, "api", "bot" or "instagram_app"
+    created_at_ms: int
+    sent_at_ms: int | None
+    updated_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class DueReply:
+    """A reply the sender claimed: everything one call to the Send API needs."""
+
+    id: str
+    org_id: str
+    channel_id: str
+    conversation_id: str | None
+    account_id: str
+    access_token: str
+    recipient_igsid: str
+    text: str
+    human_agent: bool
+    attempts: int  # counting the one about to be made

@@ -23,6 +23,7 @@ from convohook.meta.graph import (
     profile_from_body,
     redact,
 )
+from convohook.meta.send import Refused, SendOutcome, TryAgain, Unknown, outcome_of_answer
 
 
 class GraphClient:
@@ -83,6 +84,41 @@ class GraphClient:
         if status != 200:
             raise error_from_status(status, body, access_token)
         return profile_from_body(igsid, body, access_token)
+
+    async def send_message(
+        self, account_id: str, access_token: str, body: dict[str, object]
+    ) -> SendOutcome:
+        """POST {base}/{account_id}/messages (the Send API); never raises. The token goes in
+        the Authorization header, as Meta documents for Instagram Login, so no URL holds it."""
+        if not access_token:
+            return Refused("the channel has no access token: set one on the channel, then retry")
+        url = f"{self._base_url}/{quote(account_id, safe='')}/messages"
+        headers = {"Authorization": f"Bearer {access_token}"}
+        try:
+            async with self._session.post(
+                url, json=body, headers=headers, timeout=self._timeout, allow_redirects=False
+            ) as response:
+                answer = await _read_capped(response)
+                return outcome_of_answer(
+                    response.status, answer, access_token, response.headers.get("Retry-After")
+                )
+        except aiohttp.ConnectionTimeoutError:
+            # Not even connected: nothing was sent.
+            return TryAgain(f"Graph API: no connection within {self._timeout_s:g} s")
+        except aiohttp.ClientConnectorError as exc:
+            # Refused or unresolvable before a byte of the request went out.
+            return TryAgain(f"Graph API unreachable: {redact(str(exc), access_token)}")
+        except TimeoutError:
+            return Unknown(
+                f"no answer from the Graph API within {self._timeout_s:g} s: the reply may have "
+                "reached Instagram"
+            )
+        except (aiohttp.ClientError, OSError) as exc:
+            # The connection dropped after the request was written (or while it was).
+            return Unknown(
+                f"the Graph API connection failed mid-call ({type(exc).__name__}): the reply "
+                "may have reached Instagram"
+            )
 
 
 async def _read_capped(response: aiohttp.ClientResponse) -> bytes | None:

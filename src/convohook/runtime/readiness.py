@@ -12,7 +12,7 @@ from convohook.storage import migrations
 from convohook.usecases.status import applied_migrations
 
 DATABASE_TIMEOUT_S = 5.0
-LOOPS = ("processor", "profiles", "dispatcher")
+LOOPS = ("processor", "profiles", "dispatcher", "sender")
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ class Signals:
     notifications: Signal = field(default_factory=Signal)
     profiles: Signal = field(default_factory=Signal)
     deliveries: Signal = field(default_factory=Signal)
+    replies: Signal = field(default_factory=Signal)  # the sender: replies queued
     captures: Broadcast = field(default_factory=Broadcast)  # Bot Studio's live view
 
 

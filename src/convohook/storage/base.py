@@ -22,8 +22,10 @@ from convohook.domain.model import (
     Conversation,
     Delivery,
     DueDelivery,
+    DueReply,
     Message,
     Org,
+    OutboundMessage,
     Session,
     StoredNotification,
     User,
@@ -287,6 +289,57 @@ class BotStore(Protocol):
     def list_captures(self, bot_id: str, before: str | None, limit: int) -> list[Capture]: ...
 
 
+class ReplyStore(Protocol):
+    """Outbound messages: replies claimed by the sender under a lease and sent at most once,
+    echoes matched by mid, and a conversation's messages in both directions."""
+
+    def insert_outbound(self, message: OutboundMessage) -> bool:
+        """False when its mid is stored already."""
+        ...
+
+    def get_outbound(self, org_id: str, message_id: str) -> OutboundMessage | None: ...
+    def outbound_by_mid(self, channel_id: str, mid: str) -> OutboundMessage | None: ...
+    def last_customer_message_at(self, channel_id: str, contact_id: str) -> int | None:
+        """Meta's time of the customer's last message on the channel: the reply window's clock."""
+        ...
+
+    def latest_conversation_of(self, channel_id: str, contact_id: str) -> str | None:
+        """The open conversation, else the most recent one."""
+        ...
+
+    def list_conversation_messages(
+        self, org_id: str, conversation_id: str, after: tuple[int, str] | None, limit: int
+    ) -> list[Message | OutboundMessage]:
+        """Both directions, oldest first; `after` is the (time, mid or id) of the last seen."""
+        ...
+
+    def expire_reply_leases(self, now_ms: int, error: str) -> int: ...
+    def claim_due_replies(self, now_ms: int, lease_until_ms: int, limit: int) -> list[DueReply]: ...
+    def next_reply_due_at(self) -> int | None: ...
+    def finish_reply(
+        self,
+        message_id: str,
+        attempts: int,
+        *,
+        status: str,
+        error: str | None,
+        mid: str | None,
+        next_attempt_at_ms: int | None,
+        now_ms: int,
+    ) -> bool:
+        """Record attempt `attempts`' outcome if the claim is still its own."""
+        ...
+
+    def delete_echo_copy(self, channel_id: str, mid: str, keep_id: str) -> bool: ...
+    def adopt_echo(
+        self, channel_id: str, recipient_igsid: str, text: str, mid: str, now_ms: int
+    ) -> str | None:
+        """Mark the reply this echo proves sent; its conversation id ("" for none), or None."""
+        ...
+
+    def requeue_reply(self, org_id: str, message_id: str, now_ms: int) -> bool: ...
+
+
 class UpkeepStore(Protocol):
     """The schema version, the backlog, secrets at rest and retention (bounded batches, oldest
     first)."""
@@ -312,6 +365,7 @@ class Transaction(
     DeliveryStore,
     NotificationStore,
     BotStore,
+    ReplyStore,
     UpkeepStore,
     Protocol,
 ):
@@ -345,9 +399,10 @@ class Storage(Protocol):
 
     def listen(self, on_change: Callable[[str], None], stop: threading.Event) -> None:
         """Block until `stop` is set, calling `on_change(kind)` when work was committed, by
-        this process or another: `kind` is "notifications", "profiles", "deliveries", or "*"
-        for anything (also once at the start, for what was committed before). Keeps trying
-        after a lost connection; the workers' idle poll covers the gap. Call it in a thread."""
+        this process or another: `kind` is "notifications", "profiles", "deliveries",
+        "replies", or "*" for anything (also once at the start, for what was committed
+        before). Keeps trying after a lost connection; the workers' idle poll covers the gap.
+        Call it in a thread."""
         ...
 
     def close(self) -> None: ...

@@ -22,6 +22,7 @@ import psycopg.errors
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
+from convohook.domain.model import OutboundMessage
 from convohook.storage import migrations
 from convohook.storage.base import MigrationProgress
 from convohook.storage.errors import CannotConnect, ConflictError, UnavailableError
@@ -157,6 +158,18 @@ class PostgresTransaction(SQLTransaction):
     def reschedule_delivery(self, delivery_id: str, now_ms: int) -> None:
         super().reschedule_delivery(delivery_id, now_ms)
         self._notify("deliveries")
+
+    def insert_outbound(self, message: OutboundMessage) -> bool:
+        inserted = super().insert_outbound(message)
+        if inserted and message.status == "queued":
+            self._notify("replies")
+        return inserted
+
+    def requeue_reply(self, org_id: str, message_id: str, now_ms: int) -> bool:
+        requeued = super().requeue_reply(org_id, message_id, now_ms)
+        if requeued:
+            self._notify("replies")
+        return requeued
 
 
 class PostgresStorage:

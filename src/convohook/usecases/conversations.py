@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from convohook.domain.model import Conversation, Message, User
+from convohook.domain.model import Conversation, Message, OutboundMessage, User
 from convohook.storage.base import Transaction
 from convohook.usecases.channels import channel_handles
 from convohook.usecases.clock import Clock
@@ -88,18 +88,6 @@ def get_conversation(tx: Transaction, org_id: str, conversation_id: str) -> Conv
     return conversation
 
 
-def list_messages(
-    tx: Transaction,
-    org_id: str,
-    conversation_id: str,
-    after: tuple[int, str] | None,
-    limit: int,
-) -> list[Message]:
-    """Oldest first; `after` is the (timestamp_ms, mid) of the last message already seen."""
-    get_conversation(tx, org_id, conversation_id)
-    return tx.list_messages(org_id, conversation_id, after, limit)
-
-
 @dataclass(frozen=True, slots=True)
 class Inbox:
     conversations: list[Conversation]
@@ -143,7 +131,7 @@ def agents_by_id(tx: Transaction, org_id: str) -> dict[str, User]:
 class ConversationDetail:
     conversation: Conversation
     channel_handle: str
-    messages: list[Message]  # oldest first
+    messages: list[Message | OutboundMessage]  # both directions, oldest first
     history: list[Conversation]  # the customer's conversations on this channel, newest first
     agents: dict[str, User]  # whom it can be assigned to
 
@@ -156,7 +144,7 @@ def conversation_detail(
     return ConversationDetail(
         conversation=conversation,
         channel_handle=channel.handle if channel else conversation.channel_id,
-        messages=tx.list_messages(org_id, conversation_id, None, messages),
+        messages=tx.list_conversation_messages(org_id, conversation_id, None, messages),
         history=list_conversations(
             tx,
             org_id,

@@ -12,11 +12,13 @@ from convohook.domain.model import AwaitingProfile, Channel, StoredNotification
 from convohook.meta.parse import MalformedNotification, parse_notification
 from convohook.storage.base import Transaction
 from convohook.usecases.events import CONVERSATION_OPENED, emit_event, fresh_profile
+from convohook.usecases.replies import apply_echo
 
 log = logging.getLogger(__name__)
 
 # Kinds that are messages of their own (with their own mid). Reactions, reads and unsends carry
-# the mid of *another* message, so storing them under it would shadow that message.
+# the mid of *another* message, so storing them under it would shadow that message. Echoes are
+# the business's messages: they go with the replies (usecases/replies.apply_echo).
 _STORED_KINDS = frozenset({ItemKind.MESSAGE, ItemKind.POSTBACK, ItemKind.ECHO})
 
 
@@ -106,6 +108,9 @@ def apply_item(
         return Decision.IGNORE
     if item.customer_igsid == channel.account_id:
         # The business as its own "customer": an echo that lost its is_echo flag.
+        return Decision.IGNORE
+    if item.kind is ItemKind.ECHO:
+        apply_echo(tx, channel, item, now_ms)
         return Decision.IGNORE
     contact, new = tx.contact_for(channel.org_id, channel.id, item.customer_igsid, now_ms)
     # Items without a mid cannot be deduplicated by Meta's id; the (kind, customer, time) triple

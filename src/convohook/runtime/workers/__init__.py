@@ -1,5 +1,6 @@
 """The worker loops behind the inbound receiver, one module each: the processor, the profile
-enricher, the dispatcher and the janitor; `run_workers` runs them together."""
+enricher, the dispatcher, the sender (replies) and the janitor; `run_workers` runs them
+together."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from convohook.runtime.workers.dispatcher import Dispatcher
 from convohook.runtime.workers.janitor import Janitor
 from convohook.runtime.workers.processor import Processor
 from convohook.runtime.workers.profiles import ProfileEnricher
+from convohook.runtime.workers.sender import Sender
 
-__all__ = ["Dispatcher", "Janitor", "Processor", "ProfileEnricher", "run_workers"]
+__all__ = ["Dispatcher", "Janitor", "Processor", "ProfileEnricher", "Sender", "run_workers"]
 
 
 def _wake_on_notify(services: Services, loop: asyncio.AbstractEventLoop) -> Callable[[str], None]:
@@ -22,8 +24,9 @@ def _wake_on_notify(services: Services, loop: asyncio.AbstractEventLoop) -> Call
         "notifications": [signals.notifications],
         "profiles": [signals.profiles],
         "deliveries": [signals.deliveries],
+        "replies": [signals.replies],
     }
-    everything = [signals.notifications, signals.profiles, signals.deliveries]
+    everything = [signals.notifications, signals.profiles, signals.deliveries, signals.replies]
 
     def on_notify(what: str) -> None:
         for signal in targets.get(what, everything):
@@ -33,7 +36,7 @@ def _wake_on_notify(services: Services, loop: asyncio.AbstractEventLoop) -> Call
 
 
 async def run_workers(services: Services, *, watch_other_processes: bool = False) -> None:
-    """Run all three loops until cancelled. Other processes' writes wake them too: always on
+    """Run all the loops until cancelled. Other processes' writes wake them too: always on
     PostgreSQL (NOTIFY), and on SQLite with `watch_other_processes` (a `convohook worker` beside
     a `serve --no-worker`; in `serve` itself every write is this process's own and wakes the
     loops directly, so watching would only add empty rounds)."""
@@ -46,13 +49,23 @@ async def run_workers(services: Services, *, watch_other_processes: bool = False
         ).start()
     enricher = ProfileEnricher(services)
     loops = [
-        Processor(services, handoff=enricher).run(),
-        enricher.run(),
-        Dispatcher(services).run(),
-        Janitor(services).run(),
+        asyncio.create_task(loop)
+        for loop in (
+            Processor(services, handoff=enricher).run(),
+            enricher.run(),
+            Dispatcher(services).run(),
+            Sender(services).run(),
+            Janitor(services).run(),
+        )
     ]
     try:
         await asyncio.gather(*loops)
     finally:
+        # gather() ends with the first loop that ends, cancelled or not: wait for every loop's
+        # own way out too (the sender records the answers of the calls it had in flight),
+        # before the sessions and the database close under them.
+        for loop in loops:
+            loop.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
         stop.set()
         await enricher.cancel_handed()

@@ -19,6 +19,7 @@ from convohook.storage.sql.conversations import ConversationsSQL
 from convohook.storage.sql.deliveries import FIFO_READY, DeliveriesSQL
 from convohook.storage.sql.notifications import NotificationsSQL
 from convohook.storage.sql.outbox import OutboxSQL
+from convohook.storage.sql.replies import RepliesSQL
 from convohook.storage.sql.upkeep import UpkeepSQL
 from convohook.storage.sql.webhooks import WebhooksSQL
 
@@ -36,6 +37,7 @@ class SQLTransaction(
     DeliveriesSQL,
     NotificationsSQL,
     BotsSQL,
+    RepliesSQL,
     UpkeepSQL,
 ):
     """A transaction's statements: a backend subclasses it and provides `_x` and `_many`."""

@@ -1,4 +1,5 @@
-"""/api/v1/conversations: each customer's conversations, their messages, marking one done."""
+"""/api/v1/conversations: each customer's conversations, their messages both ways, replies
+(queued for the sender, sent again by a person's retry), the reply window, marking one done."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from typing import Annotated, Any, Literal, cast
 from fastapi import APIRouter, Query
 from pydantic import ConfigDict, Field, model_validator
 
-from convohook.domain.model import Conversation, Message
+from convohook.domain.model import Conversation, Message, OutboundMessage
 from convohook.domain.payload import iso_ms
+from convohook.domain.replies import SENT_BY_API, ReplyWindow
 from convohook.domain.text import NOT_BLANK
-from convohook.usecases import assignment, conversations, tags
+from convohook.usecases import assignment, conversations, replies, tags
 from convohook.usecases.assignment import BY_API
 from convohook.usecases.tags import MAX_TAGS, TAG_MAX_LENGTH
 from convohook.web.api.common import (
@@ -113,12 +115,69 @@ class TagsIn(RequestBody):
     remove: list[Tag] = Field(default=[], max_length=MAX_TAGS)
 
 
+ReplyStatus = Literal["queued", "sending", "sent", "failed", "unknown"]
+Direction = Literal["in", "out"]
+
+
 class MessageOut(Answer):
-    mid: str = Field(description="Meta's message id")
-    kind: str = Field(description="message, postback, referral…")
+    id: str = Field(description="the mid of a customer's message; the reply's id for `out`")
+    direction: Direction = Field(description="`in` from the customer, `out` from the business")
+    mid: str | None = Field(
+        description="Meta's message id; null for a reply Meta has not answered yet"
+    )
+    kind: str = Field(description="message, postback, referral…; `message` for `out`")
     text: str | None = Field(description="null for attachments")
-    timestamp: Timestamp = Field(description="Meta's time for it")
+    timestamp: Timestamp = Field(
+        description="Meta's time for a customer's message (or an echo); when a reply was written"
+    )
     received_at: Timestamp
+    status: ReplyStatus | None = Field(
+        description="`out` only: queued (or sending), sent, failed, or unknown (may have "
+        "reached Instagram: never sent again but by a retry); null for `in`"
+    )
+    error: str | None = Field(description="`out` only: why it failed or is unknown")
+    human_agent: bool | None = Field(description="`out` only: sent with the HUMAN_AGENT tag")
+    sent_by: str | None = Field(
+        description="`out` only: a user id, `api`, `bot`, or `instagram_app` (written in the "
+        "Instagram app, learnt from Meta's echo)"
+    )
+    sent_at: Timestamp | None = Field(description="`out` only: when Meta took it")
+
+
+class ReplyIn(RequestBody):
+    # The document says what it can (not blank, 1,000 characters at most); 1,000 bytes of
+    # UTF-8 is checked by the rule itself (domain/replies.py), with its own message.
+    text: str = Field(
+        min_length=1,
+        max_length=1000,
+        pattern=r"\S",
+        description="not blank; at most 1,000 bytes of UTF-8",
+    )
+    human_agent: bool = Field(
+        default=False,
+        description="a person's reply, sent with Meta's HUMAN_AGENT tag: needed from 24 hours "
+        "to 7 days after the customer's last message",
+    )
+
+
+class ReplyAccepted(Answer):
+    id: str
+    status: ReplyStatus
+
+
+WindowStateName = Literal["open", "human_agent", "closed"]
+
+
+class ReplyWindowOut(Answer):
+    state: WindowStateName = Field(
+        description="open: any reply; human_agent: only a person's, with human_agent true; "
+        "closed: none until the customer writes again"
+    )
+    until: Timestamp | None = Field(description="when this state ends; null once closed")
+    last_customer_message_at: Timestamp | None = Field(
+        description="Meta's time of the customer's last message on the channel"
+    )
+    reason: str
 
 
 class MessagePage(Page[MessageOut]):
@@ -141,18 +200,51 @@ def conversation_out(v: Conversation) -> ConversationOut:
     )
 
 
-def message_out(m: Message) -> MessageOut:
+def message_out(m: Message | OutboundMessage) -> MessageOut:
+    if isinstance(m, OutboundMessage):
+        return MessageOut(
+            id=m.id,
+            direction="out",
+            mid=m.mid,
+            kind="message",
+            text=m.text,
+            timestamp=iso_ms(m.created_at_ms),
+            received_at=iso_ms(m.created_at_ms),
+            status=cast(ReplyStatus, m.status),
+            error=m.error,
+            human_agent=m.human_agent,
+            sent_by=m.sent_by,
+            sent_at=iso(m.sent_at_ms),
+        )
     return MessageOut(
+        id=m.mid,
+        direction="in",
         mid=m.mid,
         kind=m.kind,
         text=m.text,
         timestamp=iso_ms(m.timestamp_ms),
         received_at=iso_ms(m.received_at_ms),
+        status=None,
+        error=None,
+        human_agent=None,
+        sent_by=None,
+        sent_at=None,
     )
 
 
-def message_cursor(m: Message) -> str:
+def message_cursor(m: Message | OutboundMessage) -> str:
+    if isinstance(m, OutboundMessage):
+        return f"{m.created_at_ms}:{m.id}"
     return f"{m.timestamp_ms}:{m.mid}"
+
+
+def window_out(w: ReplyWindow) -> ReplyWindowOut:
+    return ReplyWindowOut(
+        state=w.state.value,
+        until=iso(w.until_ms),
+        last_customer_message_at=iso(w.last_customer_message_ms),
+        reason=w.reason,
+    )
 
 
 # `TIMESTAMP_MS:MID` (a mid may itself hold colons; the timestamp never does). Fifteen digits
@@ -224,10 +316,58 @@ async def list_messages(
     limit: Limit = 50,
     cursor: MessageCursor = None,
 ) -> MessagePage:
-    """The customer's messages in this conversation, oldest first."""
+    """Both directions, oldest first: the customer's messages, and the business's (replies
+    through convohook with their status, and what was written in the Instagram app)."""
     after = parse_message_cursor(cursor)
-    rows = await svc.db.read(conversations.list_messages, org.id, conversation_id, after, limit + 1)
+    rows = await svc.db.read(
+        replies.conversation_messages, org.id, conversation_id, after, limit + 1
+    )
     return page(MessagePage, rows, limit, message_out, message_cursor)
+
+
+@router.post("/conversations/{conversation_id}/messages", status_code=202, responses=errors(404))
+async def send_reply(
+    conversation_id: ObjectId, body: ReplyIn, org: OrgDep, svc: SvcDep
+) -> ReplyAccepted:
+    """Queue a reply to the customer; the workers send it through Instagram's Send API, at
+    most once. Refused with 422, before anything is sent, when it is empty or over 1,000
+    bytes, or when Instagram's window does not allow it (more than 24 hours after the
+    customer's last message: only with `human_agent`; more than 7 days: not at all)."""
+    message = await svc.db.run(
+        replies.queue_reply,
+        org.id,
+        conversation_id,
+        text=body.text,
+        human_agent=body.human_agent,
+        sent_by=SENT_BY_API,
+        now_ms=svc.clock(),
+    )
+    svc.signals.replies.notify()
+    return ReplyAccepted(id=message.id, status=cast(ReplyStatus, message.status))
+
+
+@router.post(
+    "/conversations/{conversation_id}/messages/{message_id}/retry",
+    status_code=202,
+    responses=errors(404, 409),
+)
+async def retry_reply(
+    conversation_id: ObjectId, message_id: ObjectId, org: OrgDep, svc: SvcDep
+) -> ReplyAccepted:
+    """Send a `failed` or `unknown` reply again (409 for any other): a person's decision,
+    since an `unknown` one may have reached the customer already. The window is checked again."""
+    message = await svc.db.run(
+        replies.retry_reply, org.id, conversation_id, message_id, svc.clock()
+    )
+    svc.signals.replies.notify()
+    return ReplyAccepted(id=message.id, status=cast(ReplyStatus, message.status))
+
+
+@router.get("/conversations/{conversation_id}/reply-window", responses=errors(404))
+async def reply_window(conversation_id: ObjectId, org: OrgDep, svc: SvcDep) -> ReplyWindowOut:
+    """Whether a reply may be sent now, until when, and why."""
+    window = await svc.db.read(replies.conversation_window, org.id, conversation_id, svc.clock())
+    return window_out(window)
 
 
 @router.post("/conversations/{conversation_id}/done", responses=errors(404))
