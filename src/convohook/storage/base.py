@@ -55,6 +55,13 @@ class ChannelStore(Protocol):
     def list_channels(self, org_id: str, before: str | None, limit: int) -> list[Channel]: ...
     def get_channel(self, org_id: str, channel_id: str) -> Channel | None: ...
     def channel_by_account(self, account_id: str) -> Channel | None: ...
+    def lock_channel(self, org_id: str, channel_id: str) -> Channel | None:
+        """Read it to change it: until this transaction ends, whoever else changes it waits."""
+        ...
+
+    def update_channel(self, channel: Channel) -> None:
+        """Its handle, access token and auto_done_after (the deadlines: `reschedule_idle`)."""
+        ...
 
 
 class WebhookStore(Protocol):
@@ -149,6 +156,22 @@ class ConversationStore(Protocol):
     def lock_conversation(self, conversation_id: str) -> None: ...
     def mark_done(self, conversation_id: str, done_at_ms: int, reason: str = "manual") -> bool:
         """Close it if open; `reason`: manual, inactivity or bot."""
+        ...
+
+    def reschedule_idle(self, channel_id: str) -> int:
+        """Every open conversation of the channel gets the deadline its (new) auto_done_after
+        gives it, or none; returns how many there were."""
+        ...
+
+    def claim_idle_conversations(self, now_ms: int, limit: int) -> list[tuple[str, str]]:
+        """(id, org_id) of up to `limit` open conversations whose deadline is at or before
+        `now_ms`, earliest first, locked until this transaction ends (PostgreSQL skips those
+        another transaction holds)."""
+        ...
+
+    def close_idle(self, conversation_id: str, now_ms: int) -> int | None:
+        """Mark it done for inactivity if it is still open and still due at `now_ms`; returns
+        its done time (its deadline), or None when a message or a person came first."""
         ...
 
     def get_conversation(self, org_id: str, conversation_id: str) -> Conversation | None: ...

@@ -1,5 +1,6 @@
 """The worker loops behind the inbound receiver, one module each: the processor, the profile
-enricher, the dispatcher and the janitor; `run_workers` runs them together."""
+enricher, the dispatcher, the closer (inactivity) and the janitor; `run_workers` runs them
+together."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import threading
 from collections.abc import Callable
 
 from convohook.runtime.services import Services
+from convohook.runtime.workers.closer import Closer
 from convohook.runtime.workers.dispatcher import Dispatcher
 from convohook.runtime.workers.janitor import Janitor
 from convohook.runtime.workers.processor import Processor
 from convohook.runtime.workers.profiles import ProfileEnricher
 
-__all__ = ["Dispatcher", "Janitor", "Processor", "ProfileEnricher", "run_workers"]
+__all__ = ["Closer", "Dispatcher", "Janitor", "Processor", "ProfileEnricher", "run_workers"]
 
 
 def _wake_on_notify(services: Services, loop: asyncio.AbstractEventLoop) -> Callable[[str], None]:
@@ -49,6 +51,7 @@ async def run_workers(services: Services, *, watch_other_processes: bool = False
         Processor(services, handoff=enricher).run(),
         enricher.run(),
         Dispatcher(services).run(),
+        Closer(services).run(),
         Janitor(services).run(),
     ]
     try:

@@ -17,7 +17,9 @@ from convohook.storage.sql.base import (
 class ChannelsSQL(SQLBase):
     def _channel(self, r: Sequence[Any]) -> Channel:
         token = self._sealer.open(CHANNEL_TOKEN, str(r[5]))
-        return Channel(str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), token, int(r[6]))
+        return Channel(
+            str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), token, int(r[6]), r[7]
+        )
 
     def insert_channel(self, channel: Channel) -> None:
         self._x(
@@ -35,8 +37,27 @@ class ChannelsSQL(SQLBase):
         )
 
     _CHANNEL_SELECT = (
-        "SELECT id, org_id, type, handle, account_id, access_token, created_at_ms FROM channels "
+        "SELECT id, org_id, type, handle, account_id, access_token, created_at_ms, "
+        "auto_done_after FROM channels "
     )
+
+    def lock_channel(self, org_id: str, channel_id: str) -> Channel | None:
+        row = self._x(
+            self._CHANNEL_SELECT + "WHERE org_id = ? AND id = ?" + self.FOR_UPDATE,
+            (org_id, channel_id),
+        ).fetchone()
+        return self._channel(row) if row else None
+
+    def update_channel(self, channel: Channel) -> None:
+        self._x(
+            "UPDATE channels SET handle = ?, access_token = ?, auto_done_after = ? WHERE id = ?",
+            (
+                channel.handle,
+                self._sealer.seal(CHANNEL_TOKEN, channel.access_token),
+                channel.auto_done_after,
+                channel.id,
+            ),
+        )
 
     def list_channels(self, org_id: str, before: str | None, limit: int) -> list[Channel]:
         rows = self._x(

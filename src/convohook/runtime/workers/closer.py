@@ -1,0 +1,56 @@
+"""The closer: marks done the conversations whose channel's inactivity rule has come due
+(DESIGN section 7), in bounded batches, every few seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from convohook.runtime.services import Services
+from convohook.usecases.inactivity import close_idle_conversations
+
+log = logging.getLogger(__name__)
+
+
+class Closer:
+    """Every `INTERVAL_S`, closes what is due, `BATCH` conversations per transaction until a
+    batch comes back short. Any number of closers may run against one PostgreSQL: each claims
+    other rows (`SKIP LOCKED`)."""
+
+    # DESIGN: closed within 10 s of the deadline. A round that finds nothing due is one index
+    # probe, so coming round every 5 s costs nothing worth a wake-up mechanism.
+    INTERVAL_S = 5.0
+    # Small enough that a batch's transaction holds its row locks (and, on SQLite, the write
+    # lock) for milliseconds, so the processor attaching a message never waits long.
+    BATCH = 200
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def run_once(self) -> int:
+        s = self.s
+        closed = 0
+        while True:
+            # Relaxed, as the processor: the dispatcher's claim of these events' deliveries is
+            # durable and comes later in the same log.
+            sweep = await s.db.relaxed.run_retrying(
+                close_idle_conversations, clock=s.clock, limit=self.BATCH
+            )
+            closed += sweep.closed
+            if sweep.closed:
+                s.signals.deliveries.notify()
+                s.signals.profiles.notify()
+            if not sweep.full:
+                break
+            await asyncio.sleep(0)  # let the hot path in between batches
+        if closed:
+            log.info("inactivity: marked %d conversation(s) done", closed)
+        return closed
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("inactivity: sweep failed, trying again in %g s", self.INTERVAL_S)
+            await asyncio.sleep(self.INTERVAL_S)

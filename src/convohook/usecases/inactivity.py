@@ -1,0 +1,70 @@
+"""Inactivity (DESIGN section 7): closing the conversations whose channel's `auto_done_after`
+has passed without a message either way, a bounded batch per transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from convohook.domain.model import Channel
+from convohook.storage.base import Transaction
+from convohook.usecases.clock import Clock
+from convohook.usecases.events import CONVERSATION_CLOSED, cached_profile, emit_event
+
+INACTIVITY = "inactivity"
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    claimed: int  # due when the batch was claimed
+    closed: int  # of those, closed: the others had a message (or a person) come first
+    limit: int
+
+    @property
+    def full(self) -> bool:
+        """Whether the batch was full: more may be due right away."""
+        return self.claimed >= self.limit
+
+
+def close_idle_conversations(
+    tx: Transaction, *, clock: Clock, limit: int, profile_deadline_ms: int = 60_000
+) -> Sweep:
+    """Close up to `limit` overdue open conversations, each with its `conversation.closed`
+    event in this same transaction (the outbox).
+
+    Why each is closed once, and never after a message: the claim locks the rows it returns
+    (PostgreSQL: `FOR UPDATE SKIP LOCKED`, so other closers take other rows; SQLite: one writer),
+    and the close itself is conditional on the conversation being open and still due. A message
+    attached before the claim has moved the deadline, so the row is not claimed or the close
+    changes nothing; one attached after must first lock the row (`open_conversation_of`), waits
+    for this commit, finds the conversation done and opens a new one. The done time is the
+    deadline, so a customer who writes after it, even while this batch ran, reopens."""
+    now_ms = clock()
+    claimed = tx.claim_idle_conversations(now_ms, limit)
+    channels: dict[str, Channel | None] = {}
+    closed = 0
+    for conversation_id, org_id in claimed:
+        if tx.close_idle(conversation_id, now_ms) is None:
+            continue
+        closed += 1
+        conversation = tx.get_conversation(org_id, conversation_id)
+        if conversation is None:
+            continue
+        if conversation.channel_id not in channels:
+            channels[conversation.channel_id] = tx.get_channel(org_id, conversation.channel_id)
+        channel = channels[conversation.channel_id]
+        if channel is None:
+            continue
+        emit_event(
+            tx,
+            event_type=CONVERSATION_CLOSED,
+            org_id=org_id,
+            channel_id=channel.id,
+            channel_handle=channel.handle,
+            contact=conversation.contact,
+            conversation_id=conversation_id,
+            reason=INACTIVITY,
+            now_ms=now_ms,
+            profile=cached_profile(conversation.contact),
+            profile_deadline_ms=profile_deadline_ms,
+        )
+    return Sweep(claimed=len(claimed), closed=closed, limit=limit)
