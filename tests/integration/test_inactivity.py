@@ -192,7 +192,7 @@ class _MessageAfterClaim:
         self._tx = tx
         self._between = between
 
-    def claim_idle_conversations(self, now_ms: int, limit: int) -> list[tuple[str, str]]:
+    def claim_idle_conversations(self, now_ms: int, limit: int) -> list[str]:
         claimed = self._tx.claim_idle_conversations(now_ms, limit)
         self._between(self._tx)
         return claimed
@@ -361,7 +361,7 @@ def test_the_sweep_uses_the_deadline_index(db: Database) -> None:
     with db.storage.transaction(write=False) as tx:
         x = tx._x  # type: ignore[attr-defined]
         sql = (
-            "SELECT id, org_id FROM conversations WHERE status = 'open' "
+            "SELECT id FROM conversations WHERE status = 'open' "
             "AND idle_deadline_ms <= 5 ORDER BY idle_deadline_ms LIMIT 100"
         )
         if db.dialect == "sqlite":

@@ -163,15 +163,19 @@ class ConversationStore(Protocol):
         gives it, or none; returns how many there were."""
         ...
 
-    def claim_idle_conversations(self, now_ms: int, limit: int) -> list[tuple[str, str]]:
-        """(id, org_id) of up to `limit` open conversations whose deadline is at or before
-        `now_ms`, earliest first, locked until this transaction ends (PostgreSQL skips those
-        another transaction holds)."""
+    def claim_idle_conversations(self, now_ms: int, limit: int) -> list[str]:
+        """Up to `limit` open conversations whose deadline is at or before `now_ms`, earliest
+        first, locked until this transaction ends (PostgreSQL skips those another transaction
+        holds)."""
         ...
 
-    def close_idle(self, conversation_id: str, now_ms: int) -> int | None:
-        """Mark it done for inactivity if it is still open and still due at `now_ms`; returns
-        its done time (its deadline), or None when a message or a person came first."""
+    def close_idle(self, conversation_ids: Sequence[str], now_ms: int) -> list[str]:
+        """Mark done for inactivity, at their deadlines, those still open and still due at
+        `now_ms`; returns their ids (the others had a message or a person come first)."""
+        ...
+
+    def conversations_by_id(self, conversation_ids: Sequence[str]) -> list[Conversation]:
+        """Whichever org they belong to: for the workers."""
         ...
 
     def get_conversation(self, org_id: str, conversation_id: str) -> Conversation | None: ...

@@ -40,31 +40,26 @@ def close_idle_conversations(
     deadline, so a customer who writes after it, even while this batch ran, reopens."""
     now_ms = clock()
     claimed = tx.claim_idle_conversations(now_ms, limit)
+    closed = tx.close_idle(claimed, now_ms)
     channels: dict[str, Channel | None] = {}
-    closed = 0
-    for conversation_id, org_id in claimed:
-        if tx.close_idle(conversation_id, now_ms) is None:
-            continue
-        closed += 1
-        conversation = tx.get_conversation(org_id, conversation_id)
-        if conversation is None:
-            continue
-        if conversation.channel_id not in channels:
-            channels[conversation.channel_id] = tx.get_channel(org_id, conversation.channel_id)
-        channel = channels[conversation.channel_id]
-        if channel is None:
+    for conversation in tx.conversations_by_id(closed):
+        key = conversation.channel_id
+        if key not in channels:
+            channels[key] = tx.get_channel(conversation.org_id, key)
+        channel = channels[key]
+        if channel is None:  # a conversation's channel is a foreign key: cannot happen
             continue
         emit_event(
             tx,
             event_type=CONVERSATION_CLOSED,
-            org_id=org_id,
+            org_id=conversation.org_id,
             channel_id=channel.id,
             channel_handle=channel.handle,
             contact=conversation.contact,
-            conversation_id=conversation_id,
+            conversation_id=conversation.id,
             reason=INACTIVITY,
             now_ms=now_ms,
             profile=cached_profile(conversation.contact),
             profile_deadline_ms=profile_deadline_ms,
         )
-    return Sweep(claimed=len(claimed), closed=closed, limit=limit)
+    return Sweep(claimed=len(claimed), closed=len(closed), limit=limit)

@@ -43,7 +43,10 @@ class ChannelsSQL(SQLBase):
 
     def lock_channel(self, org_id: str, channel_id: str) -> Channel | None:
         row = self._x(
-            self._CHANNEL_SELECT + "WHERE org_id = ? AND id = ?" + self.FOR_UPDATE,
+            # Not FOR UPDATE: the processor opening a conversation of this channel meanwhile
+            # (a foreign key check) would wait for us while holding a conversation that
+            # reschedule_idle waits for.
+            self._CHANNEL_SELECT + "WHERE org_id = ? AND id = ?" + self.FOR_NO_KEY_UPDATE,
             (org_id, channel_id),
         ).fetchone()
         return self._channel(row) if row else None

@@ -138,24 +138,37 @@ class ConversationsSQL(SQLBase):
         )
         return cur.rowcount
 
-    def claim_idle_conversations(self, now_ms: int, limit: int) -> list[tuple[str, str]]:
+    def claim_idle_conversations(self, now_ms: int, limit: int) -> list[str]:
         rows = self._x(
-            "SELECT id, org_id FROM conversations WHERE status = 'open' "
+            "SELECT id FROM conversations WHERE status = 'open' "
             "AND idle_deadline_ms <= ? ORDER BY idle_deadline_ms LIMIT ?" + self.SKIP_LOCKED,
             (now_ms, limit),
         ).fetchall()
-        return [(str(r[0]), str(r[1])) for r in rows]
+        return [str(r[0]) for r in rows]
 
-    def close_idle(self, conversation_id: str, now_ms: int) -> int | None:
+    def close_idle(self, conversation_ids: Sequence[str], now_ms: int) -> list[str]:
+        if not conversation_ids:
+            return []
+        marks = ",".join("?" * len(conversation_ids))
         # The condition is the re-check: a message attached since the claim moved the deadline
-        # past `now_ms` (or a person closed it), and then nothing changes.
-        row = self._x(
+        # past `now_ms` (or a person closed it), and then that one is left as it is.
+        rows = self._x(
             "UPDATE conversations SET status = 'done', done_at_ms = idle_deadline_ms, "
             "closed_reason = 'inactivity', idle_deadline_ms = NULL "
-            "WHERE id = ? AND status = 'open' AND idle_deadline_ms <= ? RETURNING done_at_ms",
-            (conversation_id, now_ms),
-        ).fetchone()
-        return int(row[0]) if row else None
+            f"WHERE id IN ({marks}) AND status = 'open' AND idle_deadline_ms <= ? RETURNING id",
+            (*conversation_ids, now_ms),
+        ).fetchall()
+        return sorted(str(r[0]) for r in rows)
+
+    def conversations_by_id(self, conversation_ids: Sequence[str]) -> list[Conversation]:
+        if not conversation_ids:
+            return []
+        marks = ",".join("?" * len(conversation_ids))
+        rows = self._x(
+            self._CONVERSATION_SELECT + f"WHERE v.id IN ({marks}) ORDER BY v.id",
+            list(conversation_ids),
+        ).fetchall()
+        return self._conversations(rows)
 
     _CONVERSATION_SELECT = (
         "SELECT v.id, v.org_id, v.channel_id, v.status, v.reason, v.opened_at_ms, v.done_at_ms, "
