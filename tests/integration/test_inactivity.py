@@ -21,7 +21,7 @@ from convohook.storage.sqlite import SQLiteStorage
 from convohook.usecases.channels import ChannelChanges, update_channel
 from convohook.usecases.conversations import mark_done
 from convohook.usecases.errors import Invalid, NotFound
-from convohook.usecases.inactivity import Sweep, close_idle_conversations
+from convohook.usecases.inactivity import Sweep, close_idle_conversations, reschedule_deadlines
 from convohook.usecases.processing import ProcessReport, apply_item
 
 HOUR_S = 3600
@@ -32,6 +32,14 @@ CLOSED = ("conversation.opened", "conversation.closed")
 def set_rule(db: Database, channel: Channel, seconds: int | None) -> Channel:
     changes = ChannelChanges(auto_done_after=seconds, change_auto_done_after=True)
     return db.run_sync(update_channel, channel.org_id, channel.id, changes)
+
+
+def reschedule(db: Database, limit: int = 1000) -> int:
+    """What the closer does first each round; returns the number of batches."""
+    batches = 0
+    while db.run_sync(reschedule_deadlines, limit=limit):
+        batches += 1
+    return batches
 
 
 def conversations(db: Database, channel: Channel, status: str | None = None) -> list[Conversation]:
@@ -62,6 +70,7 @@ def test_the_deadline_is_set_at_opening_and_moves_with_every_message(db: Databas
     assert before.idle_deadline_ms is None  # no rule: no deadline, nothing to scan
     channel = set_rule(db, channel, HOUR_S)
     assert channel.auto_done_after == HOUR_S
+    assert reschedule(db) == 1
     apply(db, channel, msg(igsid="222", mid="b1", ts=T0 + 10))
     by_customer = {c.contact.igsid: c for c in conversations(db, channel)}
     # A change of the setting reaches the conversations already open.
@@ -72,13 +81,53 @@ def test_the_deadline_is_set_at_opening_and_moves_with_every_message(db: Databas
     by_customer = {c.contact.igsid: c for c in conversations(db, channel)}
     assert by_customer["111"].idle_deadline_ms == T0 + 60_000 + HOUR_MS
     set_rule(db, channel, 2 * HOUR_S)
+    reschedule(db)
     assert {c.idle_deadline_ms for c in conversations(db, channel)} == {
         T0 + 60_000 + 2 * HOUR_MS,
         T0 + 10 + 2 * HOUR_MS,
     }
     set_rule(db, channel, None)
+    reschedule(db)
     assert {c.idle_deadline_ms for c in conversations(db, channel)} == {None}
     assert sweep(db, T0 + 100 * HOUR_MS).claimed == 0
+
+
+def test_a_changed_setting_counts_before_the_deadlines_are_recomputed(db: Database) -> None:
+    channel, _ = setup_org(db, events=CLOSED)
+    channel = set_rule(db, channel, HOUR_S)
+    apply(db, channel, msg(mid="a1", ts=T0))
+    # Longer: the stored deadline is now too early, and the close checks the current setting.
+    set_rule(db, channel, 2 * HOUR_S)
+    stale = sweep(db, T0 + HOUR_MS + 1_000)
+    assert (stale.claimed, stale.closed) == (1, 0)
+    [conversation] = conversations(db, channel)
+    assert (conversation.status, conversation.idle_deadline_ms) == ("open", T0 + 2 * HOUR_MS)
+    assert sweep(db, T0 + HOUR_MS + 2_000).claimed == 0  # refreshed: not claimed again
+    # Off: nothing closes, before or after the recomputation.
+    set_rule(db, channel, None)
+    assert sweep(db, T0 + 3 * HOUR_MS).closed == 0
+    reschedule(db)
+    assert conversations(db, channel)[0].idle_deadline_ms is None
+    # Shorter: due once the deadlines are recomputed (within a closer's round).
+    set_rule(db, channel, 60)
+    assert sweep(db, T0 + 61_000).claimed == 0
+    reschedule(db)
+    assert sweep(db, T0 + 61_000).closed == 1
+    [closed] = conversations(db, channel)
+    assert (closed.closed_reason, closed.done_at_ms) == ("inactivity", T0 + 60_000)
+    assert closed_events(db) == [(closed.id, "inactivity")]
+
+
+def test_deadlines_are_recomputed_in_bounded_batches(db: Database) -> None:
+    channel, _ = setup_org(db)
+    for i in range(7):
+        apply(db, channel, msg(igsid=f"c{i}", mid=f"m{i}", ts=T0 + i))
+    set_rule(db, channel, HOUR_S)
+    assert reschedule(db, limit=3) == 3  # 3 + 3 + 1
+    assert sorted(c.idle_deadline_ms or 0 for c in conversations(db, channel)) == [
+        T0 + i + HOUR_MS for i in range(7)
+    ]
+    assert reschedule(db) == 0  # nothing left to do
 
 
 def test_a_touch_from_any_caller_moves_the_deadline(db: Database) -> None:
@@ -101,7 +150,7 @@ def test_the_setting_is_checked_and_belongs_to_the_org(db: Database) -> None:
             set_rule(db, channel, bad)
         assert refused.value.field == "auto_done_after"
     with pytest.raises(Invalid) as refused:
-        db.run_sync(update_channel, channel.org_id, channel.id, ChannelChanges(handle="@"))
+        db.run_sync(update_channel, channel.org_id, channel.id, ChannelChanges(handle=""))
     assert refused.value.field == "handle"
     with pytest.raises(NotFound):
         db.run_sync(

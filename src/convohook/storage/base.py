@@ -60,7 +60,21 @@ class ChannelStore(Protocol):
         ...
 
     def update_channel(self, channel: Channel) -> None:
-        """Its handle, access token and auto_done_after (the deadlines: `reschedule_idle`)."""
+        """Its handle, access token and auto_done_after (the deadlines: `start_rescheduling`)."""
+        ...
+
+    def start_rescheduling(self, channel_id: str) -> None:
+        """Its auto_done_after changed: the open conversations' deadlines are to be recomputed
+        (`reschedule_idle`), from the first."""
+        ...
+
+    def claim_rescheduling(self) -> tuple[str, str] | None:
+        """A channel whose deadlines are being recomputed, and the contact id they are done up
+        to; held until this transaction ends (PostgreSQL skips one another transaction holds)."""
+        ...
+
+    def rescheduled(self, channel_id: str, to_contact_id: str | None) -> None:
+        """Recomputed up to this contact id; None: all done."""
         ...
 
 
@@ -158,9 +172,10 @@ class ConversationStore(Protocol):
         """Close it if open; `reason`: manual, inactivity or bot."""
         ...
 
-    def reschedule_idle(self, channel_id: str) -> int:
-        """Every open conversation of the channel gets the deadline its (new) auto_done_after
-        gives it, or none; returns how many there were."""
+    def reschedule_idle(self, channel_id: str, after_contact_id: str, limit: int) -> str | None:
+        """Give up to `limit` open conversations of the channel, in contact id order after
+        `after_contact_id`, the deadline its auto_done_after gives them (or none); returns the
+        last contact id done, or None when there were no more."""
         ...
 
     def claim_idle_conversations(self, now_ms: int, limit: int) -> list[str]:
@@ -172,6 +187,10 @@ class ConversationStore(Protocol):
     def close_idle(self, conversation_ids: Sequence[str], now_ms: int) -> list[str]:
         """Mark done for inactivity, at their deadlines, those still open and still due at
         `now_ms`; returns their ids (the others had a message or a person come first)."""
+        ...
+
+    def refresh_idle(self, conversation_ids: Sequence[str]) -> None:
+        """The deadline their channel's auto_done_after gives them now, for those still open."""
         ...
 
     def conversations_by_id(self, conversation_ids: Sequence[str]) -> list[Conversation]:

@@ -118,15 +118,17 @@ class ChannelChanges:
 def update_channel(
     tx: Transaction, org_id: str, channel_id: str, changes: ChannelChanges
 ) -> Channel:
-    """Change a channel; a new `auto_done_after` gives every open conversation of the channel
-    its new deadline in the same transaction, so the closer never acts on the old one."""
+    """Change a channel (the fields by the rules of `check_new_channel`). A new
+    `auto_done_after` counts at once: the closer closes a conversation only when its deadline
+    by the current setting has passed, and it recomputes the stored deadlines of the channel's
+    open conversations in bounded batches within seconds (usecases/inactivity.py)."""
     for name, value, longest in (
         ("handle", changes.handle, HANDLE_MAX_LENGTH),
         ("access_token", changes.access_token, ACCESS_TOKEN_MAX_LENGTH),
     ):
         if value is None:
             continue
-        if not value or (name == "handle" and not value.removeprefix("@")):
+        if not value:
             raise Invalid(name, "required")
         if len(value) > longest:
             raise Invalid(name, f"at most {longest} characters")
@@ -153,5 +155,5 @@ def update_channel(
         return channel
     tx.update_channel(changed)
     if changed.auto_done_after != channel.auto_done_after:
-        tx.reschedule_idle(channel.id)
+        tx.start_rescheduling(channel.id)
     return changed

@@ -41,6 +41,10 @@ def close_idle_conversations(
     now_ms = clock()
     claimed = tx.claim_idle_conversations(now_ms, limit)
     closed = tx.close_idle(claimed, now_ms)
+    if len(closed) < len(claimed):
+        # Claimed by a deadline a change of the setting has made stale: it gets the current
+        # one now, or the next claim would find it again, and again.
+        tx.refresh_idle(sorted(set(claimed) - set(closed)))
     channels: dict[str, Channel | None] = {}
     for conversation in tx.conversations_by_id(closed):
         key = conversation.channel_id
@@ -63,3 +67,17 @@ def close_idle_conversations(
             profile_deadline_ms=profile_deadline_ms,
         )
     return Sweep(claimed=len(claimed), closed=len(closed), limit=limit)
+
+
+def reschedule_deadlines(tx: Transaction, *, limit: int) -> bool:
+    """After a change of a channel's auto_done_after, recompute up to `limit` of its open
+    conversations' deadlines, carrying on where the last batch stopped; returns whether there
+    may be more. Until each is done, its stored deadline may be the old setting's: too early
+    is harmless (`close_idle` checks the current setting), too late closes it late by the time
+    the batches take."""
+    pending = tx.claim_rescheduling()
+    if pending is None:
+        return False
+    channel_id, after = pending
+    tx.rescheduled(channel_id, tx.reschedule_idle(channel_id, after, limit))
+    return True

@@ -7,34 +7,49 @@ import asyncio
 import logging
 
 from convohook.runtime.services import Services
-from convohook.usecases.inactivity import close_idle_conversations
+from convohook.usecases.inactivity import close_idle_conversations, reschedule_deadlines
 
 log = logging.getLogger(__name__)
 
 
 class Closer:
-    """Every `INTERVAL_S`, closes what is due, `BATCH` conversations per transaction until a
+    """Every `INTERVAL_S`, closes what is due, a batch of conversations per transaction until a
     batch comes back short. Any number of closers may run against one PostgreSQL: each claims
     other rows (`SKIP LOCKED`)."""
 
     # DESIGN: closed within 10 s of the deadline. A round that finds nothing due is one index
     # probe, so coming round every 5 s costs nothing worth a wake-up mechanism.
     INTERVAL_S = 5.0
-    # Small enough that a batch's transaction holds its row locks (and, on SQLite, the write
-    # lock) for milliseconds, so the processor attaching a message never waits long.
-    BATCH = 200
+    # Conversations per transaction. On SQLite the batch holds the one write lock, which the
+    # inbound receiver and the processor wait for: at ~0.3-0.6 ms per conversation closed
+    # (docs/performance.md, "Inactivity sweep") 50 keep that wait near the hot path's own
+    # transactions. PostgreSQL locks only the claimed rows, so there bigger batches just save
+    # round trips.
+    BATCH = {"sqlite": 50, "postgresql": 200}
+
+    # Deadlines recomputed per transaction after a change of a setting: a plain update of
+    # indexed rows, some ten times cheaper per row than a close.
+    RESCHEDULE_BATCH = 1000
 
     def __init__(self, services: Services) -> None:
         self.s = services
+        self.batch = self.BATCH.get(services.db.dialect, 50)
 
     async def run_once(self) -> int:
         s = self.s
+        # New deadlines after a change of a setting first: they decide what is due.
+        more = True
+        while more:
+            more = await s.db.relaxed.run_retrying(
+                reschedule_deadlines, limit=self.RESCHEDULE_BATCH
+            )
+            await asyncio.sleep(0)  # let the hot path in between batches
         closed = 0
         while True:
             # Relaxed, as the processor: the dispatcher's claim of these events' deliveries is
             # durable and comes later in the same log.
             sweep = await s.db.relaxed.run_retrying(
-                close_idle_conversations, clock=s.clock, limit=self.BATCH
+                close_idle_conversations, clock=s.clock, limit=self.batch
             )
             closed += sweep.closed
             if sweep.closed:

@@ -51,6 +51,22 @@ class ChannelsSQL(SQLBase):
         ).fetchone()
         return self._channel(row) if row else None
 
+    def start_rescheduling(self, channel_id: str) -> None:
+        self._x("UPDATE channels SET idle_rescheduled_to = '' WHERE id = ?", (channel_id,))
+
+    def claim_rescheduling(self) -> tuple[str, str] | None:
+        skip = self.FOR_NO_KEY_UPDATE + " SKIP LOCKED" if self.FOR_NO_KEY_UPDATE else ""
+        row = self._x(
+            "SELECT id, idle_rescheduled_to FROM channels "
+            "WHERE idle_rescheduled_to IS NOT NULL LIMIT 1" + skip
+        ).fetchone()
+        return (str(row[0]), str(row[1])) if row else None
+
+    def rescheduled(self, channel_id: str, to_contact_id: str | None) -> None:
+        self._x(
+            "UPDATE channels SET idle_rescheduled_to = ? WHERE id = ?", (to_contact_id, channel_id)
+        )
+
     def update_channel(self, channel: Channel) -> None:
         self._x(
             "UPDATE channels SET handle = ?, access_token = ?, auto_done_after = ? WHERE id = ?",

@@ -129,14 +129,16 @@ class ConversationsSQL(SQLBase):
         )
         return cur.rowcount > 0
 
-    def reschedule_idle(self, channel_id: str) -> int:
-        cur = self._x(
+    def reschedule_idle(self, channel_id: str, after_contact_id: str, limit: int) -> str | None:
+        rows = self._x(
             "UPDATE conversations SET idle_deadline_ms = "
             + _deadline("conversations.last_message_at_ms", "conversations.channel_id")
-            + " WHERE channel_id = ? AND status = 'open'",
-            (channel_id,),
-        )
-        return cur.rowcount
+            + " WHERE id IN (SELECT id FROM conversations WHERE channel_id = ? "
+            "AND status = 'open' AND contact_id > ? ORDER BY contact_id LIMIT ?) "
+            "RETURNING contact_id",
+            (channel_id, after_contact_id, limit),
+        ).fetchall()
+        return max(str(r[0]) for r in rows) if len(rows) >= limit else None
 
     def claim_idle_conversations(self, now_ms: int, limit: int) -> list[str]:
         rows = self._x(
@@ -151,14 +153,28 @@ class ConversationsSQL(SQLBase):
             return []
         marks = ",".join("?" * len(conversation_ids))
         # The condition is the re-check: a message attached since the claim moved the deadline
-        # past `now_ms` (or a person closed it), and then that one is left as it is.
+        # past `now_ms` (or a person closed it), and then that one is left as it is; a deadline
+        # that a change of the setting has not reached yet is not the one that counts.
         rows = self._x(
             "UPDATE conversations SET status = 'done', done_at_ms = idle_deadline_ms, "
             "closed_reason = 'inactivity', idle_deadline_ms = NULL "
-            f"WHERE id IN ({marks}) AND status = 'open' AND idle_deadline_ms <= ? RETURNING id",
+            f"WHERE id IN ({marks}) AND status = 'open' AND idle_deadline_ms <= ? "
+            "AND idle_deadline_ms = "
+            + _deadline("conversations.last_message_at_ms", "conversations.channel_id")
+            + " RETURNING id",
             (*conversation_ids, now_ms),
         ).fetchall()
         return sorted(str(r[0]) for r in rows)
+
+    def refresh_idle(self, conversation_ids: Sequence[str]) -> None:
+        if conversation_ids:
+            marks = ",".join("?" * len(conversation_ids))
+            self._x(
+                "UPDATE conversations SET idle_deadline_ms = "
+                + _deadline("conversations.last_message_at_ms", "conversations.channel_id")
+                + f" WHERE id IN ({marks}) AND status = 'open'",
+                list(conversation_ids),
+            )
 
     def conversations_by_id(self, conversation_ids: Sequence[str]) -> list[Conversation]:
         if not conversation_ids:

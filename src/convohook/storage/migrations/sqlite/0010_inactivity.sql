@@ -9,3 +9,10 @@ ALTER TABLE conversations ADD COLUMN idle_deadline_ms INTEGER;
 
 CREATE INDEX conversations_idle_deadline ON conversations(idle_deadline_ms)
     WHERE status = 'open' AND idle_deadline_ms IS NOT NULL;
+
+-- After a change of the setting, the open conversations' deadlines are recomputed by the closer
+-- in bounded batches, in contact id order (a million in one statement would hold SQLite's write
+-- lock, or PostgreSQL's rows, for seconds): the contact id up to which it has done so, '' for
+-- none yet, NULL when every deadline is the setting's.
+ALTER TABLE channels ADD COLUMN idle_rescheduled_to TEXT;
+CREATE INDEX channels_idle_rescheduling ON channels(id) WHERE idle_rescheduled_to IS NOT NULL;
