@@ -1,9 +1,11 @@
-"""Inactivity (DESIGN section 7): a channel's `auto_done_after` and the deadline it gives each
-open conversation (pure).
+"""Inactivity (DESIGN section 7): the rules of a channel's `auto_done_after` (pure).
 
-The deadline is stored on the conversation (`conversations.idle_deadline_ms`) so that the closer
-finds what is due with an index range scan; storage/sql/conversations.py computes the same
-formula in SQL where it must be set-based (every message, a change of the setting).
+A conversation's deadline is its last message (either way) plus `auto_done_after`; it is done
+at that deadline, not when the closer gets to it. The deadline is stored on the conversation
+(`conversations.idle_deadline_ms`) so that the closer finds what is due with an index range
+scan, and computed in SQL (storage/sql/conversations.py, `_deadline`) by the very statements
+that write a message's time or recompute after a change of the setting: whoever touches a
+conversation cannot forget it, and a batch never round-trips through Python.
 """
 
 from __future__ import annotations
@@ -27,14 +29,6 @@ def check_auto_done_after(seconds: int | None) -> str | None:
             "(90 days), or null to turn it off"
         )
     return None
-
-
-def idle_deadline(last_message_at_ms: int | None, auto_done_after: int | None) -> int | None:
-    """When an open conversation whose last message went at `last_message_at_ms` is due to be
-    closed, or None when its channel has no rule."""
-    if auto_done_after is None or last_message_at_ms is None:
-        return None
-    return last_message_at_ms + auto_done_after * 1000
 
 
 def split_duration(seconds: int) -> tuple[int, str]:
