@@ -196,6 +196,7 @@ def main() -> None:
     with fresh_database(args.database) as url:
         db = open_database(url)
         args.batch = args.batch or Closer.BATCH[db.dialect]
+        reschedule_batch = Closer.RESCHEDULE_BATCH[db.dialect]
         try:
             channel = setup(db, now)
             filled = fill(db, url, channel, args.open, args.due, now)
@@ -247,14 +248,14 @@ def main() -> None:
             steps: list[float] = []
             while True:
                 step_started = time.perf_counter()
-                more = relaxed.run_sync(reschedule_deadlines, limit=Closer.RESCHEDULE_BATCH)
+                more = relaxed.run_sync(reschedule_deadlines, limit=reschedule_batch)
                 steps.append(time.perf_counter() - step_started)
                 if not more:
                     break
             print(
                 f"  changing the channel's setting: {changed * 1e3:.1f} ms; then the new "
                 f"deadlines of {args.open - args.due:,} open conversations in {len(steps) - 1} "
-                f"batches of {Closer.RESCHEDULE_BATCH}, median "
+                f"batches of {reschedule_batch}, median "
                 f"{statistics.median(steps) * 1e3:.1f} ms per batch, {sum(steps):.1f} s in all"
             )
         finally:

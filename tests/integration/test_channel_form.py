@@ -112,7 +112,7 @@ async def _connected(owner: Owner) -> str:
     )
     assert status == 303
     [channel] = await owner.run.services.db.read(list_channels, owner.org_id, None, 10)
-    return channel.id
+    return str(channel.id)
 
 
 async def _page(owner: Owner) -> str:
