@@ -43,9 +43,9 @@ class ChannelsSQL(SQLBase):
 
     def lock_channel(self, org_id: str, channel_id: str) -> Channel | None:
         row = self._x(
-            # Not FOR UPDATE: the processor opening a conversation of this channel meanwhile
-            # (a foreign key check) would wait for us while holding a conversation that
-            # reschedule_idle waits for.
+            # Not FOR UPDATE, which an opening on this channel (its foreign key check) would
+            # wait for, holding conversations the closer's reschedule_idle, holding this lock
+            # too, may wait for: a deadlock.
             self._CHANNEL_SELECT + "WHERE org_id = ? AND id = ?" + self.FOR_NO_KEY_UPDATE,
             (org_id, channel_id),
         ).fetchone()

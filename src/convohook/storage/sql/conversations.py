@@ -18,9 +18,8 @@ from convohook.storage.sql.base import (
 
 
 def _deadline(last_message_at: str, channel_id: str) -> str:
-    """domain/inactivity.idle_deadline in SQL, for a conversation of channel `channel_id` whose
-    last message went at `last_message_at` (SQL expressions): NULL when the channel has no rule.
-    """
+    """The deadline (domain/inactivity.py) of a conversation of channel `channel_id` whose last
+    message went at `last_message_at` (SQL expressions): NULL when the channel has no rule."""
     return (
         f"(SELECT {last_message_at} + ch.auto_done_after * 1000 FROM channels ch "
         f"WHERE ch.id = {channel_id})"
