@@ -24,16 +24,17 @@ from harness import Api, Meta, Receiver, eventually, running_convohook
 ACCOUNT = "17841400000000099"
 SECRET = "inactivity-app-secret"
 HOUR_MS = 3_600_000
-# convohook's time starts an hour and a bit in the past, so that once the test moves it past
-# the deadline it is about now again: what `standardwebhooks` accepts in `webhook-timestamp`.
-T0 = int(time.time() * 1000) - HOUR_MS - 60_000
 
 
 class Clock:
-    """convohook's time, moved by the test (no sleeping an hour)."""
+    """convohook's time, moved by the test (no sleeping an hour). It starts an hour and a bit
+    in the past, so that once the test moves it past the deadline it is about now again: what
+    `standardwebhooks` accepts in `webhook-timestamp` (read when the test starts, not when the
+    module is imported, which in a whole run may be many minutes earlier)."""
 
     def __init__(self) -> None:
-        self.now = T0
+        self.start = int(time.time() * 1000) - HOUR_MS - 60_000
+        self.now = self.start
 
     def __call__(self) -> int:
         return self.now
@@ -123,7 +124,8 @@ async def test_an_idle_conversation_is_closed_with_its_reason(shop: Shop) -> Non
             },
         )
     await shop.api.ok("PATCH", f"/api/v1/channels/{shop.channel['id']}", {"auto_done_after": 3600})
-    dm = n.notification([n.entry(ACCOUNT, [n.text_message("555", ACCOUNT, "m1", T0, "hi")])])
+    t0 = shop.clock.start
+    dm = n.notification([n.entry(ACCOUNT, [n.text_message("555", ACCOUNT, "m1", t0, "hi")])])
     assert await shop.meta.post(dm) == 200
 
     async def opened() -> dict[str, Any] | None:
@@ -132,9 +134,9 @@ async def test_an_idle_conversation_is_closed_with_its_reason(shop: Shop) -> Non
 
     conversation = await eventually(opened)
     closer = Closer(shop.services)
-    shop.clock.now = T0 + HOUR_MS - 1
+    shop.clock.now = t0 + HOUR_MS - 1
     assert await closer.run_once() == 0
-    shop.clock.now = T0 + HOUR_MS + 4_000
+    shop.clock.now = t0 + HOUR_MS + 4_000
     # The app's own closer comes round every few seconds with the same clock and may be first:
     # either way the conversation is closed once (one delivery per webhook, below).
     assert await closer.run_once() in (0, 1)
