@@ -24,7 +24,8 @@ from harness import Api, Meta, Receiver, eventually, running_convohook
 ACCOUNT = "17841400000000077"
 SECRET = "shapes-app-secret"
 
-CHANNEL = ["id", "type", "handle", "account_id", "created_at"]
+# DESIGN §7: a channel gains auto_done_after (PATCH /api/v1/channels/{id}).
+CHANNEL = ["id", "type", "handle", "account_id", "created_at", "auto_done_after"]
 WEBHOOK = [
     "id",
     "name",

@@ -1,5 +1,6 @@
 """The UI's Connect a channel form: its fields are checked by the use case (connect_channel), the
-same rules as the API's, and a refusal is shown on the page with what to fix."""
+same rules as the API's, and a refusal is shown on the page with what to fix. The same for a
+channel's inactivity setting (update_channel, as PATCH /api/v1/channels/{id})."""
 
 from __future__ import annotations
 
@@ -31,10 +32,13 @@ class Owner:
     csrf: str
 
     async def connect(self, **fields: str) -> tuple[int, str]:
+        return await self.post("/settings/channels", **fields)
+
+    async def post(self, path: str, **fields: str) -> tuple[int, str]:
         async with (
             aiohttp.ClientSession() as http,
             http.post(
-                self.run.base + "/settings/channels",
+                self.run.base + path,
                 data={"csrf_token": self.csrf, **fields},
                 headers=self.cookie,
                 allow_redirects=False,
@@ -100,3 +104,62 @@ async def test_a_good_form_connects_the_channel_its_fields_trimmed(owner: Owner)
         "17841400000000066",
         "IGAA",
     )
+
+
+async def _connected(owner: Owner) -> str:
+    status, _ = await owner.connect(
+        handle="acme", account_id="17841400000000066", access_token="IGAA"
+    )
+    assert status == 303
+    [channel] = await owner.run.services.db.read(list_channels, owner.org_id, None, 10)
+    return str(channel.id)
+
+
+async def _page(owner: Owner) -> str:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(owner.run.base + "/settings/channels", headers=owner.cookie) as page,
+    ):
+        return html.unescape(await page.text())
+
+
+async def test_the_inactivity_setting_is_saved_shown_and_turned_off(owner: Owner) -> None:
+    channel_id = await _connected(owner)
+    assert '<td data-label="Inactivity">Off</td>' in await _page(owner)  # off by default
+    path = f"/settings/channels/{channel_id}/inactivity"
+    status, _ = await owner.post(path, after="2", unit="hours")
+    assert status == 303
+    svc = owner.run.services
+    [channel] = await svc.db.read(list_channels, owner.org_id, None, 10)
+    assert channel.auto_done_after == 7200
+    page = await _page(owner)
+    assert "Done after 2 hours" in page
+    assert re.search(r'id="after-[^"]+"[^>]*value="2"', page)
+    status, _ = await owner.post(path, after="90", unit="minutes")
+    assert status == 303
+    assert "Done after 90 minutes" in await _page(owner)
+    status, _ = await owner.post(path, after="", unit="hours")
+    assert status == 303
+    [channel] = await svc.db.read(list_channels, owner.org_id, None, 10)
+    assert channel.auto_done_after is None
+
+
+@pytest.mark.parametrize(
+    ("after", "unit"), [("0", "minutes"), ("2161", "hours"), ("1.5", "hours"), ("2", "days")]
+)
+async def test_an_inactivity_setting_out_of_bounds_is_refused_and_shown(
+    owner: Owner, after: str, unit: str
+) -> None:
+    channel_id = await _connected(owner)
+    status, page = await owner.post(
+        f"/settings/channels/{channel_id}/inactivity", after=after, unit=unit
+    )
+    assert status == 422
+    assert "Not saved" in page or "whole number" in page
+    [channel] = await owner.run.services.db.read(list_channels, owner.org_id, None, 10)
+    assert channel.auto_done_after is None
+
+
+async def test_another_orgs_channel_is_not_found(owner: Owner) -> None:
+    status, _ = await owner.post("/settings/channels/ch_not_mine/inactivity", after="1")
+    assert status == 404

@@ -25,6 +25,9 @@ class Channel:
     account_id: str
     access_token: str
     created_at_ms: int
+    # Seconds without a message either way after which convohook marks a conversation done;
+    # None: never (the default).
+    auto_done_after: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,9 @@ class Conversation:
     closed_reason: str | None = None  # manual | inactivity | bot, once done
     # The last message either way: Meta's time of the customer's, the time a reply went out.
     last_message_at_ms: int | None = None
+    # When the channel's inactivity rule closes it (last message + auto_done_after), if open
+    # and the channel has the rule.
+    idle_deadline_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

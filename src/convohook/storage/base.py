@@ -75,6 +75,27 @@ class ChannelStore(Protocol):
     def list_channels(self, org_id: str, before: str | None, limit: int) -> list[Channel]: ...
     def get_channel(self, org_id: str, channel_id: str) -> Channel | None: ...
     def channel_by_account(self, account_id: str) -> Channel | None: ...
+    def lock_channel(self, org_id: str, channel_id: str) -> Channel | None:
+        """Read it to change it: until this transaction ends, whoever else changes it waits."""
+        ...
+
+    def update_channel(self, channel: Channel) -> None:
+        """Its handle, access token and auto_done_after (the deadlines: `start_rescheduling`)."""
+        ...
+
+    def start_rescheduling(self, channel_id: str) -> None:
+        """Its auto_done_after changed: the open conversations' deadlines are to be recomputed
+        (`reschedule_idle`), from the first."""
+        ...
+
+    def claim_rescheduling(self) -> tuple[str, str] | None:
+        """A channel whose deadlines are being recomputed, and the contact id they are done up
+        to; held until this transaction ends (PostgreSQL skips one another transaction holds)."""
+        ...
+
+    def rescheduled(self, channel_id: str, to_contact_id: str | None) -> None:
+        """Recomputed up to this contact id; None: all done."""
+        ...
 
 
 class WebhookStore(Protocol):
@@ -178,6 +199,31 @@ class ConversationStore(Protocol):
     def lock_conversation(self, conversation_id: str) -> None: ...
     def mark_done(self, conversation_id: str, done_at_ms: int, reason: str = "manual") -> bool:
         """Close it if open; `reason`: manual, inactivity or bot."""
+        ...
+
+    def reschedule_idle(self, channel_id: str, after_contact_id: str, limit: int) -> str | None:
+        """Give up to `limit` open conversations of the channel, in contact id order after
+        `after_contact_id`, the deadline its auto_done_after gives them (or none); returns the
+        last contact id done, or None when there were no more."""
+        ...
+
+    def claim_idle_conversations(self, now_ms: int, limit: int) -> list[str]:
+        """Up to `limit` open conversations whose deadline is at or before `now_ms`, earliest
+        first, locked until this transaction ends (PostgreSQL skips those another transaction
+        holds)."""
+        ...
+
+    def close_idle(self, conversation_ids: Sequence[str], now_ms: int) -> list[str]:
+        """Mark done for inactivity, at their deadlines, those still open and still due at
+        `now_ms`; returns their ids (the others had a message or a person come first)."""
+        ...
+
+    def refresh_idle(self, conversation_ids: Sequence[str]) -> None:
+        """The deadline their channel's auto_done_after gives them now, for those still open."""
+        ...
+
+    def conversations_by_id(self, conversation_ids: Sequence[str]) -> list[Conversation]:
+        """Whichever org they belong to: for the workers."""
         ...
 
     def get_conversation(self, org_id: str, conversation_id: str) -> Conversation | None: ...

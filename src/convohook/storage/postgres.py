@@ -85,6 +85,7 @@ class PostgresTransaction(SQLTransaction):
     at commit. An opening's ~20 statements take a handful of round trips instead of ~20."""
 
     FOR_UPDATE = " FOR UPDATE"
+    FOR_NO_KEY_UPDATE = " FOR NO KEY UPDATE"
     SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
 
     def __init__(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from convohook.domain.ids import new_id
+from convohook.domain.inactivity import check_auto_done_after
 from convohook.domain.model import Channel
 from convohook.domain.text import NUL_MESSAGE, has_nul
 from convohook.storage.base import Transaction
@@ -101,3 +102,58 @@ def get_channel(tx: Transaction, org_id: str, channel_id: str) -> Channel:
     if channel is None:
         raise NotFound("channel", channel_id)
     return channel
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelChanges:
+    """What a person asked to change; None leaves `handle` and `access_token` as they are.
+    `auto_done_after` is applied only when `change_auto_done_after` (None turns the rule off)."""
+
+    handle: str | None = None
+    access_token: str | None = None
+    auto_done_after: int | None = None
+    change_auto_done_after: bool = False
+
+
+def update_channel(
+    tx: Transaction, org_id: str, channel_id: str, changes: ChannelChanges
+) -> Channel:
+    """Change a channel (the fields by the rules of `check_new_channel`). A new
+    `auto_done_after` counts at once: the closer closes a conversation only when its deadline
+    by the current setting has passed, and it recomputes the stored deadlines of the channel's
+    open conversations in bounded batches within seconds (usecases/inactivity.py)."""
+    for name, value, longest in (
+        ("handle", changes.handle, HANDLE_MAX_LENGTH),
+        ("access_token", changes.access_token, ACCESS_TOKEN_MAX_LENGTH),
+    ):
+        if value is None:
+            continue
+        if not value:
+            raise Invalid(name, "required")
+        if len(value) > longest:
+            raise Invalid(name, f"at most {longest} characters")
+        if has_nul(value):
+            raise Invalid(name, NUL_MESSAGE)
+    if changes.change_auto_done_after:
+        why = check_auto_done_after(changes.auto_done_after)
+        if why is not None:
+            raise Invalid("auto_done_after", why)
+    channel = tx.lock_channel(org_id, channel_id)
+    if channel is None:
+        raise NotFound("channel", channel_id)
+    changed = replace(
+        channel,
+        handle=channel.handle if changes.handle is None else changes.handle.removeprefix("@"),
+        access_token=(
+            channel.access_token if changes.access_token is None else changes.access_token
+        ),
+        auto_done_after=(
+            changes.auto_done_after if changes.change_auto_done_after else channel.auto_done_after
+        ),
+    )
+    if changed == channel:
+        return channel
+    tx.update_channel(changed)
+    if changed.auto_done_after != channel.auto_done_after:
+        tx.start_rescheduling(channel.id)
+    return changed

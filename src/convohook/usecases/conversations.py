@@ -43,7 +43,8 @@ def mark_done(
             channel_handle=channel.handle,
             contact=conversation.contact,
             conversation_id=conversation_id,
-            reason=None,
+            # The extended format says why it closed (manual, inactivity, bot).
+            reason=reason,
             now_ms=now_ms,
             profile=cached_profile(conversation.contact),
             profile_deadline_ms=profile_deadline_ms,

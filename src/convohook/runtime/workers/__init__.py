@@ -1,6 +1,6 @@
 """The worker loops behind the inbound receiver, one module each: the processor, the profile
-enricher, the dispatcher, the sender (replies) and the janitor; `run_workers` runs them
-together."""
+enricher, the dispatcher, the sender (replies), the closer (inactivity) and the janitor;
+`run_workers` runs them together."""
 
 from __future__ import annotations
 
@@ -9,13 +9,22 @@ import threading
 from collections.abc import Callable
 
 from convohook.runtime.services import Services
+from convohook.runtime.workers.closer import Closer
 from convohook.runtime.workers.dispatcher import Dispatcher
 from convohook.runtime.workers.janitor import Janitor
 from convohook.runtime.workers.processor import Processor
 from convohook.runtime.workers.profiles import ProfileEnricher
 from convohook.runtime.workers.sender import Sender
 
-__all__ = ["Dispatcher", "Janitor", "Processor", "ProfileEnricher", "Sender", "run_workers"]
+__all__ = [
+    "Closer",
+    "Dispatcher",
+    "Janitor",
+    "Processor",
+    "ProfileEnricher",
+    "Sender",
+    "run_workers",
+]
 
 
 def _wake_on_notify(services: Services, loop: asyncio.AbstractEventLoop) -> Callable[[str], None]:
@@ -55,6 +64,7 @@ async def run_workers(services: Services, *, watch_other_processes: bool = False
             enricher.run(),
             Dispatcher(services).run(),
             Sender(services).run(),
+            Closer(services).run(),
             Janitor(services).run(),
         )
     ]

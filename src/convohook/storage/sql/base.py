@@ -84,6 +84,9 @@ class SQLBase:
     a query (row locks: PostgreSQL only; SQLite has one writer at a time anyway)."""
 
     FOR_UPDATE = ""
+    # A lock that leaves the row's key alone: inserts referring to the row (a foreign key
+    # check takes KEY SHARE) go on meanwhile.
+    FOR_NO_KEY_UPDATE = ""
     SKIP_LOCKED = ""
 
     def __init__(self, sealer: Sealer = PLAIN) -> None:

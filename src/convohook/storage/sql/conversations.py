@@ -17,6 +17,15 @@ from convohook.storage.sql.base import (
 )
 
 
+def _deadline(last_message_at: str, channel_id: str) -> str:
+    """The deadline (domain/inactivity.py) of a conversation of channel `channel_id` whose last
+    message went at `last_message_at` (SQL expressions): NULL when the channel has no rule."""
+    return (
+        f"(SELECT {last_message_at} + ch.auto_done_after * 1000 FROM channels ch "
+        f"WHERE ch.id = {channel_id})"
+    )
+
+
 class ConversationsSQL(SQLBase):
     def insert_message(
         self,
@@ -78,9 +87,11 @@ class ConversationsSQL(SQLBase):
         opened_at_ms: int,
         last_message_at_ms: int | None = None,
     ) -> None:
+        last = opened_at_ms if last_message_at_ms is None else last_message_at_ms
         self._x(
             "INSERT INTO conversations (id, org_id, channel_id, contact_id, status, reason, "
-            "opened_at_ms, last_message_at_ms) VALUES (?, ?, ?, ?, 'open', ?, ?, ?)",
+            "opened_at_ms, last_message_at_ms, idle_deadline_ms) VALUES (?, ?, ?, ?, 'open', ?, "
+            "?, ?, " + _deadline("CAST(? AS BIGINT)", "?") + ")",
             (
                 conversation_id,
                 org_id,
@@ -88,16 +99,22 @@ class ConversationsSQL(SQLBase):
                 contact_id,
                 reason,
                 opened_at_ms,
-                opened_at_ms if last_message_at_ms is None else last_message_at_ms,
+                last,
+                last,
+                channel_id,
             ),
         )
 
     def touch_conversation(self, conversation_id: str, message_at_ms: int) -> None:
         # Meta delivers out of order: an older message leaves the time as it is.
+        # The deadline moves with it, in the same statement: whoever touches a conversation
+        # (a customer's message, a reply) cannot forget it.
         self._x(
-            "UPDATE conversations SET last_message_at_ms = ? "
-            "WHERE id = ? AND (last_message_at_ms IS NULL OR last_message_at_ms < ?)",
-            (message_at_ms, conversation_id, message_at_ms),
+            "UPDATE conversations SET last_message_at_ms = ?, idle_deadline_ms = CASE "
+            "WHEN status = 'open' THEN "
+            + _deadline("CAST(? AS BIGINT)", "conversations.channel_id")
+            + " END WHERE id = ? AND (last_message_at_ms IS NULL OR last_message_at_ms < ?)",
+            (message_at_ms, message_at_ms, conversation_id, message_at_ms),
         )
 
     def lock_conversation(self, conversation_id: str) -> None:
@@ -105,15 +122,72 @@ class ConversationsSQL(SQLBase):
 
     def mark_done(self, conversation_id: str, done_at_ms: int, reason: str = "manual") -> bool:
         cur = self._x(
-            "UPDATE conversations SET status = 'done', done_at_ms = ?, closed_reason = ? "
-            "WHERE id = ? AND status = 'open'",
+            "UPDATE conversations SET status = 'done', done_at_ms = ?, closed_reason = ?, "
+            "idle_deadline_ms = NULL WHERE id = ? AND status = 'open'",
             (done_at_ms, reason, conversation_id),
         )
         return cur.rowcount > 0
 
+    def reschedule_idle(self, channel_id: str, after_contact_id: str, limit: int) -> str | None:
+        rows = self._x(
+            "UPDATE conversations SET idle_deadline_ms = "
+            + _deadline("conversations.last_message_at_ms", "conversations.channel_id")
+            + " WHERE id IN (SELECT id FROM conversations WHERE channel_id = ? "
+            "AND status = 'open' AND contact_id > ? ORDER BY contact_id LIMIT ?) "
+            "RETURNING contact_id",
+            (channel_id, after_contact_id, limit),
+        ).fetchall()
+        return max(str(r[0]) for r in rows) if len(rows) >= limit else None
+
+    def claim_idle_conversations(self, now_ms: int, limit: int) -> list[str]:
+        rows = self._x(
+            "SELECT id FROM conversations WHERE status = 'open' "
+            "AND idle_deadline_ms <= ? ORDER BY idle_deadline_ms LIMIT ?" + self.SKIP_LOCKED,
+            (now_ms, limit),
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def close_idle(self, conversation_ids: Sequence[str], now_ms: int) -> list[str]:
+        if not conversation_ids:
+            return []
+        marks = ",".join("?" * len(conversation_ids))
+        # The condition is the re-check: a message attached since the claim moved the deadline
+        # past `now_ms` (or a person closed it), and then that one is left as it is; a deadline
+        # that a change of the setting has not reached yet is not the one that counts.
+        rows = self._x(
+            "UPDATE conversations SET status = 'done', done_at_ms = idle_deadline_ms, "
+            "closed_reason = 'inactivity', idle_deadline_ms = NULL "
+            f"WHERE id IN ({marks}) AND status = 'open' AND idle_deadline_ms <= ? "
+            "AND idle_deadline_ms = "
+            + _deadline("conversations.last_message_at_ms", "conversations.channel_id")
+            + " RETURNING id",
+            (*conversation_ids, now_ms),
+        ).fetchall()
+        return sorted(str(r[0]) for r in rows)
+
+    def refresh_idle(self, conversation_ids: Sequence[str]) -> None:
+        if conversation_ids:
+            marks = ",".join("?" * len(conversation_ids))
+            self._x(
+                "UPDATE conversations SET idle_deadline_ms = "
+                + _deadline("conversations.last_message_at_ms", "conversations.channel_id")
+                + f" WHERE id IN ({marks}) AND status = 'open'",
+                list(conversation_ids),
+            )
+
+    def conversations_by_id(self, conversation_ids: Sequence[str]) -> list[Conversation]:
+        if not conversation_ids:
+            return []
+        marks = ",".join("?" * len(conversation_ids))
+        rows = self._x(
+            self._CONVERSATION_SELECT + f"WHERE v.id IN ({marks}) ORDER BY v.id",
+            list(conversation_ids),
+        ).fetchall()
+        return self._conversations(rows)
+
     _CONVERSATION_SELECT = (
         "SELECT v.id, v.org_id, v.channel_id, v.status, v.reason, v.opened_at_ms, v.done_at_ms, "
-        "v.assignee_id, v.closed_reason, v.last_message_at_ms, "
+        "v.assignee_id, v.closed_reason, v.last_message_at_ms, v.idle_deadline_ms, "
         f"{CONTACT_COLS} FROM conversations v JOIN contacts c ON c.id = v.contact_id "
     )
 
@@ -131,8 +205,9 @@ class ConversationsSQL(SQLBase):
                 assignee_id=r[7],
                 closed_reason=r[8],
                 last_message_at_ms=r[9],
+                idle_deadline_ms=r[10],
                 tags=tuple(tags[str(r[0])]),
-                contact=contact_row(r[10:]),
+                contact=contact_row(r[11:]),
             )
             for r in rows
         ]

@@ -1,4 +1,5 @@
-"""Channels: connect an Instagram account, and the values to paste into Meta's app dashboard.
+"""Channels: connect an Instagram account, the values to paste into Meta's app dashboard, and
+each channel's inactivity rule.
 Under `convohook demo` the page also shows a "Send a test DM" form, whose route the demo adds
 (devtools/test_dm.py)."""
 
@@ -11,12 +12,22 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from convohook.domain.inactivity import split_duration
 from convohook.domain.model import Session
-from convohook.usecases.channels import NewChannel, connect_channel, list_channels
+from convohook.usecases.channels import (
+    ChannelChanges,
+    NewChannel,
+    connect_channel,
+    list_channels,
+    update_channel,
+)
 from convohook.usecases.errors import Conflict, Invalid
-from convohook.web.ui.common import form_action, page, render, see_other, services_of
+from convohook.web.ui.common import form_action, page, render, see_other, services_of, templates
 
 USERNAME = re.compile(r"[A-Za-z0-9._]{1,30}")  # Instagram's own rule for usernames
+UNIT_SECONDS = {"minutes": 60, "hours": 3600}
+
+templates.filters["duration"] = split_duration
 
 
 @page
@@ -63,7 +74,39 @@ async def connect(request: Request, session: Session, form: dict[str, Any]) -> R
     return see_other("/settings/channels")
 
 
+@form_action
+async def set_inactivity(request: Request, session: Session, form: dict[str, Any]) -> Response:
+    svc = services_of(request)
+    channel_id = request.path_params["channel_id"]
+    after, unit = form.get("after", "").strip(), form.get("unit", "hours")
+
+    async def refuse(message: str) -> Response:
+        return await render_channels(
+            request,
+            session,
+            form,
+            422,
+            inactivity_error=message,
+            inactivity_channel=channel_id,
+        )
+
+    seconds: int | None = None
+    if after:
+        if not after.isdigit() or unit not in UNIT_SECONDS:
+            return await refuse("Enter a whole number of minutes or hours, or leave it empty.")
+        seconds = int(after) * UNIT_SECONDS[unit]
+    changes = ChannelChanges(auto_done_after=seconds, change_auto_done_after=True)
+    try:  # the same use case, and so the same limits, as PATCH /api/v1/channels/{id}
+        await svc.db.run(update_channel, session.user.org_id, channel_id, changes)
+    except Invalid:
+        return await refuse(
+            "Not saved: choose between 1 minute and 90 days (2160 hours), or leave it empty."
+        )
+    return see_other("/settings/channels")
+
+
 routes = [
     Route("/settings/channels", channels_page, methods=["GET"]),
     Route("/settings/channels", connect, methods=["POST"]),
+    Route("/settings/channels/{channel_id}/inactivity", set_inactivity, methods=["POST"]),
 ]

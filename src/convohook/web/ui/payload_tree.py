@@ -43,7 +43,8 @@ FIELD_NOTES: dict[str, str] = {
     "timestamp": "Extended format: when the event happened (ISO 8601, UTC).",
     "data": "Extended format: the DoubleTick fields, plus the event's own below.",
     "eventId": "Extended format: the event's id, the same on every retry.",
-    "reason": "Extended format: first_message, or reopened after a conversation marked done.",
+    "reason": "Extended format: why it opened (first_message, or reopened after a conversation "
+    "marked done) or closed (manual: a person; inactivity: the channel's auto_done_after; bot).",
     "conversationId": "Extended format: the conversation's id in convohook (see the Inbox).",
     "igsid": "Extended format: the customer's Instagram-scoped id, as Meta sends it.",
     "firstMessage": "Extended format: the message that opened the conversation.",
