@@ -17,7 +17,16 @@ from convohook.runtime.services import Services
 from convohook.usecases.orgs import create_org
 from convohook.usecases.users import create_user
 
-from browser import DESKTOP, EMAIL, PASSWORD, PHONE, browser_context, layout_problems, sign_in
+from browser import (
+    DESKTOP,
+    EMAIL,
+    PASSWORD,
+    PHONE,
+    browser_context,
+    layout_problems,
+    shot,
+    sign_in,
+)
 from harness import Api, Meta, eventually, running_convohook
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
@@ -78,6 +87,8 @@ async def test_assign_tag_and_filter_by_clicking(
             page.get_by_role("button", name="Mark Grace Hopper available").first
         ).to_be_visible()
         await looks_right(page)
+        if width == DESKTOP:
+            await shot(page, "agents")
 
         # The conversation: assign it to oneself, tag it; the contact's followers are shown.
         await page.goto(f"{base}/inbox/{conversation}")
