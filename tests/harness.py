@@ -237,7 +237,8 @@ async def running_convohook(
     test can move it by days."""
     from convohook.config import Settings
     from convohook.devtools.demo import create_demo_app
-    from convohook.devtools.graph_standin import EchoTarget, ProfileRegistry, create_graph_standin
+    from convohook.devtools.graph_standin import ProfileRegistry, create_graph_standin
+    from convohook.devtools.send_standin import EchoTarget
     from convohook.web.app import create_app
 
     registry = ProfileRegistry()

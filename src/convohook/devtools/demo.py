@@ -15,7 +15,8 @@ from rich.console import Console
 from rich.syntax import Syntax
 
 from convohook.config import Settings
-from convohook.devtools.graph_standin import EchoTarget, ProfileRegistry, create_graph_standin
+from convohook.devtools.graph_standin import ProfileRegistry, create_graph_standin
+from convohook.devtools.send_standin import EchoTarget
 from convohook.devtools.simulate import SimulationError, send_dm
 from convohook.devtools.test_dm import demo_routes
 from convohook.runtime.services import Services

@@ -28,28 +28,34 @@ State lives in a ProfileRegistry owned by one app instance, so parallel tests ne
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import re
-import secrets
-import time
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import cast
 
 import aiohttp
-import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from convohook.devtools.graph_answers import (
+    VERSION,
+    Fault,
+    FaultMode,
+    bad_request,
+    json_body,
+    meta_error,
+)
+from convohook.devtools.send_standin import (
+    SEND_FAULT_MODES,
+    SendFaultMode,
+    SendState,
+    send_message,
+)
 from convohook.domain.payload import CustomerProfile
-from convohook.meta.notifications import encode
-from convohook.meta.signature import sign_body
 
-FaultMode = Literal["down", "slow", "error"]
 FAULT_MODES = ("ok", "down", "slow", "error")
 DEFAULT_SLOW_DELAY = 10.0
 # A typo such as 3600 for 3.6 would otherwise hang every lookup, and the test waiting on it.
@@ -69,85 +75,7 @@ KNOWN_FIELDS = frozenset(
         "is_business_follow_user",
     }
 )
-_VERSION = re.compile(r"v\d+\.\d+")
 _VERSION_SUFFIX = re.compile(r"/v\d+\.\d+$")
-
-
-@dataclass(frozen=True, slots=True)
-class Fault:
-    """An injected failure: `remaining` requests left, None meaning until reset."""
-
-    mode: FaultMode
-    delay: float
-    remaining: int | None
-
-    def as_json(self) -> dict[str, object]:
-        return {"mode": self.mode, "delay": self.delay, "count": self.remaining}
-
-
-SendFaultMode = Literal["throttle", "down", "refuse", "hang"]
-SEND_FAULT_MODES = ("ok", "throttle", "down", "refuse", "hang")
-ECHO_DELAY_S = 0.2
-
-
-@dataclass(frozen=True, slots=True)
-class EchoTarget:
-    """Where Meta would post the echo of a reply: convohook's callback, signed with the app
-    secret."""
-
-    callback_url: str
-    app_secret: str
-    delay_s: float = ECHO_DELAY_S
-
-
-@dataclass(frozen=True, slots=True)
-class SentReply:
-    account_id: str
-    recipient: str
-    text: str
-    mid: str
-    tag: str | None
-
-
-class SendState:
-    """The Send API's side: replies taken (in order), the fault in force, where echoes go.
-
-    Faults: `throttle` answers 429 and `down` 500 (Meta's error shapes; nothing is taken),
-    `refuse` 400 as for a customer outside the window, `hang` takes the reply and then answers
-    only after `delay` seconds (longer than the caller waits: a reply that reached Meta without
-    the caller knowing)."""
-
-    def __init__(self) -> None:
-        self.sent: list[SentReply] = []
-        self.fault: Fault | None = None
-        self.fault_mode: SendFaultMode | None = None
-        self.echo_to: EchoTarget | None = None
-        self.echo_tasks: set[asyncio.Task[None]] = set()
-
-    def set_fault(
-        self, mode: SendFaultMode, *, delay: float = 0.0, count: int | None = None
-    ) -> None:
-        self.fault_mode = mode
-        self.fault = Fault("slow", delay, count)
-
-    def clear_fault(self) -> None:
-        self.fault_mode = None
-        self.fault = None
-
-    def take_fault(self) -> tuple[SendFaultMode, float] | None:
-        fault, mode = self.fault, self.fault_mode
-        if fault is None or mode is None:
-            return None
-        if fault.remaining is not None:
-            left = fault.remaining - 1
-            if left > 0:
-                self.fault = Fault(fault.mode, fault.delay, left)
-            else:
-                self.clear_fault()
-        return mode, fault.delay
-
-    def texts(self) -> Counter[str]:
-        return Counter(reply.text for reply in self.sent)
 
 
 class ProfileRegistry:
@@ -237,25 +165,6 @@ def igsid_for_username(username: str) -> str:
     return str(10**15 + digest % (9 * 10**15))
 
 
-def meta_error(
-    message: str,
-    *,
-    code: int,
-    status: int = 400,
-    subcode: int | None = None,
-    error_type: str = "OAuthException",
-    transient: bool | None = None,
-) -> JSONResponse:
-    """An error answer in the shape the Graph API uses."""
-    error: dict[str, object] = {"message": message, "type": error_type, "code": code}
-    if subcode is not None:
-        error["error_subcode"] = subcode
-    if transient is not None:
-        error["is_transient"] = transient
-    error["fbtrace_id"] = "A" + secrets.token_urlsafe(16)
-    return JSONResponse({"error": error}, status_code=status)
-
-
 def create_graph_standin(profiles: ProfileRegistry | None = None) -> Starlette:
     """The stand-in app; pass a registry to inspect or seed its state from the test itself."""
     registry = profiles if profiles is not None else ProfileRegistry()
@@ -277,7 +186,7 @@ def create_graph_standin(profiles: ProfileRegistry | None = None) -> Starlette:
                     status=500,
                     transient=True,
                 )
-        if not _VERSION.fullmatch(version):
+        if not VERSION.fullmatch(version):
             return meta_error(f"Unknown path components: /{version}/{igsid}", code=2500)
         if not request.query_params.get("access_token"):
             return meta_error(
@@ -308,24 +217,24 @@ def create_graph_standin(profiles: ProfileRegistry | None = None) -> Starlette:
 
     async def put_profile(request: Request) -> Response:
         igsid = request.path_params["igsid"]
-        data = await _json_body(request)
+        data = await json_body(request)
         if isinstance(data, Response):
             return data
         username = data.get("username")
         name = data.get("name")
         if not isinstance(username, str) or not username.strip():
-            return _bad_request('"username" must be a non-empty string')
+            return bad_request('"username" must be a non-empty string')
         if name is not None and not isinstance(name, str):
-            return _bad_request('"name" must be a string or null')
+            return bad_request('"name" must be a string or null')
         followers = data.get("follower_count")
         if followers is not None and (
             isinstance(followers, bool) or not isinstance(followers, int)
         ):
-            return _bad_request('"follower_count" must be an integer or null')
+            return bad_request('"follower_count" must be an integer or null')
         flags = {k: data.get(k) for k in ("is_user_follow_business", "is_verified_user")}
         for key, flag in flags.items():
             if flag is not None and not isinstance(flag, bool):
-                return _bad_request(f'"{key}" must be true, false or null')
+                return bad_request(f'"{key}" must be true, false or null')
         saved = registry.put(
             igsid,
             username,
@@ -341,12 +250,12 @@ def create_graph_standin(profiles: ProfileRegistry | None = None) -> Starlette:
         return JSONResponse({"items": items})
 
     async def set_faults(request: Request) -> Response:
-        data = await _json_body(request)
+        data = await json_body(request)
         if isinstance(data, Response):
             return data
         mode = data.get("mode")
         if mode not in FAULT_MODES:
-            return _bad_request(f'"mode" must be one of {", ".join(FAULT_MODES)}')
+            return bad_request(f'"mode" must be one of {", ".join(FAULT_MODES)}')
         if mode == "ok":
             registry.clear_fault()
             return JSONResponse({"mode": "ok", "delay": 0.0, "count": None})
@@ -354,14 +263,14 @@ def create_graph_standin(profiles: ProfileRegistry | None = None) -> Starlette:
         if delay is None:
             delay = DEFAULT_SLOW_DELAY if mode == "slow" else 0.0
         if isinstance(delay, bool) or not isinstance(delay, int | float):
-            return _bad_request('"delay" must be a number of seconds')
+            return bad_request('"delay" must be a number of seconds')
         if not 0 <= delay <= MAX_DELAY:
-            return _bad_request(f'"delay" must be between 0 and {MAX_DELAY:g} seconds')
+            return bad_request(f'"delay" must be between 0 and {MAX_DELAY:g} seconds')
         count = data.get("count")
         if count is not None and (
             isinstance(count, bool) or not isinstance(count, int) or count < 1
         ):
-            return _bad_request('"count" must be a positive integer, or null for until reset')
+            return bad_request('"count" must be a positive integer, or null for until reset')
         fault = registry.set_fault(cast(FaultMode, mode), delay=float(delay), count=count)
         return JSONResponse(fault.as_json())
 
@@ -376,26 +285,26 @@ def create_graph_standin(profiles: ProfileRegistry | None = None) -> Starlette:
             {"count": registry.requests_served, "by_igsid": registry.requests_by_igsid}
         )
 
-    async def send_message(request: Request) -> Response:
-        return await _send_message(request, registry.send)
+    async def send_reply(request: Request) -> Response:
+        return await send_message(request, registry.send)
 
     async def set_send_faults(request: Request) -> Response:
-        data = await _json_body(request)
+        data = await json_body(request)
         if isinstance(data, Response):
             return data
         mode = data.get("mode")
         if mode not in SEND_FAULT_MODES:
-            return _bad_request(f'"mode" must be one of {", ".join(SEND_FAULT_MODES)}')
+            return bad_request(f'"mode" must be one of {", ".join(SEND_FAULT_MODES)}')
         delay = data.get("delay", 0.0)
         count = data.get("count")
         if isinstance(delay, bool) or not isinstance(delay, int | float):
-            return _bad_request('"delay" must be a number of seconds')
+            return bad_request('"delay" must be a number of seconds')
         if not 0 <= delay <= MAX_DELAY:
-            return _bad_request(f'"delay" must be between 0 and {MAX_DELAY:g} seconds')
+            return bad_request(f'"delay" must be between 0 and {MAX_DELAY:g} seconds')
         if count is not None and (
             isinstance(count, bool) or not isinstance(count, int) or count < 1
         ):
-            return _bad_request('"count" must be a positive integer, or null for until reset')
+            return bad_request('"count" must be a positive integer, or null for until reset')
         if mode == "ok":
             registry.send.clear_fault()
         else:
@@ -426,118 +335,11 @@ def create_graph_standin(profiles: ProfileRegistry | None = None) -> Starlette:
             Route("/_standin/send-faults", set_send_faults, methods=["POST"]),
             Route("/_standin/sent", list_sent, methods=["GET"]),
             Route("/{version}/{igsid}", profile, methods=["GET"]),
-            Route("/{version}/{account_id}/messages", send_message, methods=["POST"]),
+            Route("/{version}/{account_id}/messages", send_reply, methods=["POST"]),
         ]
     )
     app.state.registry = registry
     return app
-
-
-def _access_token(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return request.query_params.get("access_token") or None
-
-
-async def _send_message(request: Request, state: SendState) -> Response:
-    """The Send API as Meta answers it: the reply's mid, or Meta's error shapes."""
-    version = request.path_params["version"]
-    account_id = request.path_params["account_id"]
-    fault = state.take_fault()
-    if fault is not None:
-        mode = fault[0]
-        if mode == "throttle":
-            return meta_error(
-                "(#4) Application request limit reached", code=4, status=429, transient=True
-            )
-        if mode == "down":
-            return meta_error(
-                "An unexpected error has occurred. Please retry your request later.",
-                code=2,
-                status=500,
-                transient=True,
-            )
-        if mode == "refuse":
-            return meta_error(
-                "This message is sent outside of allowed window.",
-                code=10,
-                subcode=2534022,
-                error_type="IGApiException",
-            )
-    if not _VERSION.fullmatch(version):
-        return meta_error(f"Unknown path components: /{version}/{account_id}/messages", code=2500)
-    if not _access_token(request):
-        return meta_error("An active access token must be used.", code=190)
-    data = await _json_body(request)
-    if isinstance(data, Response):
-        return meta_error("(#100) The parameter recipient is required", code=100)
-    recipient = data.get("recipient")
-    message = data.get("message")
-    recipient_id = recipient.get("id") if isinstance(recipient, dict) else None
-    text = message.get("text") if isinstance(message, dict) else None
-    if not isinstance(recipient_id, str) or not recipient_id:
-        return meta_error("(#100) The parameter recipient is required", code=100)
-    if not isinstance(text, str) or not text:
-        return meta_error("(#100) The parameter message is required", code=100)
-    if len(text.encode()) > 1000:
-        return meta_error(
-            "(#100) Length of param message[text] must be less than or equal to 1000", code=100
-        )
-    tag = data.get("tag")
-    if tag is not None and (tag != "HUMAN_AGENT" or data.get("messaging_type") != "MESSAGE_TAG"):
-        return meta_error("(#100) Param tag must be HUMAN_AGENT with MESSAGE_TAG", code=100)
-    mid = "aWdfZAG1f" + secrets.token_urlsafe(24)
-    state.sent.append(SentReply(account_id, recipient_id, text, mid, tag))
-    if state.echo_to is not None:
-        task = asyncio.create_task(_post_echo(state.echo_to, account_id, recipient_id, text, mid))
-        state.echo_tasks.add(task)
-        task.add_done_callback(state.echo_tasks.discard)
-    if fault is not None and fault[0] == "hang":
-        await asyncio.sleep(fault[1])
-    return JSONResponse({"recipient_id": recipient_id, "message_id": mid})
-
-
-def echo_notification(
-    account_id: str, recipient: str, text: str, mid: str, timestamp_ms: int
-) -> dict[str, object]:
-    """Meta's echo: the business is the sender, the customer the recipient, the reply's mid."""
-    return {
-        "object": "instagram",
-        "entry": [
-            {
-                "id": account_id,
-                "time": timestamp_ms,
-                "messaging": [
-                    {
-                        "sender": {"id": account_id},
-                        "recipient": {"id": recipient},
-                        "timestamp": timestamp_ms,
-                        "message": {"mid": mid, "text": text, "is_echo": True},
-                    }
-                ],
-            }
-        ],
-    }
-
-
-async def _post_echo(
-    target: EchoTarget, account_id: str, recipient: str, text: str, mid: str
-) -> None:
-    await asyncio.sleep(target.delay_s)
-    body = encode(echo_notification(account_id, recipient, text, mid, int(time.time() * 1000)))
-    headers = {
-        "Content-Type": "application/json",
-        "X-Hub-Signature-256": sign_body(target.app_secret, body),
-    }
-    # Meta retries a callback that fails; an echo lost here is only a demo's missing line.
-    with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=REGISTER_TIMEOUT)) as http,
-            http.post(target.callback_url, data=body, headers=headers) as response,
-        ):
-            await response.read()
 
 
 def _profile_json(igsid: str, profile: CustomerProfile) -> dict[str, object]:
@@ -550,21 +352,6 @@ def _profile_json(igsid: str, profile: CustomerProfile) -> dict[str, object]:
         if value is not None:  # what the customer does not share is not there at all
             shown[key] = value
     return shown
-
-
-def _bad_request(message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=400)
-
-
-async def _json_body(request: Request) -> dict[str, Any] | Response:
-    raw = await request.body()
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return _bad_request("the body must be a JSON object")
-    if not isinstance(data, dict):
-        return _bad_request("the body must be a JSON object")
-    return data
 
 
 class StandinError(Exception):
