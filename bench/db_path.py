@@ -27,49 +27,19 @@ import psycopg
 from psycopg import sql
 
 from convohook.delivery.result import AttemptResult
-from convohook.domain.ids import new_id
-from convohook.domain.model import AwaitingProfile, Channel, Webhook
+from convohook.domain.model import AwaitingProfile
 from convohook.domain.payload import CustomerProfile
 from convohook.meta.notifications import encode, entry, notification, text_message
-from convohook.storage.base import Transaction
 from convohook.storage.database import Database, open_database
 from convohook.usecases.delivery import SentAttempt, record_attempts
-from convohook.usecases.orgs import create_org
 from convohook.usecases.processing import ProcessingPolicy, process_pending
 from convohook.usecases.profiles import ProfileResult, apply_profile_results
 
-from common import ACCESS_TOKEN, ACCOUNT, HANDLE
+from common import ACCOUNT
+from seed import seed_channel
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 LEASE_MS = 60_000
-
-
-def _setup(db: Database, now: int) -> None:
-    def write(tx: Transaction) -> None:
-        org = create_org(tx, "bench", now).org
-        channel = Channel(
-            new_id("ch", now), org.id, "instagram", HANDLE, ACCOUNT, ACCESS_TOKEN, now
-        )
-        tx.insert_channel(channel)
-        tx.insert_webhook(
-            Webhook(
-                id=new_id("wh", now),
-                org_id=org.id,
-                name="bench",
-                url="http://127.0.0.1:9/hook",
-                channel_type="instagram",
-                channel_ids=(channel.id,),
-                events=("conversation.opened",),
-                enabled=True,
-                disabled_reason=None,
-                secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-                created_at_ms=now,
-                updated_at_ms=now,
-            )
-        )
-
-    db.storage.migrate()
-    db.run_sync(write)
 
 
 def _bodies(start: int, count: int, now: int) -> list[bytes]:
@@ -150,7 +120,7 @@ def main() -> None:
                 url, drop = POSTGRES_URL.rsplit("/", 1)[0] + "/" + name, name
             db = open_database(url)
             try:
-                _setup(db, int(time.time() * 1000))
+                seed_channel(db, int(time.time() * 1000), "conversation.opened")
                 counted = _count_statements(db)
                 runs.append(_run(db, args.events, args.batch))
             finally:

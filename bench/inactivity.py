@@ -32,16 +32,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import psycopg
 from psycopg import sql
 
-from convohook.domain.ids import new_id
-from convohook.domain.model import Channel, Webhook
+from convohook.domain.model import Channel
 from convohook.runtime.workers.closer import Closer
-from convohook.storage.base import Transaction
 from convohook.storage.database import Database, open_database
 from convohook.usecases.channels import ChannelChanges, update_channel
 from convohook.usecases.inactivity import Sweep, close_idle_conversations, reschedule_deadlines
-from convohook.usecases.orgs import create_org
 
-from common import ACCESS_TOKEN, ACCOUNT, HANDLE
+from seed import seed_channel
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 HOUR_S = 3600
@@ -85,32 +82,7 @@ def fresh_database(dialect: str) -> Iterator[str]:
 
 
 def setup(db: Database, now: int) -> Channel:
-    def write(tx: Transaction) -> Channel:
-        org = create_org(tx, "bench", now).org
-        channel = Channel(
-            new_id("ch", now), org.id, "INSTAGRAM", HANDLE, ACCOUNT, ACCESS_TOKEN, now
-        )
-        tx.insert_channel(channel)
-        tx.insert_webhook(
-            Webhook(
-                id=new_id("wh", now),
-                org_id=org.id,
-                name="bench",
-                url="http://127.0.0.1:9/hook",
-                channel_type="INSTAGRAM",
-                channel_ids=(channel.id,),
-                events=("conversation.closed",),
-                enabled=True,
-                disabled_reason=None,
-                secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-                created_at_ms=now,
-                updated_at_ms=now,
-            )
-        )
-        return channel
-
-    db.storage.migrate()
-    channel = db.run_sync(write)
+    channel = seed_channel(db, now, "conversation.closed")
     changes = ChannelChanges(auto_done_after=HOUR_S, change_auto_done_after=True)
     return db.run_sync(update_channel, channel.org_id, channel.id, changes)
 

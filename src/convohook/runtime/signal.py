@@ -20,6 +20,14 @@ class Signal:
             await asyncio.wait_for(self._event.wait(), timeout=max(timeout, 0.0))
         self._event.clear()
 
+    async def wait_until(self, due_at_ms: int | None, now_ms: int, poll_seconds: float) -> None:
+        """Return when notified, when the next piece of work is due (`due_at_ms`, None for
+        none known), or after `poll_seconds` at most."""
+        timeout = poll_seconds
+        if due_at_ms is not None:
+            timeout = min(timeout, max(0.0, (due_at_ms - now_ms) / 1000))
+        await self.wait(timeout)
+
 
 class Broadcast:
     """Wakes every waiter at once (Signal wakes one worker): for live views, many per change.

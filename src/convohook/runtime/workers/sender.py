@@ -109,10 +109,7 @@ class Sender:
     async def _idle_wait(self) -> None:
         s = self.s
         next_at = await s.db.read(next_reply_due_at)
-        timeout = s.settings.idle_poll_seconds
-        if next_at is not None:
-            timeout = min(timeout, max(0.0, (next_at - s.clock()) / 1000))
-        await s.signals.replies.wait(timeout)
+        await s.signals.replies.wait_until(next_at, s.clock(), s.settings.idle_poll_seconds)
 
     async def run(self) -> None:
         recorder = asyncio.create_task(self._record_forever())
