@@ -15,6 +15,7 @@ from convohook.domain.model import DueDelivery
 from convohook.outbound.webhooks import USER_AGENT, send
 from convohook.runtime.metrics import status_class
 from convohook.runtime.services import Services
+from convohook.runtime.workers.batching import next_batch
 from convohook.storage.errors import StorageError
 from convohook.usecases.delivery import (
     SentAttempt,
@@ -115,9 +116,7 @@ class Dispatcher:
     async def _record_forever(self) -> None:
         s = self.s
         while True:
-            batch = [await self._results.get()]
-            while not self._results.empty() and len(batch) < 500:
-                batch.append(self._results.get_nowait())
+            batch = await next_batch(self._results, 500)
             while True:
                 try:
                     # Relaxed: a record lost to a power cut leaves the delivery claimed, and it

@@ -16,6 +16,7 @@ from convohook.domain.model import DueReply
 from convohook.domain.replies import send_body
 from convohook.meta.send import Unknown
 from convohook.runtime.services import Services
+from convohook.runtime.workers.batching import next_batch
 from convohook.storage.errors import StorageError
 from convohook.usecases.replies import (
     SentReply,
@@ -68,9 +69,7 @@ class Sender:
     async def _record_forever(self) -> None:
         s = self.s
         while True:
-            batch = [await self._results.get()]
-            while not self._results.empty() and len(batch) < 200:
-                batch.append(self._results.get_nowait())
+            batch = await next_batch(self._results, 200)
             while True:
                 try:
                     # Relaxed: a record lost to a power cut leaves the reply `sending`, which
