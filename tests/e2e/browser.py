@@ -120,6 +120,11 @@ _LAYOUT_PROBLEMS = """() => {
 }"""
 
 
+async def looks_right(page: Any) -> None:
+    """The page as laid out fits the window and names every table cell's column."""
+    assert await layout_problems(page) == [], page.url
+
+
 async def layout_problems(page: Any) -> list[str]:
     problems: list[str] = await page.evaluate(_LAYOUT_PROBLEMS)
     return problems

@@ -31,7 +31,7 @@ from browser import (
     PHONE,
     FailedRequests,
     browser_context,
-    layout_problems,
+    looks_right,
     shot,
     sign_in,
 )
@@ -78,10 +78,6 @@ async def customer_writes(
 
     conversation: str = await eventually(opened)
     return conversation
-
-
-async def looks_right(page: Any) -> None:
-    assert await layout_problems(page) == [], page.url
 
 
 @pytest.mark.parametrize("width", [DESKTOP, PHONE], ids=["desktop", "phone"])

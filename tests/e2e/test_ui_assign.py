@@ -23,7 +23,7 @@ from browser import (
     PASSWORD,
     PHONE,
     browser_context,
-    layout_problems,
+    looks_right,
     shot,
     sign_in,
 )
@@ -59,10 +59,6 @@ async def site(database_url_for: str) -> AsyncIterator[dict[str, Any]]:
 
         conversation = await eventually(opened)
         yield {"base": run.base, "conversation": conversation}
-
-
-async def looks_right(page: Any) -> None:
-    assert await layout_problems(page) == [], page.url
 
 
 @pytest.mark.parametrize("width", [DESKTOP, PHONE], ids=["desktop", "phone"])

@@ -31,7 +31,7 @@ from browser import (
     PHONE,
     FailedRequests,
     browser_context,
-    layout_problems,
+    looks_right,
     need_chromium,
     shot,
     sign_in,
@@ -74,11 +74,6 @@ async def verified_capture(services: Services, org_id: str, bot_id: str, secret:
     [capture] = await services.db.read(lambda tx: tx.list_captures(bot_id, None, 1))
     headers = {k: v for k, v in capture.headers.items() if k.startswith("webhook-")}
     return StandardWebhook(secret).verify(capture.body, headers)
-
-
-async def looks_right(page: Any) -> None:
-    """The page as laid out fits the window and names every table cell's column."""
-    assert await layout_problems(page) == [], page.url
 
 
 async def copies(page: Any, button: Any, label: str, value: str) -> None:
