@@ -38,6 +38,10 @@ lint: $(VENV)/.installed
 	MYPYPATH=src:tests:tests/integration $(VENV)/bin/mypy --strict tests/conftest.py tests/harness.py tests/unit tests/integration
 	MYPYPATH=src:tests:tests/e2e $(VENV)/bin/mypy --strict tests/e2e
 
+# Two processes by default (pytest-xdist, a file per process at a time: the module-scoped servers
+# and the session's deployments stay together); the suite took 18 minutes in one on 2 cores.
+TEST_PROCESSES ?= 2
+
 test: lint
 	scripts/test-services.sh
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_PROCESSES) --dist loadfile
