@@ -9,7 +9,7 @@ from convohook.usecases.agents import get_agent
 from convohook.usecases.clock import Clock
 from convohook.usecases.conversations import get_conversation
 from convohook.usecases.errors import Invalid, NotFound
-from convohook.usecases.events import CONVERSATION_ASSIGNED, cached_profile, emit_event
+from convohook.usecases.events import CONVERSATION_ASSIGNED, emit_conversation_event
 
 # Who assigned, when not a signed-in person (whose user id is said instead).
 BY_API = "api"
@@ -83,17 +83,13 @@ def _change_assignee(
     if channel is None:  # deleted meanwhile; the conversation goes with it
         raise NotFound("conversation", conversation_id)
     now_ms = clock()
-    emit_event(
+    emit_conversation_event(
         tx,
-        event_type=CONVERSATION_ASSIGNED,
-        org_id=org_id,
-        channel_id=channel.id,
-        channel_handle=channel.handle,
-        contact=current.contact,
-        conversation_id=conversation_id,
+        CONVERSATION_ASSIGNED,
+        current,
+        channel,
         reason=None,
         now_ms=now_ms,
-        profile=cached_profile(current.contact),
         profile_deadline_ms=profile_deadline_ms,
         details={
             "assignee": _agent_fields(agent),

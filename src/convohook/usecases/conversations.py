@@ -9,7 +9,7 @@ from convohook.storage.base import Transaction
 from convohook.usecases.channels import channel_handles
 from convohook.usecases.clock import Clock
 from convohook.usecases.errors import NotFound
-from convohook.usecases.events import CONVERSATION_CLOSED, cached_profile, emit_event
+from convohook.usecases.events import CONVERSATION_CLOSED, emit_conversation_event
 
 
 def mark_done(
@@ -35,18 +35,14 @@ def mark_done(
         return get_conversation(tx, org_id, conversation_id)
     channel = tx.get_channel(org_id, conversation.channel_id)
     if channel is not None:
-        emit_event(
+        # The extended format says why it closed (manual, inactivity, bot).
+        emit_conversation_event(
             tx,
-            event_type=CONVERSATION_CLOSED,
-            org_id=org_id,
-            channel_id=channel.id,
-            channel_handle=channel.handle,
-            contact=conversation.contact,
-            conversation_id=conversation_id,
-            # The extended format says why it closed (manual, inactivity, bot).
+            CONVERSATION_CLOSED,
+            conversation,
+            channel,
             reason=reason,
             now_ms=now_ms,
-            profile=cached_profile(conversation.contact),
             profile_deadline_ms=profile_deadline_ms,
         )
     return get_conversation(tx, org_id, conversation_id)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import orjson
 
 from convohook.domain.ids import new_id
-from convohook.domain.model import Contact
+from convohook.domain.model import Channel, Contact, Conversation
 from convohook.domain.payload import (
     CustomerProfile,
     conversation_assigned_body,
@@ -129,3 +129,32 @@ def emit_event(
         [(new_id("msg", now_ms), webhook.id) for webhook in webhooks], event_id, org_id, now_ms
     )
     return EmittedEvent(event_id=event_id, deliveries=len(webhooks), ready=payload is not None)
+
+
+def emit_conversation_event(
+    tx: Transaction,
+    event_type: str,
+    conversation: Conversation,
+    channel: Channel,
+    *,
+    reason: str | None,
+    now_ms: int,
+    profile_deadline_ms: int,
+    details: dict[str, object] | None = None,
+) -> EmittedEvent:
+    """An event about a conversation that exists already (closed, assigned): its customer's
+    profile as cached, no first message."""
+    return emit_event(
+        tx,
+        event_type=event_type,
+        org_id=conversation.org_id,
+        channel_id=channel.id,
+        channel_handle=channel.handle,
+        contact=conversation.contact,
+        conversation_id=conversation.id,
+        reason=reason,
+        now_ms=now_ms,
+        profile=cached_profile(conversation.contact),
+        profile_deadline_ms=profile_deadline_ms,
+        details=details,
+    )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from convohook.domain.model import Channel
 from convohook.storage.base import Transaction
 from convohook.usecases.clock import Clock
-from convohook.usecases.events import CONVERSATION_CLOSED, cached_profile, emit_event
+from convohook.usecases.events import CONVERSATION_CLOSED, emit_conversation_event
 
 INACTIVITY = "inactivity"
 
@@ -53,17 +53,13 @@ def close_idle_conversations(
         channel = channels[key]
         if channel is None:  # a conversation's channel is a foreign key: cannot happen
             continue
-        emit_event(
+        emit_conversation_event(
             tx,
-            event_type=CONVERSATION_CLOSED,
-            org_id=conversation.org_id,
-            channel_id=channel.id,
-            channel_handle=channel.handle,
-            contact=conversation.contact,
-            conversation_id=conversation.id,
+            CONVERSATION_CLOSED,
+            conversation,
+            channel,
             reason=INACTIVITY,
             now_ms=now_ms,
-            profile=cached_profile(conversation.contact),
             profile_deadline_ms=profile_deadline_ms,
         )
     return Sweep(claimed=len(claimed), closed=len(closed), limit=limit)
