@@ -6,6 +6,7 @@ fail on content; the only error is a body that is not a JSON object at all.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -77,13 +78,16 @@ SINGLE: dict[str, InboundItem] = {
     "story_reply": customer_message(10, "Love this colour!"),
     "quick_reply": customer_message(11, "Yes, in size M"),
     "unsupported": customer_message(12),
-    "message_referral": customer_message(13, "Is this in stock?"),
+    # From an ad: what a bot's `referral` condition reads.
+    "message_referral": dataclasses.replace(
+        customer_message(13, "Is this in stock?"), referral=True
+    ),
     "postback": customer_message(14, "What are your opening hours?", kind=ItemKind.POSTBACK),
     "echo": customer_message(15, "Yes it is! Which size?", kind=ItemKind.ECHO),
     "unsend": InboundItem(ACCOUNT, ItemKind.UNSEND, C1, TS + 16_000, mid(1)),
     "reaction": InboundItem(ACCOUNT, ItemKind.REACTION, C1, TS + 17_000, mid(15)),
     "read": InboundItem(ACCOUNT, ItemKind.READ, C1, TS + 18_000, mid(15)),
-    "referral": InboundItem(ACCOUNT, ItemKind.REFERRAL, C1, TS + 19_000, None),
+    "referral": InboundItem(ACCOUNT, ItemKind.REFERRAL, C1, TS + 19_000, None, referral=True),
     "message_edit": InboundItem(ACCOUNT, ItemKind.EDIT, C1, TS + 20_000, mid(1)),
     "standby": InboundItem(
         ACCOUNT, ItemKind.MESSAGE, C2, TS + 26_000, mid(26), "Hello? Anyone there?", standby=True
@@ -548,7 +552,9 @@ def test_builders_parse_back(name: str) -> None:
 
 def test_referral_builder_parses_back_without_a_mid() -> None:
     raw = build.referral(C1, ACCOUNT, TS, "summer_sale")
-    assert _parse_items(raw) == (InboundItem(ACCOUNT, ItemKind.REFERRAL, C1, TS, None),)
+    assert _parse_items(raw) == (
+        InboundItem(ACCOUNT, ItemKind.REFERRAL, C1, TS, None, referral=True),
+    )
 
 
 def test_entry_builder_defaults_and_standby() -> None:

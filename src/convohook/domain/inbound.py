@@ -35,6 +35,9 @@ class InboundItem:
     mid: str | None
     text: str | None = None
     standby: bool = False
+    # The message came from an ad or an ig.me link (Meta's `referral`, on the message or the
+    # item): what a bot's `referral` condition reads.
+    referral: bool = False
 
     @property
     def is_customer_message(self) -> bool:

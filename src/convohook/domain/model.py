@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from convohook.domain.bots import Action, Conditions
+
 T = TypeVar("T")
 
 
@@ -144,12 +146,52 @@ class Delivery:
 
 @dataclass(frozen=True, slots=True)
 class Bot:
+    """A capture bot (trigger `webhook`: a URL that records what it receives) or a journey: a
+    trigger, conditions and ordered actions (DESIGN section 7)."""
+
     id: str
     org_id: str
     name: str
     trigger: str
     token: str
     created_at_ms: int
+    conditions: Conditions = field(default_factory=Conditions)
+    actions: tuple[Action, ...] = ()
+    enabled: bool = True
+    updated_at_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ActionOutcome:
+    """What one action of a run did: `done`, `skipped` (with why) or `failed` (with the error)."""
+
+    type: str
+    status: str
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BotRun:
+    """A bot's run for one triggering event or message. `status`: pending, then done (its
+    conditions held and its actions ran, each with its outcome), skipped (a condition did not
+    hold, or the bot was disabled meanwhile: `detail` says which) or failed (`detail`)."""
+
+    id: str
+    org_id: str
+    bot_id: str
+    trigger: str
+    trigger_key: str
+    conversation_id: str
+    contact_id: str
+    text: str | None
+    referral: bool
+    reason: str | None
+    happened_at_ms: int
+    status: str
+    detail: str | None
+    outcomes: tuple[ActionOutcome, ...]
+    created_at_ms: int
+    finished_at_ms: int | None
 
 
 @dataclass(frozen=True, slots=True)

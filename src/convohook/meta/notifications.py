@@ -68,6 +68,15 @@ def text_message(sender: str, recipient: str, mid: str, timestamp_ms: int, text:
     return _message(sender, recipient, mid, timestamp_ms, text=text)
 
 
+def ad_message(
+    sender: str, recipient: str, mid: str, timestamp_ms: int, text: str, ad_id: str
+) -> Json:
+    """A message sent from an ad ("Send message" on a click-to-Instagram-Direct ad): Meta puts
+    the referral in the message."""
+    referral = {"ref": "", "ad_id": ad_id, "source": "ADS", "type": "OPEN_THREAD"}
+    return _message(sender, recipient, mid, timestamp_ms, text=text, referral=referral)
+
+
 def attachment_message(
     sender: str, recipient: str, mid: str, timestamp_ms: int, attachment_type: str, url: str
 ) -> Json:

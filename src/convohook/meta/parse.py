@@ -68,6 +68,7 @@ class _Payload:
     kind: ItemKind
     mid: str | None
     text: str | None
+    referral: bool = False
 
 
 def parse_notification(body: bytes) -> ParsedNotification:
@@ -174,6 +175,9 @@ def _item_result(raw: object, entry: _Entry, *, standby: bool, where: str) -> In
         mid=payload.mid,
         text=payload.text,
         standby=standby,
+        # An ig.me link or an ad: Meta puts `referral` in the message (ads, new threads) or
+        # beside it in the item.
+        referral=payload.referral or isinstance(raw.get("referral"), dict),
     )
 
 
@@ -186,7 +190,12 @@ def _classify(item: dict[str, Any]) -> _Payload | str:
         if not isinstance(body, dict):
             return f"{key} is {_type(body)}, not an object"
         if key == "message":
-            return _Payload(_message_kind(body), _as_id(body.get("mid")), _text(body, "text"))
+            return _Payload(
+                _message_kind(body),
+                _as_id(body.get("mid")),
+                _text(body, "text"),
+                referral=isinstance(body.get("referral"), dict),
+            )
         title = _text(body, "title") if key == "postback" else None
         return _Payload(kind, _as_id(body.get("mid")), title)
     return _Payload(ItemKind.OTHER, None, None)

@@ -12,7 +12,7 @@ from convohook.storage import migrations
 from convohook.usecases.status import applied_migrations
 
 DATABASE_TIMEOUT_S = 5.0
-LOOPS = ("processor", "profiles", "dispatcher", "sender")
+LOOPS = ("processor", "profiles", "dispatcher", "sender", "bots")
 
 
 @dataclass(frozen=True)

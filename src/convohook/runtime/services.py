@@ -26,7 +26,9 @@ class Signals:
     profiles: Signal = field(default_factory=Signal)
     deliveries: Signal = field(default_factory=Signal)
     replies: Signal = field(default_factory=Signal)  # the sender: replies queued
+    bots: Signal = field(default_factory=Signal)  # the bot runner: runs decided
     captures: Broadcast = field(default_factory=Broadcast)  # Bot Studio's live view
+    bot_runs: Broadcast = field(default_factory=Broadcast)  # a bot's page: runs finished
 
 
 def origin_of(url: str) -> str:

@@ -22,7 +22,7 @@ import psycopg.errors
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
-from convohook.domain.model import OutboundMessage
+from convohook.domain.model import BotRun, OutboundMessage
 from convohook.storage import migrations
 from convohook.storage.base import MigrationProgress
 from convohook.storage.errors import CannotConnect, ConflictError, UnavailableError
@@ -159,6 +159,11 @@ class PostgresTransaction(SQLTransaction):
     def reschedule_delivery(self, delivery_id: str, now_ms: int) -> None:
         super().reschedule_delivery(delivery_id, now_ms)
         self._notify("deliveries")
+
+    def insert_bot_runs(self, runs: Sequence[BotRun]) -> None:
+        super().insert_bot_runs(runs)
+        if runs:
+            self._notify("bots")
 
     def insert_outbound(self, message: OutboundMessage) -> bool:
         inserted = super().insert_outbound(message)

@@ -15,6 +15,7 @@ from convohook.domain.payload import (
     conversation_opened_body,
 )
 from convohook.storage.base import Transaction
+from convohook.usecases.bot_triggers import schedule_runs
 
 CONVERSATION_OPENED = "conversation.opened"
 CONVERSATION_CLOSED = "conversation.closed"
@@ -27,6 +28,7 @@ class EmittedEvent:
     event_id: str
     deliveries: int
     ready: bool  # False: waiting for the customer's profile before it can be sent
+    runs: int = 0  # bots' runs it triggered
 
 
 def cached_profile(contact: Contact) -> CustomerProfile | None:
@@ -91,10 +93,15 @@ def emit_event(
     first_message_at_ms: int | None = None,
     profile_claimed_until_ms: int = 0,
     details: dict[str, object] | None = None,
+    open_reason: str | None = None,
+    referral: bool = False,
 ) -> EmittedEvent:
-    """One event and its deliveries, in the caller's transaction (the transactional outbox).
-    `details`: what the event says beyond the DoubleTick fields, kept with it so that a body
-    built later (once the profile is known) and the extended format say the same."""
+    """One event, its deliveries and the runs of the bots it triggers, in the caller's
+    transaction (the transactional outbox). `details`: what the event says beyond the
+    DoubleTick fields, kept with it so that a body built later (once the profile is known) and
+    the extended format say the same. `open_reason`: how the conversation opened (a closing
+    event's `reason` is why it closed); `referral`: its first message came from an ad or an
+    ig.me link."""
     stored_details = orjson.dumps(details).decode() if details is not None else None
     payload = (
         build_body(
@@ -128,7 +135,22 @@ def emit_event(
     tx.insert_deliveries(
         [(new_id("msg", now_ms), webhook.id) for webhook in webhooks], event_id, org_id, now_ms
     )
-    return EmittedEvent(event_id=event_id, deliveries=len(webhooks), ready=payload is not None)
+    runs = schedule_runs(
+        tx,
+        event_type,
+        org_id=org_id,
+        trigger_key=event_id,
+        conversation_id=conversation_id,
+        contact_id=contact.id,
+        text=first_message_text,
+        referral=referral,
+        open_reason=reason if event_type == CONVERSATION_OPENED else open_reason,
+        happened_at_ms=first_message_at_ms if first_message_at_ms is not None else now_ms,
+        now_ms=now_ms,
+    )
+    return EmittedEvent(
+        event_id=event_id, deliveries=len(webhooks), ready=payload is not None, runs=runs
+    )
 
 
 def emit_conversation_event(
@@ -157,4 +179,5 @@ def emit_conversation_event(
         profile=cached_profile(conversation.contact),
         profile_deadline_ms=profile_deadline_ms,
         details=details,
+        open_reason=conversation.reason,
     )

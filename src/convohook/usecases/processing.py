@@ -11,6 +11,7 @@ from convohook.domain.inbound import InboundItem, ItemKind
 from convohook.domain.model import AwaitingProfile, Channel, StoredNotification
 from convohook.meta.parse import MalformedNotification, parse_notification
 from convohook.storage.base import Transaction
+from convohook.usecases.bot_triggers import MESSAGE_RECEIVED, message_key, schedule_runs
 from convohook.usecases.events import CONVERSATION_OPENED, emit_event, fresh_profile
 from convohook.usecases.replies import apply_echo
 
@@ -40,6 +41,7 @@ class ProcessReport:
     duplicates: int = 0
     deliveries: int = 0
     awaiting_profile: int = 0
+    bot_runs: int = 0
     failed: int = 0
     unknown_accounts: set[str] = field(default_factory=set)
     awaiting: dict[str, AwaitingProfile] = field(default_factory=dict)  # claimed, by contact id
@@ -141,6 +143,10 @@ def apply_item(
     if decision is Decision.CONTINUE and open_id is not None:
         tx.touch_conversation(open_id, item.timestamp_ms)
     if not decision.opens or conversation_id is None:
+        if conversation_id is not None:
+            report.bot_runs += _message_received(
+                tx, channel, item, mid, conversation_id, contact.id, now_ms, None
+            )
         return decision
 
     tx.insert_conversation(
@@ -167,6 +173,11 @@ def apply_item(
         first_message_text=item.text,
         first_message_at_ms=item.timestamp_ms,
         profile_claimed_until_ms=now_ms + policy.profile_lease_ms if policy.profile_lease_ms else 0,
+        referral=item.referral,
+    )
+    # After the opening's: its bots run first.
+    report.bot_runs += emitted.runs + _message_received(
+        tx, channel, item, mid, conversation_id, contact.id, now_ms, decision.value
     )
     if not emitted.ready and policy.profile_lease_ms:
         report.awaiting[contact.id] = AwaitingProfile(
@@ -182,6 +193,34 @@ def apply_item(
     report.deliveries += emitted.deliveries
     report.awaiting_profile += 0 if emitted.ready else 1
     return decision
+
+
+def _message_received(
+    tx: Transaction,
+    channel: Channel,
+    item: InboundItem,
+    mid: str,
+    conversation_id: str,
+    contact_id: str,
+    now_ms: int,
+    open_reason: str | None,
+) -> int:
+    """The runs of the bots on every customer message (keyword bots)."""
+    if open_reason is None and tx.bots_for(channel.org_id, MESSAGE_RECEIVED):
+        open_reason = tx.conversation_reason(conversation_id)
+    return schedule_runs(
+        tx,
+        MESSAGE_RECEIVED,
+        org_id=channel.org_id,
+        trigger_key=message_key(channel.id, mid),
+        conversation_id=conversation_id,
+        contact_id=contact_id,
+        text=item.text,
+        referral=item.referral,
+        open_reason=open_reason,
+        happened_at_ms=item.timestamp_ms,
+        now_ms=now_ms,
+    )
 
 
 def store_notifications(tx: Transaction, bodies: list[bytes], now_ms: int) -> None:

@@ -1,5 +1,6 @@
 """The worker loops behind the inbound receiver, one module each: the processor, the profile
-enricher, the dispatcher, the sender (replies), the closer (inactivity) and the janitor;
+enricher, the dispatcher, the sender (replies), the closer (inactivity), the bot runner and the
+janitor;
 `run_workers` runs them together."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import threading
 from collections.abc import Callable
 
 from convohook.runtime.services import Services
+from convohook.runtime.workers.bot_runner import BotRunner
 from convohook.runtime.workers.closer import Closer
 from convohook.runtime.workers.dispatcher import Dispatcher
 from convohook.runtime.workers.janitor import Janitor
@@ -17,6 +19,7 @@ from convohook.runtime.workers.profiles import ProfileEnricher
 from convohook.runtime.workers.sender import Sender
 
 __all__ = [
+    "BotRunner",
     "Closer",
     "Dispatcher",
     "Janitor",
@@ -34,8 +37,15 @@ def _wake_on_notify(services: Services, loop: asyncio.AbstractEventLoop) -> Call
         "profiles": [signals.profiles],
         "deliveries": [signals.deliveries],
         "replies": [signals.replies],
+        "bots": [signals.bots],
     }
-    everything = [signals.notifications, signals.profiles, signals.deliveries, signals.replies]
+    everything = [
+        signals.notifications,
+        signals.profiles,
+        signals.deliveries,
+        signals.replies,
+        signals.bots,
+    ]
 
     def on_notify(what: str) -> None:
         for signal in targets.get(what, everything):
@@ -65,6 +75,7 @@ async def run_workers(services: Services, *, watch_other_processes: bool = False
             Dispatcher(services).run(),
             Sender(services).run(),
             Closer(services).run(),
+            BotRunner(services).run(),
             Janitor(services).run(),
         )
     ]

@@ -55,6 +55,7 @@ class Closer:
             closed += sweep.closed
             if sweep.closed:
                 s.signals.deliveries.notify()
+                s.signals.bots.notify()  # bots on conversation.closed
                 s.signals.profiles.notify()
             if not sweep.full:
                 break

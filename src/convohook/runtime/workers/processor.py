@@ -49,6 +49,8 @@ class Processor:
         metrics.duplicates.inc(report.duplicates)
         if report.deliveries:
             s.signals.deliveries.notify()
+        if report.bot_runs:
+            s.signals.bots.notify()
         if report.awaiting and self.handoff is not None:
             self.handoff.take(list(report.awaiting.values()))
         elif report.awaiting_profile:

@@ -79,6 +79,7 @@ class ProfileEnricher:
             return
         if ready:
             s.signals.deliveries.notify()
+            s.signals.bots.notify()  # bots' runs wait for the customer's profile
 
     async def _lookup(self, waiting: AwaitingProfile) -> ProfileResult:
         try:
@@ -112,6 +113,7 @@ class ProfileEnricher:
         ready = await s.db.relaxed.run_retrying(apply_profile_results, list(results), s.clock())
         if ready:
             s.signals.deliveries.notify()
+            s.signals.bots.notify()  # bots' runs wait for the customer's profile
         return len(waiting)
 
     async def run(self) -> None:

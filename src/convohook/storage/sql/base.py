@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from convohook.domain.model import Contact, User, Webhook
+from convohook.domain.model import Bot, Contact, User, Webhook
 from convohook.storage.sealing import PLAIN, Sealer
 
 # The secrets sealed at rest (storage/sealing.py), each named as the column it lives in (column
@@ -94,6 +94,7 @@ class SQLBase:
         # A transaction lives for one unit of work: what it read of the webhooks table stays
         # true until it commits (webhooks are not changed by the workers).
         self._subscribers: dict[tuple[str, str], list[Webhook]] = {}
+        self._bots_for: dict[tuple[str, str], list[Bot]] = {}  # bots are not changed by workers
 
     def _x(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         raise NotImplementedError

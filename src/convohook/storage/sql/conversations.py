@@ -70,6 +70,13 @@ class ConversationsSQL(SQLBase):
         ).fetchone()
         return str(row[0]) if row else None
 
+    def conversation_reason(self, conversation_id: str) -> str | None:
+        """How it opened: first_message or reopened."""
+        row = self._x(
+            "SELECT reason FROM conversations WHERE id = ?", (conversation_id,)
+        ).fetchone()
+        return str(row[0]) if row else None
+
     def last_done_at(self, channel_id: str, contact_id: str) -> int | None:
         row = self._x(
             "SELECT max(done_at_ms) FROM conversations WHERE channel_id = ? AND contact_id = ?",

@@ -384,6 +384,7 @@ async def mark_conversation_done(
     )
     svc.signals.deliveries.notify()
     svc.signals.profiles.notify()
+    svc.signals.bots.notify()  # bots on conversation.closed
     return conversation_out(conversation)
 
 

@@ -202,6 +202,7 @@ async def mark_conversation_done(
     )
     svc.signals.deliveries.notify()
     svc.signals.profiles.notify()
+    svc.signals.bots.notify()  # bots on conversation.closed
     return see_other(f"/inbox/{conversation_id}?notice=done")
 
 

@@ -1,0 +1,94 @@
+"""The bot runner: carries out Bot Studio runs (usecases/bot_runs.py), each in one transaction
+with its effects, woken when runs are written and looking every second anyway (a run written
+by a request of another process, on SQLite, wakes nobody here)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from convohook.runtime.services import Services
+from convohook.storage.errors import StorageError
+from convohook.usecases.bot_runs import (
+    RunReport,
+    carry_out_runs,
+    fail_next_run,
+    has_pending_runs,
+)
+
+log = logging.getLogger(__name__)
+
+
+class BotRunner:
+    # Runs per transaction. Each is a few statements (more with a reply or an assignment);
+    # on SQLite the batch holds the one write lock the inbound receiver waits for.
+    BATCH = {"sqlite": 50, "postgresql": 100}
+    POLL_S = 1.0
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+        self.batch = self.BATCH.get(services.db.dialect, 50)
+        self.profile_deadline_ms = int(services.settings.profile_deadline * 1000)
+
+    async def run_once(self) -> RunReport:
+        s = self.s
+        # A read first: finding nothing (no bots, or all done) then takes no write lock.
+        if not await s.db.read(has_pending_runs):
+            return RunReport()
+        # Relaxed, as the processor: what a run queues (a reply, a delivery) reaches the world
+        # only through a durable claim later in the same log, which makes the run durable too;
+        # a run lost to a power cut was seen by nobody and is pending again.
+        report: RunReport = await s.db.relaxed.run_retrying(
+            carry_out_runs,
+            clock=s.clock,
+            limit=self.batch,
+            profile_deadline_ms=self.profile_deadline_ms,
+        )
+        if report.replies:
+            s.signals.replies.notify()
+        if report.events:
+            s.signals.deliveries.notify()
+            s.signals.profiles.notify()
+        if report.runs:
+            s.signals.bot_runs.notify()
+        return report
+
+    async def _isolate_poison(self) -> None:
+        """A batch failed with an error that is not the database's: the same runs would fail
+        it again forever. Try them one by one and set aside the one that fails alone."""
+        s = self.s
+        try:
+            await s.db.run_retrying(
+                carry_out_runs,
+                clock=s.clock,
+                limit=1,
+                profile_deadline_ms=self.profile_deadline_ms,
+            )
+        except StorageError:
+            raise
+        except Exception as exc:
+            log.exception("bots: a run failed; marking it failed")
+            await s.db.run_retrying(fail_next_run, repr(exc), s.clock())
+
+    async def run(self) -> None:
+        s = self.s
+        while True:
+            s.beat("bots")
+            try:
+                report = await self.run_once()
+            except StorageError as exc:
+                log.error("bots: database unavailable, retrying in 1 s: %s", exc)
+                await asyncio.sleep(1)
+                continue
+            except Exception:
+                log.exception("bots: a batch of runs failed; isolating the run at fault")
+                try:
+                    await self._isolate_poison()
+                except Exception:
+                    log.exception("bots: could not isolate the failing run")
+                    await asyncio.sleep(1)
+                continue
+            if report.runs < self.batch:
+                await s.signals.bots.wait(self.POLL_S)
+            else:
+                await asyncio.sleep(0)  # let the hot path in between batches
