@@ -1,7 +1,8 @@
 """Retention: payloads and attempt logs are kept for a number of days, then deleted.
 
 What is deleted: finished deliveries (succeeded or failed) and their attempts, events with no
-delivery left, processed notifications and bot captures, once older than the retention window.
+delivery left, processed notifications, bot captures and finished bot runs, once older than the
+retention window.
 What is kept: contacts, conversations and messages: the state that decides the next opening
 (and the `dtCustomerId` that must stay stable for ever). Pending work is never deleted.
 """
@@ -21,10 +22,13 @@ class Cleaned:
     events: int
     notifications: int
     captures: int
+    bot_runs: int = 0
 
     @property
     def total(self) -> int:
-        return self.deliveries + self.events + self.notifications + self.captures
+        return (
+            self.deliveries + self.events + self.notifications + self.captures + self.bot_runs
+        )
 
 
 def clean_once(tx: Transaction, *, before_ms: int) -> Cleaned:
@@ -34,4 +38,5 @@ def clean_once(tx: Transaction, *, before_ms: int) -> Cleaned:
         events=tx.delete_orphan_events(before_ms, BATCH),
         notifications=tx.delete_processed_notifications(before_ms, BATCH),
         captures=tx.delete_captures(before_ms, BATCH),
+        bot_runs=tx.delete_finished_bot_runs(before_ms, BATCH),
     )

@@ -88,6 +88,16 @@ class UpkeepSQL(SQLBase):
             ).rowcount
         )
 
+    def delete_finished_bot_runs(self, before_ms: int, limit: int) -> int:
+        # Oldest first along the primary key: the old runs are the ones to go.
+        return int(
+            self._x(
+                "DELETE FROM bot_runs WHERE seq IN (SELECT seq FROM bot_runs "
+                "WHERE status <> 'pending' AND created_at_ms < ? ORDER BY seq LIMIT ?)",
+                (before_ms, limit),
+            ).rowcount
+        )
+
     def delete_captures(self, before_ms: int, limit: int) -> int:
         return int(
             self._x(
