@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
 
@@ -101,6 +102,10 @@ async def test_the_welcome_bot_replies_and_assigns_in_turn(
     assert texts == ["Hi Jane Doe! Thanks for your message, we will answer shortly."]
     conversation = await _conversation(api, "7700000000000001")
     assert conversation["assignee_id"] in {ids["ada"], ids["vip"]}
+    async with aiohttp.ClientSession() as http, http.get(f"{run.base}/metrics") as response:
+        metrics = await response.text()
+    assert 'convohook_bot_runs_total{status="done"} 1.0' in metrics
+    assert 'convohook_bot_actions_total{outcome="done",type="send_message"} 1.0' in metrics
 
 
 async def test_vip_routing_has_the_last_word_and_keyword_bots_tag(

@@ -78,6 +78,19 @@ class Metrics:
             "How long the longest-waiting due delivery has been due (0: none)",
             registry=r,
         )
+        self.bot_runs = Counter(
+            "convohook_bot_runs",
+            "Bot Studio runs carried out, by status: done (conditions held, actions ran), "
+            "skipped (a condition did not hold, or the bot was disabled), failed",
+            ["status"],
+            registry=r,
+        )
+        self.bot_actions = Counter(
+            "convohook_bot_actions",
+            "Actions of bots' runs, by type and outcome (done, skipped, failed)",
+            ["type", "outcome"],
+            registry=r,
+        )
         self.since_beat = Gauge(
             "convohook_worker_seconds_since_beat",
             "Seconds since each worker loop of this process last came round",

@@ -5,7 +5,8 @@ run happens once, and a reply it queues is sent at most once (runtime/workers/se
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 from convohook.domain.bots import (
     Action,
@@ -36,6 +37,8 @@ class RunReport:
     runs: int = 0
     replies: int = 0  # queued for the sender
     events: int = 0  # assignments and closes, for the dispatcher
+    statuses: Counter[str] = field(default_factory=Counter)  # runs by status
+    actions: Counter[tuple[str, str]] = field(default_factory=Counter)  # (type, outcome)
 
 
 def carry_out_runs(
@@ -65,27 +68,36 @@ def _carry_out(
 ) -> None:
     bot = tx.get_bot(run.org_id, run.bot_id)
     if bot is None or not bot.enabled:
-        tx.finish_bot_run(run.id, SKIPPED, "the bot was disabled before it ran", (), clock())
+        _finish(tx, run, SKIPPED, "the bot was disabled before it ran", clock, report)
         return
     try:
         conversation = get_conversation(tx, run.org_id, run.conversation_id)
     except NotFound:
-        tx.finish_bot_run(run.id, FAILED, "the conversation no longer exists", (), clock())
+        _finish(tx, run, FAILED, "the conversation no longer exists", clock, report)
         return
     unmet = unmet_condition(bot.conditions, _facts(run, conversation))
     if unmet is not None:
-        tx.finish_bot_run(run.id, SKIPPED, unmet, (), clock())
+        _finish(tx, run, SKIPPED, unmet, clock, report)
         return
     outcomes = []
     for action in bot.actions:
         outcome = _act(tx, bot, run, action, clock, profile_deadline_ms)
         outcomes.append(outcome)
+        report.actions[(outcome.type, outcome.status)] += 1
         if outcome.status == DONE:
             if isinstance(action, SendMessage):
                 report.replies += 1
             elif not isinstance(action, AddTags):
                 report.events += 1
     tx.finish_bot_run(run.id, DONE, None, outcomes, clock())
+    report.statuses[DONE] += 1
+
+
+def _finish(
+    tx: Transaction, run: BotRun, status: str, detail: str, clock: Clock, report: RunReport
+) -> None:
+    tx.finish_bot_run(run.id, status, detail, (), clock())
+    report.statuses[status] += 1
 
 
 def _facts(run: BotRun, conversation: Conversation) -> Facts:

@@ -26,9 +26,7 @@ class Cleaned:
 
     @property
     def total(self) -> int:
-        return (
-            self.deliveries + self.events + self.notifications + self.captures + self.bot_runs
-        )
+        return self.deliveries + self.events + self.notifications + self.captures + self.bot_runs
 
 
 def clean_once(tx: Transaction, *, before_ms: int) -> Cleaned:

@@ -44,6 +44,10 @@ class BotRunner:
             limit=self.batch,
             profile_deadline_ms=self.profile_deadline_ms,
         )
+        for status, runs in report.statuses.items():
+            s.metrics.bot_runs.labels(status).inc(runs)
+        for (kind, outcome), actions in report.actions.items():
+            s.metrics.bot_actions.labels(kind, outcome).inc(actions)
         if report.replies:
             s.signals.replies.notify()
         if report.events:
