@@ -94,7 +94,7 @@ class SQLBase:
         # A transaction lives for one unit of work: what it read of the webhooks table stays
         # true until it commits (webhooks are not changed by the workers).
         self._subscribers: dict[tuple[str, str], list[Webhook]] = {}
-        self._bots_for: dict[tuple[str, str], list[Bot]] = {}  # bots are not changed by workers
+        self._bots_for: dict[str, list[Bot]] = {}  # by org; bots are not changed by workers
 
     def _x(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         raise NotImplementedError

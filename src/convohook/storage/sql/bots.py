@@ -125,17 +125,17 @@ class BotsSQL(SQLBase):
         return _bot(row) if row else None
 
     def bots_for(self, org_id: str, trigger: str) -> list[Bot]:
-        """The org's enabled bots for `trigger`, oldest first: the order they run in. Read once
-        per transaction (a processing batch asks for every message)."""
-        key = (org_id, trigger)
-        if key not in self._bots_for:
+        """The org's enabled bots for `trigger`, oldest first: the order they run in. The org's
+        enabled bots are read once per transaction, every trigger at once: a processing batch
+        asks for every message, and an org without bots costs one statement per batch."""
+        if org_id not in self._bots_for:
             rows = self._x(
-                f"SELECT {_BOT_COLS} FROM bots "
-                "WHERE org_id = ? AND trigger = ? AND enabled = TRUE ORDER BY id",
-                (org_id, trigger),
+                f"SELECT {_BOT_COLS} FROM bots WHERE org_id = ? AND enabled = TRUE "
+                "AND trigger <> 'webhook' ORDER BY id",
+                (org_id,),
             ).fetchall()
-            self._bots_for[key] = [_bot(r) for r in rows]
-        return self._bots_for[key]
+            self._bots_for[org_id] = [_bot(r) for r in rows]
+        return [bot for bot in self._bots_for[org_id] if bot.trigger == trigger]
 
     def insert_bot_runs(self, runs: Sequence[BotRun]) -> None:
         """New pending runs; a run for a (bot, trigger) that has one already is not added."""

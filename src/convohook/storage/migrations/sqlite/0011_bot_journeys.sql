@@ -5,8 +5,8 @@ ALTER TABLE bots ADD COLUMN actions TEXT NOT NULL DEFAULT '[]';     -- JSON list
 ALTER TABLE bots ADD COLUMN enabled BOOLEAN NOT NULL DEFAULT TRUE;
 ALTER TABLE bots ADD COLUMN updated_at_ms INTEGER NOT NULL DEFAULT 0;
 UPDATE bots SET updated_at_ms = created_at_ms;
--- The enabled bots of an org for a trigger, read for every event and customer message.
-CREATE INDEX bots_trigger ON bots(org_id, trigger, id) WHERE enabled = TRUE;
+-- The enabled bots of an org, read by every transaction that writes events or customer messages.
+CREATE INDEX bots_enabled ON bots(org_id, id) WHERE enabled = TRUE;
 
 -- A bot's run: decided in the transaction that wrote its triggering event (or message), so a
 -- crash neither loses nor repeats it, and carried out, conditions and actions, in one later
