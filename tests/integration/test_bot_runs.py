@@ -427,10 +427,21 @@ def test_send_message_outside_the_window_is_skipped_and_an_overlong_text_fails(
             ],
         )
     ]
-    [(status, _, [(kind, outcome, why)])] = results(db, late)
-    assert (status, kind, outcome) == ("done", "send_message", "skipped")
-    assert why is not None
-    assert why.endswith("set human_agent to true"), why
+    # Only a person may reply now; a bot never replies as a human agent.
+    assert results(db, late) == [
+        (
+            "done",
+            None,
+            [
+                (
+                    "send_message",
+                    "skipped",
+                    "more than 24 hours since the customer's last message: Instagram allows "
+                    "only a person's reply, sent as human agent, until 7 days after it",
+                )
+            ],
+        )
+    ]
     assert replies(db) == []
 
 
