@@ -619,3 +619,22 @@ def test_concurrent_runners_carry_out_each_run_once(db: Database, workers: list[
     assert len(per_conversation) == len(customers)
     assert {n for _, n in per_conversation} == {1}
     assert {v.tags for v in conversations(db, channel)} == {("greeted",)}
+
+
+def test_a_later_run_waits_while_an_earlier_one_of_its_conversation_is_carried_out(
+    db: Database,
+) -> None:
+    if db.storage.dialect == "sqlite":
+        pytest.skip("SQLite has one writer at a time: no claim runs beside another")
+    channel, _ = setup_org(db)
+    first = bot(db, channel, "message.received", tag("first"))
+    second = bot(db, channel, "message.received", tag("second"))
+    opened(db, channel)
+    with db.storage.transaction() as holding:
+        [claimed] = holding.claim_bot_runs(10)  # at most one per conversation
+        assert claimed.bot_id == first.id
+        # Another runner meanwhile: the second run must not overtake the first, whose effects
+        # it is to see.
+        assert carry_out(db) == 0
+    assert carry_out(db) == 2
+    assert [r.status for b in (first, second) for r in runs_of(db, b)] == ["done", "done"]
