@@ -32,11 +32,18 @@ from schemathesis.python import asgi
 from convohook.config import Settings
 from convohook.domain.ids import new_id
 from convohook.domain.model import Org
+from convohook.domain.payload import CustomerProfile
 from convohook.meta import notifications as n
 from convohook.meta.signature import sign_body
 from convohook.storage.base import Storage
+from convohook.usecases.bot_runs import carry_out_runs
 from convohook.usecases.orgs import hash_api_key
 from convohook.usecases.processing import ProcessingPolicy, process_pending
+from convohook.usecases.profiles import (
+    ProfileResult,
+    apply_profile_results,
+    claim_awaiting_profiles,
+)
 from convohook.web.app import create_app
 
 pytestmark = pytest.mark.slow
@@ -75,6 +82,8 @@ class Seeded:
     ids: dict[str, str]  # a path parameter's name -> the id of one of the org's objects
     channel_id: str
     doomed_webhook_id: str  # the one DELETE may remove, so the others keep being reachable
+    journey_bot_id: str  # a journey, with runs: what a PATCH of conditions or actions needs
+    doomed_bot_id: str
 
 
 def _seed(client: asgi.ASGIClient, storage: Storage) -> Seeded:
@@ -98,6 +107,17 @@ def _seed(client: asgi.ASGIClient, storage: Storage) -> Seeded:
     )
     bot = ok("POST", "/api/v1/bots", {"name": "capture"})
     assert client.post(bot["webhook_url"], json={"hello": "bot"}).status_code == 200
+    doomed_bot = ok("POST", "/api/v1/bots", {"name": "doomed"})
+    # Made before the DM, so that the DM gives it a run to list.
+    journey = ok(
+        "POST",
+        "/api/v1/bots",
+        {
+            "name": "tagger",
+            "trigger": "message.received",
+            "actions": [{"type": "add_tags", "tags": ["lead"]}],
+        },
+    )
     # A customer's DM, received and processed (no worker runs): a contact, a conversation, its
     # message, and (no profile to wait for) the opening's delivery to both webhooks. Written
     # now, so that Instagram's reply window is open and a valid reply is accepted.
@@ -116,6 +136,12 @@ def _seed(client: asgi.ASGIClient, storage: Storage) -> Seeded:
     assert received.status_code == 200, received.text
     with storage.transaction() as tx:
         process_pending(tx, now_ms=2, limit=10, policy=ProcessingPolicy(profile_deadline_ms=0))
+    with storage.transaction() as tx:
+        # The customer's profile, found: the journey's run waits for it, as the event does.
+        [waiting] = claim_awaiting_profiles(tx, now, now + 60_000, 10)
+        apply_profile_results(tx, [ProfileResult(waiting, CustomerProfile("jane", "Jane"))], now)
+    with storage.transaction() as tx:
+        assert carry_out_runs(tx, clock=lambda: now, limit=10).runs == 1
     [conversation] = ok("GET", "/api/v1/conversations")["items"]
     ids = {
         "webhook_id": webhook["id"],
@@ -126,7 +152,7 @@ def _seed(client: asgi.ASGIClient, storage: Storage) -> Seeded:
     ids["delivery_id"] = delivery["id"]
     # An available agent: round robin has someone to pick, and agent ids reach a real one.
     ids["agent_id"] = ok("POST", "/api/v1/agents", {"name": "Ada", "email": "ada@acme.test"})["id"]
-    return Seeded(ids, channel["id"], doomed["id"])
+    return Seeded(ids, channel["id"], doomed["id"], journey["id"], doomed_bot["id"])
 
 
 @pytest.fixture
@@ -163,25 +189,39 @@ def _aim_at_real_objects(case: schemathesis.Case[Any], seeded: Seeded) -> None:
     valid (an invalid part stays as it is: it is what the case tests).
 
     Path ids for half the cases (a function of the case, so that Hypothesis replays it alike),
-    to reach past the 404s. A valid body's channel_ids always: a channel that does not exist is
-    refused (422) whatever the document says of the id's form, so only real ones show whether
-    valid bodies are accepted."""
+    to reach past the 404s. A valid body's nested ids always (channel_ids, in a webhook or in a
+    bot's conditions, and an assign action's agent_id): another org's channel or agent, or one
+    that does not exist, is refused (422) whatever the document says of the id's form, so only
+    real ones show whether valid bodies are accepted."""
     meta = case.meta
     if meta is None:
         return
     heads = zlib.crc32(repr((case.path_parameters, case.body, case.query)).encode()) % 2 == 0
+    body = case.body if isinstance(case.body, dict) else {}
     if case.path_parameters and heads and not meta.is_negative_at(ParameterLocation.PATH):
         real = dict(seeded.ids)
         if case.method.upper() == "DELETE":
             real["webhook_id"] = seeded.doomed_webhook_id
+            real["bot_id"] = seeded.doomed_bot_id
+        elif case.path.endswith("/runs") or body.get("conditions") or body.get("actions"):
+            # A capture bot takes no conditions or actions (409) and has no runs.
+            real["bot_id"] = seeded.journey_bot_id
         for name in case.path_parameters:
             if name in real:
                 case.path_parameters[name] = real[name]
-    body = case.body if isinstance(case.body, dict) else {}
-    if body.get("channel_ids") and not meta.is_negative_at(ParameterLocation.BODY):
+    if meta.is_negative_at(ParameterLocation.BODY):
+        return
+    if body.get("channel_ids"):
         body["channel_ids"] = [seeded.channel_id]
-    if body.get("agent_id") and heads and not meta.is_negative_at(ParameterLocation.BODY):
+    if body.get("agent_id") and heads:
         body["agent_id"] = seeded.ids["agent_id"]
+    conditions = body.get("conditions")
+    if isinstance(conditions, dict) and conditions.get("channel_ids"):
+        conditions["channel_ids"] = [seeded.channel_id]
+    actions = body.get("actions")
+    for action in actions if isinstance(actions, list) else ():
+        if isinstance(action, dict) and action.get("agent_id"):
+            action["agent_id"] = seeded.ids["agent_id"]
 
 
 # The document (what /api/openapi.json serves) does not depend on the database: read it from an

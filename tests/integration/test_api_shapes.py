@@ -118,7 +118,17 @@ MESSAGE = [
     "sent_by",
     "sent_at",
 ]
-BOT = ["id", "name", "trigger", "webhook_url", "created_at"]
+BOT = [
+    "id",
+    "name",
+    "trigger",
+    "webhook_url",
+    "enabled",
+    "conditions",
+    "actions",
+    "created_at",
+    "updated_at",
+]
 CAPTURE = ["id", "received_at", "method", "headers", "body", "raw_body"]
 LIST = ["items", "next"]
 

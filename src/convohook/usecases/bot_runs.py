@@ -20,13 +20,13 @@ from convohook.domain.bots import (
     unmet_condition,
 )
 from convohook.domain.model import ActionOutcome, Bot, BotRun, Conversation
-from convohook.domain.replies import MAX_TEXT_BYTES, SENT_BY_BOT
+from convohook.domain.replies import MAX_TEXT_BYTES, SENT_BY_BOT, WindowState
 from convohook.storage.base import Transaction
 from convohook.usecases.assignment import BY_BOT, assign, assign_round_robin
 from convohook.usecases.clock import Clock
 from convohook.usecases.conversations import get_conversation, mark_done
 from convohook.usecases.errors import Conflict, Invalid, NotFound, UseCaseError
-from convohook.usecases.replies import queue_reply
+from convohook.usecases.replies import queue_reply, window_of
 from convohook.usecases.tags import change_tags
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
@@ -155,7 +155,8 @@ def _do(
     """What the action did, in a few words; raises Skip or a use case's refusal."""
     org_id, conversation_id = run.org_id, run.conversation_id
     if isinstance(action, SendMessage):
-        contact = get_conversation(tx, org_id, conversation_id).contact
+        conversation = get_conversation(tx, org_id, conversation_id)
+        contact = conversation.contact
         # A customer whose lookup failed is known only by the IGSID, which is no name.
         known = contact.profile_status == "ok"
         text = render_text(
@@ -170,6 +171,11 @@ def _do(
                 f"the text is {size} bytes once its placeholders are filled in, over "
                 f"Instagram's {MAX_TEXT_BYTES}: shorten it"
             )
+        window = window_of(tx, conversation.channel_id, contact.id, clock())
+        if window.state is not WindowState.OPEN:
+            # Said here, after the size (a text too long is the bot's fault, at any moment):
+            # queue_reply's refusal would advise setting human_agent, which a bot never may.
+            raise Skip(window.reason)
         message = queue_reply(
             tx,
             org_id,

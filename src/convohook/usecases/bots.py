@@ -93,6 +93,13 @@ def create_bot(
         trigger = parse_trigger(trigger)
     except BotDefinitionError as refused:
         raise Invalid(refused.field, refused.message) from None
+    if trigger == TRIGGER_WEBHOOK:
+        # Even an empty one: a capture bot has no definition at all, as the API document says.
+        for field, given in (("conditions", conditions), ("actions", actions)):
+            if given is not None:
+                raise Invalid(
+                    field, f"a capture bot only records what its URL receives: no {field}"
+                )
     checked_conditions, checked_actions = _definition(tx, org_id, trigger, conditions, actions)
     bot = Bot(
         id=new_id("bot", now_ms),
@@ -143,6 +150,12 @@ def update_bot(tx: Transaction, org_id: str, bot_id: str, changes: BotChanges, n
     raw_actions = (
         [action_json(a) for a in bot.actions] if changes.actions is UNCHANGED else changes.actions
     )
+    if bot.trigger == TRIGGER_WEBHOOK and _is_journey(raw_conditions, raw_actions):
+        # The PATCH is well formed; it is this bot that cannot take it.
+        raise Conflict(
+            "a capture bot only records what its URL receives: it takes no conditions or "
+            "actions (create a journey bot instead)"
+        )
     conditions, actions = _definition(tx, org_id, bot.trigger, raw_conditions, raw_actions)
     enabled = bot.enabled
     if changes.enabled is not UNCHANGED:
@@ -159,6 +172,13 @@ def update_bot(tx: Transaction, org_id: str, bot_id: str, changes: BotChanges, n
     )
     tx.update_bot(changed)
     return changed
+
+
+def _is_journey(raw_conditions: object, raw_actions: object) -> bool:
+    try:
+        return parse_conditions(raw_conditions) != Conditions() or bool(parse_actions(raw_actions))
+    except BotDefinitionError as refused:
+        raise Invalid(refused.field, refused.message) from None
 
 
 def delete_bot(tx: Transaction, org_id: str, bot_id: str) -> None:

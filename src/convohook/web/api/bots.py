@@ -106,11 +106,20 @@ class AssignActionIn(StrictBody):
     model_config = ConfigDict(
         json_schema_extra={
             "oneOf": [
+                # agent_id null counts as left out, as in the rest of the body.
                 {
-                    "properties": {"strategy": {"const": "round_robin"}},
-                    "not": {"required": ["agent_id"]},
+                    "properties": {
+                        "strategy": {"const": "round_robin"},
+                        "agent_id": {"type": "null"},
+                    },
                 },
-                {"properties": {"strategy": {"const": "agent"}}, "required": ["agent_id"]},
+                {
+                    "properties": {
+                        "strategy": {"const": "agent"},
+                        "agent_id": {"type": "string", "minLength": 1},
+                    },
+                    "required": ["agent_id"],
+                },
             ]
         }
     )
@@ -147,13 +156,18 @@ class BotIn(RequestBody):
         json_schema_extra={
             "oneOf": [
                 {
-                    "properties": {"trigger": {"const": "webhook"}},
-                    "not": {"anyOf": [{"required": ["conditions"]}, {"required": ["actions"]}]},
+                    # null as a form sends an empty field; anything else, even {} or [], is a
+                    # definition a capture bot cannot have (usecases/bots.create_bot).
+                    "properties": {
+                        "trigger": {"const": "webhook"},
+                        "conditions": {"type": "null"},
+                        "actions": {"type": "null"},
+                    },
                 },
                 {
                     "properties": {
                         "trigger": {"enum": list(JOURNEY_TRIGGERS)},
-                        "actions": {"minItems": 1},
+                        "actions": {"type": "array", "minItems": 1},
                     },
                     "required": ["trigger", "actions"],
                 },
@@ -355,7 +369,7 @@ async def get_bot(bot_id: ObjectId, org: OrgDep, svc: SvcDep) -> BotOut:
     return bot_out(bot, svc.settings.public_url)
 
 
-@router.patch("/bots/{bot_id}", responses=errors(404, 409))
+@router.patch("/bots/{bot_id}", responses=errors(400, 404, 409))
 async def update_bot(bot_id: ObjectId, body: BotPatch, org: OrgDep, svc: SvcDep) -> BotOut:
     """A change applies to the runs that have not run yet. A capture bot takes only `name` and
     `enabled` (409 otherwise)."""
