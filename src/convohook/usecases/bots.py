@@ -134,15 +134,6 @@ def update_bot(tx: Transaction, org_id: str, bot_id: str, changes: BotChanges, n
     bot = tx.lock_bot(org_id, bot_id)
     if bot is None:
         raise NotFound("bot", bot_id)
-    if bot.trigger == TRIGGER_WEBHOOK and (
-        changes.conditions is not UNCHANGED or changes.actions is not UNCHANGED
-    ):
-        # The request is well formed; this bot cannot take it (a capture URL records, it does
-        # not act): a conflict with what the bot is, not a bad field.
-        raise Conflict(
-            "a capture bot (trigger webhook) has no conditions or actions: create a bot with "
-            "another trigger for a journey"
-        )
     name = bot.name if changes.name is UNCHANGED else _clean_name(str(changes.name))
     raw_conditions = (
         bot.conditions.to_json() if changes.conditions is UNCHANGED else changes.conditions
