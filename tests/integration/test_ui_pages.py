@@ -411,6 +411,7 @@ async def test_a_journey_is_built_with_the_form_shown_in_words_and_edited(site: 
         *start,
         ("step", "build"),
         ("reason", "first_message"),
+        ("channel_ids", org.ids["channel"]),
         ("text_contains", " price , cost,"),
         ("min_followers", "10"),
         ("verified", "yes"),
@@ -447,6 +448,7 @@ async def test_a_journey_is_built_with_the_form_shown_in_words_and_edited(site: 
     bot = await svc.db.read(lambda tx: tx.get_bot(org.org_id, bot_id))
     assert bot.conditions.to_json() == {
         "reason": ["first_message"],
+        "channel_ids": [org.ids["channel"]],
         "text_contains": ["price", "cost"],
         "min_followers": 10,
         "verified": True,
@@ -467,6 +469,7 @@ async def test_a_journey_is_built_with_the_form_shown_in_words_and_edited(site: 
         "Bot created",
         "Trigger: Conversation opened",
         "The conversation opened by their first message",
+        "On @shop_alpha_handle",
         "The message contains any of: “price”, “cost”",
         "The customer has at least 10 followers",
         "The customer&#39;s account is verified",
@@ -481,6 +484,7 @@ async def test_a_journey_is_built_with_the_form_shown_in_words_and_edited(site: 
     # The edit form, filled in as the bot is; saved; then disabled, enabled, deleted.
     edit = (await browser.call("GET", f"/bots/{bot_id}/edit")).body
     assert 'value="price, cost"' in edit
+    assert f'value="{org.ids["channel"]}" checked' in edit
     assert f'<option value="{org.ids["agent"]}" selected>' in edit
     assert '<option value="add_tags" selected>' in edit
     changed = [(k, "Hi {{username}}" if k == "action0_text" else v) for k, v in fields]
