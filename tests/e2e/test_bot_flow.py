@@ -159,6 +159,8 @@ async def test_a_journey_built_by_clicking_answers_assigns_and_tags(
         # Another message in the same conversation opens nothing: no second run.
         await customer_writes(site, igsid, name, "blue, please")
         await page.goto(base + "/bots")
+        await expect(page.get_by_role("row", name="Welcome")).to_contain_text("No URL")
+        await looks_right(page)
         await page.get_by_role("link", name="Welcome").click()
         await expect(page.locator("tr.run")).to_have_count(1)
 

@@ -84,7 +84,7 @@ NOTICES = {
     "enabled": "Enabled: it runs from now on.",
     "disabled": "Disabled: it does not run until enabled again.",
 }
-_FIELD = re.compile(r"actions\[(\d+)\](?:\.(\w+))?")
+_FIELD = re.compile(r"actions\[(\d+)\](?:\.(\w+))?(?:\[\d+\])?")
 _FIELD_WORDS = {
     "name": "Bot name",
     "actions": "Actions",
@@ -115,9 +115,9 @@ _ACTION_FIELD_WORDS = {
 def field_words(field: str, rows: list[int]) -> str:
     """An Invalid's field, as the form names it: actions[1].text → "Action 3, message" (the
     third row, when the second was left empty)."""
-    base = re.sub(r"\[\d+\]$", "", field)  # conditions.reason[0] → conditions.reason
-    match = _FIELD.fullmatch(base)
+    match = _FIELD.fullmatch(field)
     if match is None:
+        base = re.sub(r"\[\d+\]$", "", field)  # conditions.reason[0] → conditions.reason
         return _FIELD_WORDS.get(base, base)
     index = int(match[1])
     row = rows[index] + 1 if index < len(rows) else index + 1
