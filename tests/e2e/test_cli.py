@@ -105,6 +105,12 @@ def test_demo_once_prints_the_captured_payload(tmp_path: Path) -> None:
     assert '"from": "ada.lovelace"' in result.stdout, describe(result)
     assert f"http://127.0.0.1:{port}/login" in result.stdout, describe(result)  # the web UI
     assert "demo@convohook.local" in result.stdout, describe(result)
+    # The Welcome bot answered Ada's first message and assigned the conversation, whose
+    # conversation.assigned the capture bot received too.
+    assert "Welcome bot ran done" in result.stdout, describe(result)
+    assert "send_message done (reply out_" in result.stdout, describe(result)
+    assert "assign done (assigned to" in result.stdout, describe(result)
+    assert '"assignee": {' in result.stdout, describe(result)
 
 
 def test_migrate_applies_once_then_reports_up_to_date(tmp_path: Path) -> None:

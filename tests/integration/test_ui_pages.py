@@ -28,7 +28,8 @@ from html_page import Element, parse, titles
 from ui_site import SECRET, Answer, Browser, Org, make_org, sign_in, ui_calls
 
 TITLE_MAX = 80
-STREAMS = {"/bots/{bot_id}/captures/stream"}  # never ends: its headers are all there is to get
+# never end: their headers are all there is to get
+STREAMS = {"/bots/{bot_id}/captures/stream", "/bots/{bot_id}/runs/stream"}
 # Each page as it also appears, with what its query string adds (a notice, a tab, a URL).
 QUERIES = {
     "/inbox": [
@@ -43,8 +44,12 @@ QUERIES = {
     "/settings/webhooks/{webhook_id}": ["", "?notice=saved"],
     "/settings/channels": ["", "?sent=tester.alpha"],
     "/settings/webhooks/new": ["", "?url=https%3A%2F%2Fcrm.example.com%2Fhook"],
+    "/bots": ["", "?notice=deleted"],
+    "/bots/{bot_id}": ["", "?notice=created", "?notice=disabled"],
 }
-TEMPLATE_TEXT = re.compile(r"\{\{|\{%|%\}|\bNone\b")
+# A bot's message may hold its placeholders ({{name}}...), and the builder names them: those
+# are the customer's words to come, not template text left over.
+TEMPLATE_TEXT = re.compile(r"\{\{(?!(name|username|customer_id)\}\})|\{%|%\}|\bNone\b")
 
 
 @dataclass
@@ -183,6 +188,16 @@ async def every_page(site: Site) -> dict[str, Answer]:
     pages["Agent refused"] = await browser.call(
         "POST", "/settings/agents", [*csrf, ("name", "No email"), ("email", "nope")]
     )
+    journey = [*csrf, ("name", "Welcome"), ("trigger", "conversation.opened")]
+    pages["Bot builder"] = await browser.call("POST", "/bots", journey)
+    built = [*journey, ("step", "build"), ("hours", "inside"), ("hours_tz", "Mars/Olympus")]
+    built += [("action0_type", "send_message"), ("action0_text", "Hi there")]
+    pages["Bot builder refused"] = await browser.call("POST", "/bots", built)
+    assert pages["Bot builder refused"].status == 422
+    pages["Bot edit refused"] = await browser.call(
+        "POST", f"/bots/{org.ids['journey']}/edit", [*csrf, ("name", "No actions")]
+    )
+    assert pages["Bot edit refused"].status == 422
     pages["404"] = await browser.call("GET", "/inbox/conv_not_there")
     pages["/login"] = await Browser(site.http, site.run.base).call("GET", "/login")
     return pages
@@ -374,3 +389,117 @@ async def test_assigning_and_tagging_by_hand(site: Site) -> None:
     unassigned = await post(conversation + "/assign", ("agent_id", ""))
     assert unassigned.location == conversation + "?notice=unassigned"
     assert shown in await inbox("?whose=unassigned")
+
+
+async def test_a_journey_is_built_with_the_form_shown_in_words_and_edited(site: Site) -> None:
+    org, browser = site.org, site.browser
+    csrf = [("csrf_token", browser.csrf)]
+    svc = site.run.services
+
+    async def post(path: str, fields: list[tuple[str, str]]) -> Answer:
+        return await browser.call("POST", path, [*csrf, *fields])
+
+    # Create New Bot with a journey's trigger: the builder, nothing made yet.
+    start = [("name", "Welcome"), ("trigger", "conversation.opened")]
+    builder = await post("/bots", start)
+    assert builder.status == 200
+    assert 'name="action0_type"' in builder.body
+    assert 'value="Welcome"' in builder.body
+    assert "Europe/Berlin" in builder.body  # the time zones offered
+
+    fields = [
+        *start,
+        ("step", "build"),
+        ("reason", "first_message"),
+        ("channel_ids", org.ids["channel"]),
+        ("text_contains", " price , cost,"),
+        ("min_followers", "10"),
+        ("verified", "yes"),
+        ("follows_business", ""),
+        ("hours", "inside"),
+        ("hours_tz", "Europe/Berlin"),
+        *[("days", str(d)) for d in range(1, 6)],
+        ("hours_from", "09:00"),
+        ("hours_to", "17:00"),
+        ("action0_type", "send_message"),
+        ("action0_text", "Hi {{name}}!\r\nWe answer soon."),
+        ("action1_type", ""),  # a row left empty is no action
+        ("action2_type", "assign"),
+        ("action2_assign", org.ids["agent"]),
+        ("action3_type", "add_tags"),
+        ("action3_tags", ""),
+    ]
+    # Refused, named as the form names it (the fourth row), with what was typed kept.
+    refused = await post("/bots", fields)
+    assert refused.status == 422
+    assert "Action 4, tags: must be a non-empty list of tags" in refused.body
+    assert "Hi {{name}}!" in refused.body
+    assert 'value=" price , cost,"' in refused.body
+    assert "<option selected>Europe/Berlin</option>" in refused.body
+    bad_zone = [(k, "Mars/Olympus" if k == "hours_tz" else v) for k, v in fields]
+    refused = await post("/bots", bad_zone)
+    assert "Business hours, time zone: must be an IANA time zone" in refused.body
+
+    fields = [(k, "lead, vip" if k == "action3_tags" else v) for k, v in fields]
+    made = await post("/bots", fields)
+    assert made.status == 303, made.body
+    assert made.location.endswith("?notice=created")
+    bot_id = made.location.split("/")[2].split("?")[0]
+    bot = await svc.db.read(lambda tx: tx.get_bot(org.org_id, bot_id))
+    assert bot.conditions.to_json() == {
+        "reason": ["first_message"],
+        "channel_ids": [org.ids["channel"]],
+        "text_contains": ["price", "cost"],
+        "min_followers": 10,
+        "verified": True,
+        "business_hours": {
+            "tz": "Europe/Berlin",
+            "days": [1, 2, 3, 4, 5],
+            "from": "09:00",
+            "to": "17:00",
+            "inside": True,
+        },
+    }
+    assert [type(a).__name__ for a in bot.actions] == ["SendMessage", "Assign", "AddTags"]
+    assert bot.actions[0].text == "Hi {{name}}!\nWe answer soon."
+
+    # Its page, in words.
+    shown = (await browser.call("GET", made.location)).body
+    for words in [
+        "Bot created",
+        "Trigger: Conversation opened",
+        "The conversation opened by their first message",
+        "On @shop_alpha_handle",
+        "The message contains any of: “price”, “cost”",
+        "The customer has at least 10 followers",
+        "The customer&#39;s account is verified",
+        "Inside business hours: Mon, Tue, Wed, Thu, Fri, 09:00 to 17:00 (Europe/Berlin)",
+        "Send message: “Hi {{name}}!",
+        "Assign to Agent alpha",
+        "Add tags: lead, vip",
+        "No runs yet",
+    ]:
+        assert words in shown, words
+
+    # The edit form, filled in as the bot is; saved; then disabled, enabled, deleted.
+    edit = (await browser.call("GET", f"/bots/{bot_id}/edit")).body
+    assert 'value="price, cost"' in edit
+    assert f'value="{org.ids["channel"]}" checked' in edit
+    assert f'<option value="{org.ids["agent"]}" selected>' in edit
+    assert '<option value="add_tags" selected>' in edit
+    changed = [(k, "Hi {{username}}" if k == "action0_text" else v) for k, v in fields]
+    saved = await post(f"/bots/{bot_id}/edit", [(k, v) for k, v in changed if k != "step"])
+    assert saved.location == f"/bots/{bot_id}?notice=saved"
+    bot = await svc.db.read(lambda tx: tx.get_bot(org.org_id, bot_id))
+    assert bot.actions[0].text == "Hi {{username}}"
+    off = await post(f"/bots/{bot_id}/enabled", [("enabled", "false")])
+    assert off.location == f"/bots/{bot_id}?notice=disabled"
+    shown = (await browser.call("GET", off.location)).body
+    assert ">Enable</button>" in shown
+    assert "disabled" in (await browser.call("GET", "/bots")).body
+    await post(f"/bots/{bot_id}/enabled", [("enabled", "true")])
+    assert (await svc.db.read(lambda tx: tx.get_bot(org.org_id, bot_id))).enabled
+    gone = await post(f"/bots/{bot_id}/delete", [])
+    assert gone.location == "/bots?notice=deleted"
+    assert await svc.db.read(lambda tx: tx.get_bot(org.org_id, bot_id)) is None
+    assert (await browser.call("GET", f"/bots/{bot_id}")).status == 404

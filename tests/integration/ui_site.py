@@ -54,7 +54,7 @@ NOT_UI_PREFIXES = {
 # test_another_orgs_ids_are_not_found_and_change_nothing (every rendered form is checked).
 PARAMS: dict[str, list[str]] = {
     "webhook_id": ["{webhook}"],
-    "bot_id": ["{bot}"],
+    "bot_id": ["{bot}", "{journey}"],
     "conversation_id": ["{conversation}"],
     "channel_id": ["{channel}"],
     "delivery_id": ["{delivery}"],
@@ -166,8 +166,9 @@ class Org:
 
 
 async def make_org(run: Running, label: str, account: str, igsid: str) -> Org:
-    """An org with a user (an agent), a channel, a capture bot, a webhook to the bot, and one
-    DM: so a conversation, a delivery with its attempt, and the bot's capture of it."""
+    """An org with a user (an agent), a channel, a capture bot, a journey, a webhook to the
+    capture bot, and one DM: so a conversation, a delivery with its attempt, the bot's capture
+    of it and the journey's (skipped) run."""
     svc: Services = run.services
     made = await svc.db.run(create_org, f"Org {label}", svc.clock())
     org_id = made.org.id
@@ -182,6 +183,27 @@ async def make_org(run: Running, label: str, account: str, igsid: str) -> Org:
     )
     bot = await api.ok(
         "POST", "/api/v1/bots", {"name": f"Studio bot {label}", "trigger": "webhook"}
+    )
+    journey = await api.ok(
+        "POST",
+        "/api/v1/bots",
+        {
+            "name": f"Journey of {label}",
+            "trigger": "conversation.opened",
+            # Never met (the customer has no million followers): its run is skipped, and the
+            # conversation stays as the other tests expect it, unassigned, untagged.
+            "conditions": {
+                "reason": ["first_message"],
+                "min_followers": 1_000_000,
+                "channel_ids": [channel["id"]],
+                "business_hours": {"tz": "UTC", "days": [1, 2, 3], "from": "22:00", "to": "06:00"},
+            },
+            "actions": [
+                {"type": "send_message", "text": f"Welcome from {label}, {{{{name}}}}!"},
+                {"type": "assign", "strategy": "agent", "agent_id": user.id},
+                {"type": "add_tags", "tags": [f"lead-{label}"]},
+            ],
+        },
     )
     webhook = await api.ok(
         "POST",
@@ -210,7 +232,8 @@ async def make_org(run: Running, label: str, account: str, igsid: str) -> Org:
         deliveries = tx.list_deliveries(org_id, webhook["id"], None, 10)
         done = [d for d in deliveries if d.status == "succeeded" and d.attempts]
         captures = tx.list_captures(bot["id"], None, 10)
-        return conversations and done and captures and (conversations[0], done[0])
+        runs = [r for r in tx.list_bot_runs(journey["id"], None, 10) if r.status != "pending"]
+        return conversations and done and captures and runs and (conversations[0], done[0])
 
     async def ready() -> Any:
         return await svc.db.read(loaded)
@@ -223,6 +246,7 @@ async def make_org(run: Running, label: str, account: str, igsid: str) -> Org:
         "delivery": delivery.id,
         "conversation": conversation.id,
         "bot": bot["id"],
+        "journey": journey["id"],
         "channel": channel["id"],
         "agent": user.id,
     }
@@ -244,6 +268,16 @@ async def make_org(run: Running, label: str, account: str, igsid: str) -> Org:
             ("events", "conversation.opened"),
         ],
         "/bots": [("name", f"Second bot of {label}"), ("trigger", "webhook")],
+        # A journey's whole form; a capture bot's edit takes its name from it, nothing else.
+        "/bots/{bot_id}/edit": [
+            ("name", f"Journey of {label}, renamed"),
+            ("reason", "first_message"),
+            ("action0_type", "send_message"),
+            ("action0_text", f"Hello from {label}"),
+            ("action1_type", "add_tags"),
+            ("action1_tags", "lead, vip"),
+        ],
+        "/bots/{bot_id}/enabled": [("enabled", "false")],
         "/settings/agents": [
             ("name", f"Second agent of {label}"),
             ("email", f"second-{label}@ui-access.test"),
@@ -274,6 +308,7 @@ async def make_org(run: Running, label: str, account: str, igsid: str) -> Org:
         webhook["secret"],
         f"Agent {label}",
         bot["name"],
+        journey["name"],
         bot_token,
         text,
         contact.customer_id,

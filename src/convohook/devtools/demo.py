@@ -1,4 +1,5 @@
-"""`convohook demo`: from nothing to a captured Conversation Opened payload in one command."""
+"""`convohook demo`: from nothing to a captured Conversation Opened payload in one command, and
+a "Welcome" journey that answers the customer's first message and assigns the conversation."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ DEMO_ACCOUNT_ID = "17841400000000000"
 DEMO_HANDLE = "convohook_demo"
 DEMO_EMAIL = "demo@convohook.local"
 TIMEOUT = aiohttp.ClientTimeout(total=10)
+WELCOME_TEXT = "Hi {{name}}! Thanks for your message, we'll answer shortly."
 
 
 async def _api(http: aiohttp.ClientSession, method: str, url: str, body: Any = None) -> Any:
@@ -98,16 +100,21 @@ async def run_demo(settings: Settings, *, port: int, once: bool, first_dm: bool)
             },
         )
         bot = await _api(http, "POST", "/api/v1/bots", {"name": "Demo bot", "trigger": "webhook"})
+        welcome = await _welcome_bot(http)
         webhook = await _api(
             http,
             "POST",
             "/api/v1/webhooks",
             {
-                "name": "Conversation Opened → demo bot",
+                "name": "Conversations → demo bot",
                 "url": bot["webhook_url"],
                 "channel_type": "INSTAGRAM",
                 "channel_ids": [channel["id"]],
-                "events": ["conversation.opened", "conversation.closed"],
+                "events": [
+                    "conversation.opened",
+                    "conversation.closed",
+                    "conversation.assigned",
+                ],
             },
         )
         # Plain lines, not a panel: a box would wrap the long URLs and secrets mid-token.
@@ -120,6 +127,7 @@ async def run_demo(settings: Settings, *, port: int, once: bool, first_dm: bool)
                 f"  password      {password}\n"
                 f"  Bot Studio    /bots/{bot['id']}: Capture Response,\n"
                 "                then Channels → Send a test DM\n"
+                f"  Welcome bot   /bots/{welcome['id']}: answers a first message, assigns it\n"
                 f"API key         {created.api_key}\n"
                 f"channel         @{DEMO_HANDLE} (account {DEMO_ACCOUNT_ID})\n"
                 f"capture URL     {bot['webhook_url']}\n"
@@ -152,20 +160,73 @@ async def run_demo(settings: Settings, *, port: int, once: bool, first_dm: bool)
                 )
             except SimulationError as exc:
                 console.print(f"[red]{exc}[/red]")
-        code = await _tail_captures(http, bot["id"], task, once=once)
+        code = await _tail_captures(http, bot["id"], welcome["id"], task, once=once)
     server.should_exit = True
     with contextlib.suppress(asyncio.CancelledError):
         await task
     return code
 
 
+async def _welcome_bot(http: aiohttp.ClientSession) -> Any:
+    """The journey the demo shows: a first message answered, and the conversation assigned in
+    turn (to an agent made here if the org had none, so that round robin has someone)."""
+    agents = await _api(http, "GET", "/api/v1/agents")
+    if not agents["items"]:
+        await _api(
+            http, "POST", "/api/v1/agents", {"name": "Demo agent", "email": "agent@convohook.local"}
+        )
+    return await _api(
+        http,
+        "POST",
+        "/api/v1/bots",
+        {
+            "name": "Welcome",
+            "trigger": "conversation.opened",
+            "conditions": {"reason": ["first_message"]},
+            "actions": [
+                {"type": "send_message", "text": WELCOME_TEXT},
+                {"type": "assign", "strategy": "round_robin"},
+            ],
+        },
+    )
+
+
+async def _print_runs(http: aiohttp.ClientSession, bot_id: str, seen: set[str]) -> None:
+    """Print the Welcome bot's runs that finished since last time."""
+    page = await _api(http, "GET", f"/api/v1/bots/{bot_id}/runs?limit=20")
+    for run in reversed(page["items"]):
+        if run["status"] == "pending" or run["id"] in seen:
+            continue
+        seen.add(run["id"])
+        did = ", ".join(
+            f"{a['type']} {a['status']}" + (f" ({a['detail']})" if a.get("detail") else "")
+            for a in run["actions"]
+        )
+        console.print(
+            f"[green]Welcome bot ran[/green] {run['status']}"
+            + (f": {run['detail']}" if run.get("detail") else "")
+            + (f"  {did}" if did else "")
+        )
+
+
 async def _tail_captures(
-    http: aiohttp.ClientSession, bot_id: str, server_task: asyncio.Task[None], *, once: bool
+    http: aiohttp.ClientSession,
+    bot_id: str,
+    welcome_id: str,
+    server_task: asyncio.Task[None],
+    *,
+    once: bool,
 ) -> int:
-    """Print what the capture bot receives, as it arrives, until Ctrl-C (or one, with --once)."""
+    """Print what the capture bot receives, and what the Welcome bot did, as it happens, until
+    Ctrl-C (or the first of each, with --once)."""
     seen: set[str] = set()
+    runs_seen: set[str] = set()
     waited = 0.0
     while not server_task.done():
+        await _print_runs(http, welcome_id, runs_seen)
+        # --once: the opening and the assignment the Welcome bot made, each captured.
+        if once and runs_seen and len(seen) >= 2:
+            return 0
         page = await _api(http, "GET", f"/api/v1/bots/{bot_id}/captures?limit=20")
         for capture in reversed(page["items"]):
             if capture["id"] in seen:
@@ -180,8 +241,6 @@ async def _tail_captures(
             console.print(
                 Syntax(orjson.dumps(capture["body"], option=orjson.OPT_INDENT_2).decode(), "json")
             )
-            if once:
-                return 0
         await asyncio.sleep(0.25)
         waited += 0.25
         if once and waited > 60:

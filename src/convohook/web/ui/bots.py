@@ -1,5 +1,6 @@
 """Bot Studio: capture bots with the "On Webhook" trigger. Create one, copy its URL, then
-Capture Response → View Response Data: requests appear live over server-sent events."""
+Capture Response → View Response Data: requests appear live over server-sent events. Journeys
+(the other triggers) are built and shown by journeys.py."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from convohook.domain.model import Bot, Capture, Session
 from convohook.runtime.services import Services
 from convohook.usecases.bots import capture_url, create_bot, get_bot, list_bots, list_captures
 from convohook.usecases.errors import NotFound
+from convohook.web.ui import journeys
 from convohook.web.ui.common import (
     EVENT_LABELS,
     current_session,
@@ -28,7 +30,8 @@ from convohook.web.ui.common import (
 )
 from convohook.web.ui.payload_tree import event_of, json_tree
 
-TRIGGERS = {"webhook": "On Webhook"}
+TRIGGERS = {"webhook": "On Webhook", **journeys.TRIGGER_LABELS}
+LIST_NOTICES = {"deleted": "Bot deleted, with its runs and captures."}
 SHOWN = 20  # captures on the page; older ones stay reachable through the API
 # Captures written by another process (scale-out) cannot wake this one: look at least this often.
 POLL_S = 1.0
@@ -67,7 +70,8 @@ def render_capture(capture: Capture) -> str:
 
 @page
 async def bots_page(request: Request, session: Session) -> Response:
-    return await _render_bots(request, session, {})
+    notice = LIST_NOTICES.get(request.query_params.get("notice", ""))
+    return await _render_bots(request, session, {}, notice=notice)
 
 
 async def _render_bots(
@@ -92,9 +96,12 @@ async def create(request: Request, session: Session, form: dict[str, Any]) -> Re
     if not name or len(name) > 200:
         return await _render_bots(request, session, form, 422, error="Give the bot a name.")
     if trigger not in TRIGGERS:
+        choices = ", ".join(TRIGGERS.values())
         return await _render_bots(
-            request, session, form, 422, error="Choose the trigger: On Webhook."
+            request, session, form, 422, error=f"Choose the trigger: {choices}."
         )
+    if trigger != "webhook":
+        return await journeys.create_journey(request, session, form)
     svc = services_of(request)
     bot = await svc.db.run(create_bot, session.user.org_id, name, trigger, svc.clock())
     return see_other(f"/bots/{bot.id}")
@@ -105,6 +112,8 @@ async def bot_page(request: Request, session: Session) -> Response:
     svc = services_of(request)
     org_id, bot_id = session.user.org_id, request.path_params["bot_id"]
     bot = await svc.db.read(get_bot, org_id, bot_id)
+    if bot.trigger != "webhook":
+        return await journeys.journey_page(request, session, bot)
     captures = await svc.db.read(list_captures, org_id, bot_id, None, SHOWN)
     return render(
         "bot.html",
@@ -183,4 +192,9 @@ routes = [
     Route("/bots/{bot_id}", bot_page, methods=["GET"]),
     Route("/bots/{bot_id}/listen", listen, methods=["GET"]),
     Route("/bots/{bot_id}/captures/stream", stream, methods=["GET"]),
+    Route("/bots/{bot_id}/edit", journeys.edit_page, methods=["GET"]),
+    Route("/bots/{bot_id}/edit", journeys.edit, methods=["POST"]),
+    Route("/bots/{bot_id}/enabled", journeys.set_enabled, methods=["POST"]),
+    Route("/bots/{bot_id}/delete", journeys.delete, methods=["POST"]),
+    Route("/bots/{bot_id}/runs/stream", journeys.runs_stream, methods=["GET"]),
 ]

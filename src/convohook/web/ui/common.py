@@ -22,7 +22,8 @@ from convohook.usecases.errors import NotFound
 from convohook.usecases.users import session_for
 
 HERE = Path(__file__).parent
-LIST_FIELDS = frozenset({"events", "channel_ids"})  # fields a form may send more than once
+# fields a form may send more than once
+LIST_FIELDS = frozenset({"events", "channel_ids", "reason", "days"})
 SESSION_COOKIE = "convohook_session"
 EVENT_LABELS = {
     "conversation.opened": "Conversation Opened",
