@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import bots
 
 import load
 import procs
-from common import BenchError, customer_index
+from common import BenchError, customer_index, customer_username
 from sink_client import Sink
 from stats import summary_ms
 from targets import Databases, Running
@@ -76,9 +77,19 @@ def _accepted(notes: Sequence[load.Notification], result: load.LoadResult) -> in
     return sum(note.count for note, ok in zip(notes, result.ok, strict=True) if ok)
 
 
-async def _warm_up(running: Running, sink: Sink, plan: Plan, customers: Customers) -> None:
+def _acknowledged(notes: Sequence[load.Notification], result: load.LoadResult) -> set[str]:
+    """The customers whose DM convohook acknowledged: each opens a conversation."""
+    return {
+        customer_username(i)
+        for note, ok in zip(notes, result.ok, strict=True)
+        if ok
+        for i in range(note.first, note.first + note.count)
+    }
+
+
+async def _warm_up(running: Running, sink: Sink, plan: Plan, customers: Customers) -> set[str]:
     if plan.warmup <= 0:
-        return
+        return set()
     first = customers.take(plan.warmup)
     notes = load.build(first, plan.warmup, plan.batch)
     result = await load.closed_loop(running.base, notes, min(plan.concurrency, 16))
@@ -92,6 +103,7 @@ async def _warm_up(running: Running, sink: Sink, plan: Plan, customers: Customer
         accepted, timeout=plan.timeout, stall=plan.stall, target=running.kind, log=running.log
     )
     await sink.collect(None)
+    return _acknowledged(notes, result)
 
 
 async def _relay_stats(running: Running) -> dict[str, Any] | None:
@@ -114,9 +126,14 @@ def _total(values: Iterable[float | None]) -> float | None:
 
 
 async def measure(
-    running: Running, sink: Sink, plan: Plan, customers: Customers, dbs: Databases | None
+    running: Running,
+    sink: Sink,
+    plan: Plan,
+    customers: Customers,
+    dbs: Databases | None,
+    bot_ids: Sequence[str] = (),
 ) -> dict[str, Any]:
-    await _warm_up(running, sink, plan, customers)
+    opened = await _warm_up(running, sink, plan, customers)
 
     first = customers.take(plan.customers)
     notes = load.build(first, plan.customers, plan.batch)
@@ -155,6 +172,26 @@ async def measure(
     first_post = min(result.started_ns)
     elapsed_s = (last_stamp - first_post) / 1e9 if delivered else None
     target_cpu = after.target - before.target
+    bot_figures = None
+    if bot_ids and running.database_url is not None:
+        # Wall clock = monotonic + offset (one machine): the database dates runs and replies
+        # in wall-clock milliseconds.
+        offset_ns = time.time_ns() - time.monotonic_ns()
+
+        def sent_wall_ms(username: str) -> float | None:
+            i = customer_index(username)
+            if i is None or not first <= i < first + plan.customers:
+                return None
+            return (result.started_ns[(i - first) // plan.batch] + offset_ns) / 1e6
+
+        bot_figures = await bots.settle_and_check(
+            running.database_url,
+            sink.graph,
+            list(bot_ids),
+            opened | _acknowledged(notes, result),
+            sent_wall_ms,
+            {u: (stamp + offset_ns) / 1e6 for u, stamp in stamps.items()},
+        )
     return {
         "target": running.kind,
         "mode": "closed" if plan.rate is None else "open",
@@ -187,4 +224,5 @@ async def measure(
         "rss_end_mb": _total(procs.rss_mb(pid) for pid in running.pids),
         "checks": checks,
         "relay_stats": await _relay_stats(running),
+        "bots": bot_figures,
     }

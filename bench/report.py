@@ -25,7 +25,8 @@ def _system(r: Result) -> str:
     if r["target"] == "relay":
         return "relay (limit)"
     split = ", split" if r.get("topology") == "split" else ""
-    return f"convohook{split}, {r['database']}, history {r['history']:,}"
+    bots = f", {r['bots_enabled']} bots" if r.get("bots_enabled") else ""
+    return f"convohook{split}, {r['database']}, history {r['history']:,}{bots}"
 
 
 def table(results: Sequence[Result]) -> str:
@@ -70,7 +71,13 @@ def history_ratios(results: Sequence[Result]) -> list[str]:
     lines = []
     for r in ours:
         base = min(
-            (o for o in ours if _key(o) == _key(r) and o["database"] == r["database"]),
+            (
+                o
+                for o in ours
+                if _key(o) == _key(r)
+                and o["database"] == r["database"]
+                and o.get("bots_enabled") == r.get("bots_enabled")
+            ),
             key=lambda o: o["history"],
         )
         if base is r or not base["events_per_s"]:

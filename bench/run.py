@@ -5,6 +5,7 @@
     .venv/bin/python bench/run.py --target both --sweep 100 200 300 400 600     # then plot.py
     .venv/bin/python bench/run.py --target convohook --batch 10 --history 1000 1000000
     .venv/bin/python bench/run.py --target convohook --batch 10 --customers 100000
+    .venv/bin/python bench/run.py --target convohook --batch 1 --sweep 300 300 300 --bots 0 3
     (add --database postgresql for PostgreSQL)
 
 Processes: this harness plays Meta; bench/sink.py (its own process) is the Graph API stand-in
@@ -72,6 +73,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="existing contacts and conversations before the run (one template each)",
     )
     p.add_argument(
+        "--bots",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="enabled bots on conversation.opened (bench/bots.py: greet + assign, tag, one "
+        "whose condition fails); several values alternate, e.g. --bots 0 3",
+    )
+    p.add_argument(
         "--history-outbox",
         action="store_true",
         help="give the history its events, deliveries and attempts too",
@@ -84,11 +93,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.rate is not None and args.sweep:
         p.error("--rate and --sweep exclude each other")
-    for option, values in (("--batch", args.batch), ("--history", args.history)):
+    for option, values in (
+        ("--batch", args.batch),
+        ("--history", args.history),
+        ("--bots", args.bots),
+    ):
         if any(v < (1 if option == "--batch" else 0) for v in values):
             p.error(f"{option} values must be positive")
-    if args.target == "relay" and args.history != [0]:
-        p.error("--history only applies to convohook")
+    if args.target == "relay" and (args.history != [0] or args.bots != [0]):
+        p.error("--history and --bots only apply to convohook")
     return args
 
 
@@ -102,6 +115,8 @@ def default_name(args: argparse.Namespace) -> str:
     name = f"e2e_{args.database}_{mode}"
     if args.history != [0]:
         name += "_h" + "-".join(str(h) for h in args.history)
+    if args.bots != [0]:
+        name += "_bots" + "-".join(str(b) for b in args.bots)
     return name
 
 
@@ -137,6 +152,19 @@ def describe(r: dict[str, Any]) -> str:
         f"DM→webhook p50 {e2e['p50']} p99 {e2e['p99']} ms, inbound p99 {inbound['p99']} ms, "
         f"CPU {r['cpu_s']['target']} s ({r['cpu_ms_per_event']} ms/event), "
         f"peak RSS {r['peak_rss_mb']} MB"
+    )
+
+
+def describe_bots(b: dict[str, Any]) -> str:
+    run, reply = b["run_done_after_dm_ms"], b["reply_sent_after_dm_ms"]
+    return (
+        f"bots: {b['runs']:,}/{b['runs_expected']:,} runs {b['run_statuses']}, run done "
+        f"p50 {run['p50']} p99 {run['p99']} ms after the DM, reply sent p50 {reply['p50']} "
+        f"p99 {reply['p99']} ms, replies {b['replies']} ({b['replies_received_by_graph']:,} "
+        f"received, {b['replies_doubled']} doubled), webhook first {b['webhook_before_reply']:,}"
+        f", reply first {b['reply_before_webhook']:,}, settled "
+        f"{b['settle_after_last_webhook_s']} s after the last webhook, problems "
+        f"{b['problems'] or 'none'}"
     )
 
 
@@ -177,7 +205,8 @@ class Bench:
             running = await targets.start_relay(sink, self.workdir, name)
             dbs = None
         else:
-            label = f"convohook ({self.dbs.dialect}, history {template.history['customers']:,})"
+            label = f"convohook ({self.dbs.dialect}, history {template.history['customers']:,}"
+            label += f", {len(template.bot_ids)} bots)" if template.bot_ids else ")"
             running = await targets.start_convohook(
                 self.dbs, template, sink, self.workdir, name, split=self.args.topology == "split"
             )
@@ -185,7 +214,14 @@ class Bench:
         load = f"closed, {plan.concurrency} in flight" if plan.rate is None else f"{plan.rate:g}/s"
         print(f"{label}: batch {plan.batch}, {load}, {plan.customers:,} DMs…", flush=True)
         try:
-            result = await measure(running, sink, plan, self.customers, dbs)
+            result = await measure(
+                running,
+                sink,
+                plan,
+                self.customers,
+                dbs,
+                template.bot_ids if template is not None else (),
+            )
         finally:
             targets.stop(running, dbs)
         if template is not None:
@@ -194,10 +230,13 @@ class Bench:
             result["history"] = template.history["customers"]
             result["history_outbox"] = template.history["outbox"]
             result["history_build_s"] = template.history["seconds"]
+            result["bots_enabled"] = len(template.bot_ids)
         else:
             result["database"] = None
             result["history"] = None
         print(f"  {describe(result)}", flush=True)
+        if result.get("bots"):
+            print(f"  {describe_bots(result['bots'])}", flush=True)
         self.results.append(result)
         self.save()
 
@@ -208,11 +247,17 @@ class Bench:
             templates: list[targets.Template] = []
             if args.target in ("convohook", "both"):
                 for size in args.history:
-                    templates.append(
-                        await targets.build_template(
-                            self.dbs, sink, self.workdir, size, outbox=args.history_outbox
+                    for bots in args.bots:
+                        templates.append(
+                            await targets.build_template(
+                                self.dbs,
+                                sink,
+                                self.workdir,
+                                size,
+                                outbox=args.history_outbox,
+                                bots=bots,
+                            )
                         )
-                    )
             for plan in plans(args):
                 for template in templates:
                     await self.one(sink, plan, template)

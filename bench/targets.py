@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import aiohttp
+import bots as bot_studio
 import orjson
 import psycopg
 
@@ -163,6 +164,7 @@ class Template:
     api_key: str
     webhook_secret: str
     history: dict[str, Any]
+    bot_ids: tuple[str, ...] = ()
 
 
 def serve_env(database_url: str, sink: Sink) -> dict[str, str]:
@@ -221,13 +223,15 @@ def _start_serve(
 
 
 async def build_template(
-    dbs: Databases, sink: Sink, workdir: Path, customers: int, *, outbox: bool
+    dbs: Databases, sink: Sink, workdir: Path, customers: int, *, outbox: bool, bots: int = 0
 ) -> Template:
-    """Migrated, with org, channel and webhook (through the CLI and the API), and the history."""
-    url = dbs.create(f"template_h{customers}")
+    """Migrated, with org, channel and webhook (through the CLI and the API), `bots` enabled
+    bots on conversation.opened (bench/bots.py), and the history."""
+    name = f"template_h{customers}" + (f"_b{bots}" if bots else "")
+    url = dbs.create(name)
     env = serve_env(url, sink)
     org = orjson.loads(_cli(["orgs", "create", "--name", "bench"], env))
-    log = workdir / f"template_h{customers}.log"
+    log = workdir / f"{name}.log"
     proc, base = _start_serve(url, sink, log)
     try:
         await procs.wait_healthy("convohook", f"{base}/healthz", proc, log, HEALTHY_TIMEOUT_S)
@@ -253,6 +257,7 @@ async def build_template(
                 "events": ["conversation.opened"],
             },
         )
+        bot_ids = await bot_studio.create(base, org["api_key"], bots, name)
     finally:
         procs.stop(proc)
     filled: dict[str, Any] = {"customers": 0, "outbox": outbox, "seconds": 0.0}
@@ -265,7 +270,7 @@ async def build_template(
         else:
             filled = history.populate_postgres(url, customers, outbox=outbox)
         print(f"  history: done in {filled['seconds']} s", flush=True)
-    return Template(url, org["api_key"], webhook["secret"], filled)
+    return Template(url, org["api_key"], webhook["secret"], filled, tuple(bot_ids))
 
 
 async def start_convohook(

@@ -101,6 +101,11 @@ class Load:
     registry: ProfileRegistry
     rng: random.Random
     acknowledged: set[str] = field(default_factory=set)  # customers with an acknowledged DM
+    # At most this many new customers (None: until stopped), and a pause after each
+    # notification per sender, to spread a bounded load over the kills.
+    max_customers: int | None = None
+    pause_s: float = 0.0
+    t0: int = T0  # the DMs' timestamps: T0 + customer (now, for a reply window still open)
     posts: int = 0
     refused: int = 0  # connection refused or reset, timed out, or a 5xx: posted again
     notifications: int = 0
@@ -117,10 +122,10 @@ class Load:
             self.next_customer += 1
             self.registry.put(igsid(i), f"crash_user{i}", f"Crash User {i}")
             customers.append(f"crash_user{i}")
-            items.append(n.text_message(igsid(i), ACCOUNT, f"crash-{i}-a", T0 + i, "hello"))
+            items.append(n.text_message(igsid(i), ACCOUNT, f"crash-{i}-a", self.t0 + i, "hello"))
             if self.rng.random() < 0.33:
                 items.append(
-                    n.text_message(igsid(i), ACCOUNT, f"crash-{i}-b", T0 + i + 1, "anyone?")
+                    n.text_message(igsid(i), ACCOUNT, f"crash-{i}-b", self.t0 + i + 1, "anyone?")
                 )
         return n.encode(n.notification([n.entry(ACCOUNT, items)])), customers
 
@@ -147,7 +152,9 @@ class Load:
         async with aiohttp.ClientSession(timeout=POST_TIMEOUT) as http:
 
             async def sender() -> None:
-                while not stop.is_set():
+                while not stop.is_set() and (
+                    self.max_customers is None or self.next_customer < self.max_customers
+                ):
                     if self.redeliveries and self.rng.random() < 0.1:
                         # Meta delivers an acknowledged notification again now and then.
                         await self._post_until_acknowledged(http, self.redeliveries.pop())
@@ -158,6 +165,8 @@ class Load:
                     self.acknowledged.update(customers)
                     if self.rng.random() < 0.1:
                         self.redeliveries.append(body)
+                    if self.pause_s:
+                        await asyncio.sleep(self.pause_s)
 
             await asyncio.gather(*(sender() for _ in range(SENDERS)))
 
@@ -218,10 +227,18 @@ async def set_up(api: Api, receiver_url: str) -> str:
     return str(webhook["secret"])
 
 
-async def kill_and_restart(processes: list[Process], rng: random.Random) -> list[str]:
+async def kill_and_restart(
+    processes: list[Process],
+    rng: random.Random,
+    *,
+    kills: int = KILLS,
+    longest_pause: float = 0.8,
+) -> list[str]:
+    """`kills` times: wait 0.05 to `longest_pause` s, `SIGKILL` the next process in turn and
+    start it again (waiting until it serves, for `serve`). The names killed, in order."""
     killed = []
-    for k in range(KILLS):
-        await asyncio.sleep(rng.uniform(0.05, 0.8))
+    for k in range(kills):
+        await asyncio.sleep(rng.uniform(0.05, longest_pause))
         victim = processes[k % len(processes)]
         victim.kill()
         killed.append(victim.name)

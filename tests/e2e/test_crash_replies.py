@@ -26,9 +26,9 @@ import pytest
 from test_crash import (
     CONVOHOOK,
     SECRET,
-    Process,
     cluster,
     graph_standin,
+    kill_and_restart,
     stopping,
 )
 
@@ -81,17 +81,6 @@ async def conversation_ids(api: Api) -> list[str]:
 async def replies_of(api: Api, conversation: str) -> list[dict[str, Any]]:
     page = await api.ok("GET", f"/api/v1/conversations/{conversation}/messages?limit=200")
     return [m for m in page["items"] if m["direction"] == "out"]
-
-
-async def kill_and_restart(processes: list[Process], rng: random.Random) -> list[str]:
-    killed = []
-    for k in range(KILLS):
-        await asyncio.sleep(rng.uniform(0.05, 0.6))
-        victim = processes[k % len(processes)]
-        victim.kill()
-        killed.append(victim.name)
-        await victim.start()
-    return killed
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -148,7 +137,7 @@ async def test_sigkill_while_sending_replies_sends_none_twice_and_loses_none(
                     {"text": f"reply number {i}"},
                 )
                 texts[accepted["id"]] = f"reply number {i}"
-            killed = await kill_and_restart(processes, rng)
+            killed = await kill_and_restart(processes, rng, kills=KILLS, longest_pause=0.6)
 
             # Claims of killed processes turn unknown once their lease is out.
             deadline = time.monotonic() + 120
