@@ -19,7 +19,7 @@ from convohook.domain.model import Bot, BotRun, Channel, Conversation
 from convohook.domain.payload import CustomerProfile
 from convohook.storage.base import Storage, Transaction
 from convohook.storage.database import Database
-from convohook.usecases.bot_runs import carry_out_runs
+from convohook.usecases.bot_runs import WEBHOOK_FIRST_MS, carry_out_runs
 from convohook.usecases.bots import BotChanges, create_bot, delete_bot, list_runs, update_bot
 from convohook.usecases.clock import Clock
 from convohook.usecases.conversations import list_conversations, mark_done
@@ -111,14 +111,29 @@ def profile_found(db: Database, name: str | None = "Jane", **shared: Any) -> int
     return run(db, save)
 
 
+def webhooks_sent(db: Database) -> None:
+    """What the dispatcher does first: every webhook due has its first attempt (runs wait for
+    it, test_a_run_waits_for_its_webhooks_first_attempt)."""
+
+    def send(tx: Transaction) -> None:
+        tx._x(  # type: ignore[attr-defined]
+            "UPDATE deliveries SET status = 'succeeded', attempt_count = 1 "
+            "WHERE status = 'pending' AND attempt_count = 0"
+        )
+
+    run(db, send)
+
+
 def carry_out(db: Database, at: Clock = clock) -> int:
-    """What the bot runner does until it runs out of runs; how many ran."""
+    """What the dispatcher and the bot runner do until they run out of work; how many runs
+    ran."""
     total = 0
-    while report := run(db, carry_out_runs, clock=at, limit=50):
+    while True:
+        webhooks_sent(db)
+        report = run(db, carry_out_runs, clock=at, limit=50)
         if report.runs == 0:
             return total
         total += report.runs
-    raise AssertionError("unreachable")
 
 
 def runs_of(db: Database, b: Bot) -> list[BotRun]:
@@ -586,6 +601,7 @@ def test_concurrent_runners_carry_out_each_run_once(db: Database, workers: list[
     for igsid in customers:
         assert dm(db, channel, igsid=igsid, mid=f"m-{igsid}") == "first_message"
     assert profile_found(db) == len(customers)
+    webhooks_sent(db)
     start = threading.Barrier(len(workers))
     failures: list[BaseException] = []
     ticks = itertools.count(T0 + 10_000)
@@ -630,11 +646,44 @@ def test_a_later_run_waits_while_an_earlier_one_of_its_conversation_is_carried_o
     first = bot(db, channel, "message.received", tag("first"))
     second = bot(db, channel, "message.received", tag("second"))
     opened(db, channel)
+    webhooks_sent(db)
     with db.storage.transaction() as holding:
-        [claimed] = holding.claim_bot_runs(10)  # at most one per conversation
+        [claimed] = holding.claim_bot_runs(10, T0, 0)  # at most one per conversation
         assert claimed.bot_id == first.id
         # Another runner meanwhile: the second run must not overtake the first, whose effects
         # it is to see.
         assert carry_out(db) == 0
     assert carry_out(db) == 2
     assert [r.status for b in (first, second) for r in runs_of(db, b)] == ["done", "done"]
+
+
+def test_a_run_waits_for_its_webhooks_first_attempt_for_at_most_a_while(db: Database) -> None:
+    """Bots act beside the webhook, never before it: a run waits until the opening's webhook
+    has had its first attempt, but an endpoint that is never tried (a FIFO webhook stuck
+    behind a failing one, a dispatcher down) holds it back for WEBHOOK_FIRST_MS at most."""
+    channel, _ = setup_org(db)  # a webhook on conversation.opened
+    greeter = bot(db, channel, "conversation.opened", tag("greeted"))
+    now = T0 + 1_000
+    assert dm(db, channel, ts=now) == "first_message"
+    assert profile_found(db) == 1
+
+    def carry_out_at(at: int) -> int:
+        return run(db, carry_out_runs, clock=lambda: at, limit=50).runs
+
+    assert carry_out_at(now + 5) == 0  # the webhook has not gone out yet
+    assert carry_out_at(now + WEBHOOK_FIRST_MS - 1) == 0
+    assert carry_out_at(now + WEBHOOK_FIRST_MS + 1) == 1  # waited long enough
+    assert [r.status for r in runs_of(db, greeter)] == ["done"]
+
+    # The usual case: the dispatcher's first attempt (a claim) lets the next run go at once.
+    assert dm(db, channel, igsid="222", mid="m-2", ts=now) == "first_message"
+    assert profile_found(db) == 1
+    assert carry_out_at(now + 5) == 0
+
+    def claim(tx: Transaction) -> None:
+        tx._x(  # type: ignore[attr-defined]
+            "UPDATE deliveries SET status = 'sending' WHERE status = 'pending'"
+        )
+
+    run(db, claim)
+    assert carry_out_at(now + 6) == 1

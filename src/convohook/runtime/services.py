@@ -27,6 +27,7 @@ class Signals:
     deliveries: Signal = field(default_factory=Signal)
     replies: Signal = field(default_factory=Signal)  # the sender: replies queued
     bots: Signal = field(default_factory=Signal)  # the bot runner: runs decided
+    webhooks_out: Signal = field(default_factory=Signal)  # deliveries claimed, about to go out
     captures: Broadcast = field(default_factory=Broadcast)  # Bot Studio's live view
     bot_runs: Broadcast = field(default_factory=Broadcast)  # a bot's page: runs finished
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 
 
 class Signal:
@@ -27,6 +28,19 @@ class Signal:
         if due_at_ms is not None:
             timeout = min(timeout, max(0.0, (due_at_ms - now_ms) / 1000))
         await self.wait(timeout)
+
+
+async def wait_any(signals: Sequence[Signal], timeout: float) -> None:
+    """Return when any of `signals` is notified, or after `timeout` seconds; all are cleared
+    (the caller is about to look at everything they stand for)."""
+    waits = [asyncio.ensure_future(signal._event.wait()) for signal in signals]
+    try:
+        await asyncio.wait(waits, timeout=max(timeout, 0.0), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+        for signal in signals:
+            signal._event.clear()
 
 
 class Broadcast:

@@ -30,6 +30,10 @@ from convohook.usecases.replies import queue_reply, window_of
 from convohook.usecases.tags import change_tags
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
+# A run waits for the first attempt of its conversation's webhooks (bots act beside the
+# webhook, never before it), but not longer than this after the event: an endpoint that is
+# down, or a FIFO webhook stuck behind one, never holds a welcome reply back for long.
+WEBHOOK_FIRST_MS = 10_000
 
 
 @dataclass(slots=True)
@@ -39,6 +43,7 @@ class RunReport:
     events: int = 0  # assignments and closes, for the dispatcher
     statuses: Counter[str] = field(default_factory=Counter)  # runs by status
     actions: Counter[tuple[str, str]] = field(default_factory=Counter)  # (type, outcome)
+    left: bool = False  # runs still pending (waiting for a profile, a webhook or their turn)
 
 
 def carry_out_runs(
@@ -46,9 +51,15 @@ def carry_out_runs(
 ) -> RunReport:
     """Up to `limit` runs that can run now (at most one per conversation), oldest first."""
     report = RunReport()
-    for run in tx.claim_bot_runs(limit):
-        _carry_out(tx, run, clock, profile_deadline_ms, report)
+    # A batch's runs are mostly of the same few bots: each is read (and its definition
+    # parsed) once per batch.
+    bots: dict[str, Bot | None] = {}
+    for run in tx.claim_bot_runs(limit, clock(), WEBHOOK_FIRST_MS):
+        if run.bot_id not in bots:
+            bots[run.bot_id] = tx.get_bot(run.org_id, run.bot_id)
+        _carry_out(tx, run, bots[run.bot_id], clock, profile_deadline_ms, report)
         report.runs += 1
+    report.left = tx.has_pending_bot_runs()
     return report
 
 
@@ -59,14 +70,18 @@ def has_pending_runs(tx: Transaction) -> bool:
 def fail_next_run(tx: Transaction, error: str, now_ms: int) -> None:
     """Set aside the oldest run that can run: it failed alone, again and again (a bug, not a
     refusal), and must not hold its conversation's later runs back."""
-    for run in tx.claim_bot_runs(1):
+    for run in tx.claim_bot_runs(1, now_ms, WEBHOOK_FIRST_MS):
         tx.finish_bot_run(run.id, FAILED, f"internal error: {error}"[:2000], (), now_ms)
 
 
 def _carry_out(
-    tx: Transaction, run: BotRun, clock: Clock, profile_deadline_ms: int, report: RunReport
+    tx: Transaction,
+    run: BotRun,
+    bot: Bot | None,
+    clock: Clock,
+    profile_deadline_ms: int,
+    report: RunReport,
 ) -> None:
-    bot = tx.get_bot(run.org_id, run.bot_id)
     if bot is None or not bot.enabled:
         _finish(tx, run, SKIPPED, "the bot was disabled before it ran", clock, report)
         return
@@ -81,7 +96,8 @@ def _carry_out(
         return
     outcomes = []
     for action in bot.actions:
-        outcome = _act(tx, bot, run, action, clock, profile_deadline_ms)
+        # Each action sees what the one before did: the conversation as it left it.
+        outcome, conversation = _act(tx, conversation, action, clock, profile_deadline_ms)
         outcomes.append(outcome)
         report.actions[(outcome.type, outcome.status)] += 1
         if outcome.status == DONE:
@@ -118,24 +134,24 @@ def _facts(run: BotRun, conversation: Conversation) -> Facts:
 
 def _act(
     tx: Transaction,
-    bot: Bot,
-    run: BotRun,
+    conversation: Conversation,
     action: Action,
     clock: Clock,
     profile_deadline_ms: int,
-) -> ActionOutcome:
+) -> tuple[ActionOutcome, Conversation]:
+    """The action's outcome, and the conversation as it is after it."""
     kind = action_type(action)
     try:
-        detail = _do(tx, bot, run, action, clock, profile_deadline_ms)
+        detail, after = _do(tx, conversation, action, clock, profile_deadline_ms)
     except Skip as skip:
-        return ActionOutcome(kind, SKIPPED, skip.reason)
+        return ActionOutcome(kind, SKIPPED, skip.reason), conversation
     except Invalid as refused:
         # The rules said no (the reply window, no available agent): nothing was wrong with
         # the bot, the moment did not allow it.
-        return ActionOutcome(kind, SKIPPED, refused.problem)
+        return ActionOutcome(kind, SKIPPED, refused.problem), conversation
     except (NotFound, Conflict, UseCaseError) as error:
-        return ActionOutcome(kind, FAILED, error.message)
-    return ActionOutcome(kind, DONE, detail)
+        return ActionOutcome(kind, FAILED, error.message), conversation
+    return ActionOutcome(kind, DONE, detail), after
 
 
 class Skip(Exception):
@@ -146,16 +162,15 @@ class Skip(Exception):
 
 def _do(
     tx: Transaction,
-    bot: Bot,
-    run: BotRun,
+    conversation: Conversation,
     action: Action,
     clock: Clock,
     profile_deadline_ms: int,
-) -> str:
-    """What the action did, in a few words; raises Skip or a use case's refusal."""
-    org_id, conversation_id = run.org_id, run.conversation_id
+) -> tuple[str, Conversation]:
+    """What the action did, in a few words, and the conversation after it; raises Skip or a
+    use case's refusal."""
+    org_id, conversation_id = conversation.org_id, conversation.id
     if isinstance(action, SendMessage):
-        conversation = get_conversation(tx, org_id, conversation_id)
         contact = conversation.contact
         # A customer whose lookup failed is known only by the IGSID, which is no name.
         known = contact.profile_status == "ok"
@@ -185,9 +200,9 @@ def _do(
             sent_by=SENT_BY_BOT,
             now_ms=clock(),
         )
-        return f"reply {message.id} queued"
+        return f"reply {message.id} queued", conversation
     if isinstance(action, Assign):
-        before = get_conversation(tx, org_id, conversation_id).assignee_id
+        before = conversation.assignee_id
         if action.strategy == "round_robin":
             after = assign_round_robin(
                 tx,
@@ -212,18 +227,17 @@ def _do(
         who = f"{agent.name} ({agent.id})" if agent is not None else str(after.assignee_id)
         if before == after.assignee_id:
             raise Skip(f"already assigned to {who}")
-        return f"assigned to {who}"
+        return f"assigned to {who}", after
     if isinstance(action, AddTags):
-        current = get_conversation(tx, org_id, conversation_id).tags
-        new = [tag for tag in action.tags if tag not in current]
+        new = [tag for tag in action.tags if tag not in conversation.tags]
         if not new:
             raise Skip("the conversation has these tags already")
-        change_tags(tx, org_id, conversation_id, add=list(action.tags), now_ms=clock())
-        return "added " + ", ".join(new)
+        after = change_tags(tx, org_id, conversation_id, add=list(action.tags), now_ms=clock())
+        return "added " + ", ".join(new), after
     if isinstance(action, MarkDone):
-        if get_conversation(tx, org_id, conversation_id).status == "done":
+        if conversation.status == "done":
             raise Skip("the conversation is done already")
-        mark_done(
+        after = mark_done(
             tx,
             org_id,
             conversation_id,
@@ -231,5 +245,5 @@ def _do(
             profile_deadline_ms=profile_deadline_ms,
             reason="bot",
         )
-        return "marked done"
+        return "marked done", after
     raise AssertionError(f"unknown action {action!r}")  # parse_actions knows every type

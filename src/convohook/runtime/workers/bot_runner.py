@@ -8,6 +8,7 @@ import asyncio
 import logging
 
 from convohook.runtime.services import Services
+from convohook.runtime.signal import wait_any
 from convohook.storage.errors import StorageError
 from convohook.usecases.bot_runs import (
     RunReport,
@@ -92,7 +93,11 @@ class BotRunner:
                     log.exception("bots: could not isolate the failing run")
                     await asyncio.sleep(1)
                 continue
-            if report.runs < self.batch:
-                await s.signals.bots.wait(self.POLL_S)
-            else:
+            if report.runs >= self.batch:
                 await asyncio.sleep(0)  # let the hot path in between batches
+            elif report.left:
+                # Runs wait for a profile (the enricher wakes us), a webhook's first attempt
+                # (the dispatcher does) or their turn; the poll finds those whose wait ran out.
+                await wait_any([s.signals.bots, s.signals.webhooks_out], self.POLL_S)
+            else:
+                await s.signals.bots.wait(self.POLL_S)

@@ -149,6 +149,10 @@ class Dispatcher:
         wanted = min(self.capacity, CLAIM_BATCH)
         due = await s.db.run(claim_due_deliveries, now, now + lease_ms, wanted)
         self._drained = len(due) < wanted
+        if due:
+            # Bots' runs wait for their conversation's webhooks to go out first; costs nothing
+            # unless the bot runner waits on it.
+            s.signals.webhooks_out.notify()
         held_back = []
         for item in due:
             wait = self._limits.admit(

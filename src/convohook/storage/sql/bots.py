@@ -163,19 +163,25 @@ class BotsSQL(SQLBase):
             ],
         )
 
-    def claim_bot_runs(self, limit: int) -> list[BotRun]:
-        """Pending runs that can run now, oldest first, held until commit: a run waits while
-        its customer's profile is being looked up (conditions read it) and while an earlier
-        run of its conversation is pending (each run sees the previous one's effects), so at
-        most one run per conversation comes back."""
+    def claim_bot_runs(self, limit: int, now_ms: int, webhook_first_ms: int) -> list[BotRun]:
+        """Pending runs that can run now, oldest first, held until commit. A run waits while
+        its customer's profile is being looked up (conditions read it); while a webhook of its
+        conversation's events has not had its first attempt, for at most `webhook_first_ms`
+        after the event (the webhook goes out first); and while an earlier run of its
+        conversation is pending (each run sees the previous one's effects), so at most one run
+        per conversation comes back."""
         rows = self._x(
             f"SELECT {_RUN_COLS} FROM bot_runs r WHERE r.status = 'pending' "
             "AND NOT EXISTS (SELECT 1 FROM events e "
             " WHERE e.contact_id = r.contact_id AND e.payload IS NULL) "
+            "AND NOT EXISTS (SELECT 1 FROM events e JOIN deliveries d ON d.event_id = e.id "
+            " JOIN webhooks w ON w.id = d.webhook_id WHERE e.conversation_id = r.conversation_id "
+            " AND d.status = 'pending' AND d.attempt_count = 0 AND w.enabled = TRUE "
+            " AND d.created_at_ms > ?) "
             "AND NOT EXISTS (SELECT 1 FROM bot_runs p WHERE p.conversation_id = r.conversation_id "
             " AND p.status = 'pending' AND p.seq < r.seq) "
             "ORDER BY r.seq LIMIT ?" + self.SKIP_LOCKED,
-            (limit,),
+            (now_ms - webhook_first_ms, limit),
         ).fetchall()
         return [_run(r) for r in rows]
 
