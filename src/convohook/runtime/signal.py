@@ -14,6 +14,11 @@ class Signal:
     def notify(self) -> None:
         self._event.set()
 
+    @property
+    def pending(self) -> bool:
+        """Notified, and its worker has not woken for it yet: work waits."""
+        return self._event.is_set()
+
     async def wait(self, timeout: float) -> None:
         """Return when notified or after `timeout` seconds (the safety net for work another
         process wrote, which cannot notify us)."""

@@ -21,18 +21,37 @@ log = logging.getLogger(__name__)
 
 
 class BotRunner:
-    # Runs per transaction. Each is a few statements (more with a reply or an assignment);
-    # on SQLite the batch holds the one write lock the inbound receiver waits for.
-    BATCH = {"sqlite": 50, "postgresql": 100}
+    # Runs per transaction. On SQLite a transaction runs on the event loop and holds the one
+    # write lock, so a batch is a stall of everything else, the inbound receiver included: a
+    # run that replies and assigns is 20-30 statements, ~0.5-1 ms, and 8 keep the stall near
+    # the hot path's own transactions (docs/performance.md, "bots beside the opening").
+    # PostgreSQL's runner works in a thread and locks only its rows.
+    BATCH = {"sqlite": 8, "postgresql": 100}
     POLL_S = 1.0
+    # Openings first: while the processor or the dispatcher has work waiting in this process,
+    # a batch of runs waits for it, up to this long (runs still progress under a steady load).
+    GIVE_WAY_S = 0.05
 
     def __init__(self, services: Services) -> None:
         self.s = services
         self.batch = self.BATCH.get(services.db.dialect, 50)
         self.profile_deadline_ms = int(services.settings.profile_deadline * 1000)
 
+    async def _give_way(self) -> None:
+        """Bots act beside the opening, never in its way: on SQLite every transaction runs on
+        the event loop and takes the one write lock, so a batch of runs started while Meta's
+        POSTs and webhooks wait would hold them up."""
+        signals = self.s.signals
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self.GIVE_WAY_S
+        while (signals.notifications.pending or signals.deliveries.pending) and (
+            loop.time() < until
+        ):
+            await asyncio.sleep(0.002)
+
     async def run_once(self) -> RunReport:
         s = self.s
+        await self._give_way()
         # A read first: finding nothing (no bots, or all done) then takes no write lock.
         if not await s.db.read(has_pending_runs):
             return RunReport()
