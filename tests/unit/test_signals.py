@@ -1,0 +1,32 @@
+"""In-process wake-ups (runtime/signal.py): what the bot runner waits on while its runs wait
+for a webhook's first attempt or a profile, and what it gives way to."""
+
+from __future__ import annotations
+
+import asyncio
+
+from convohook.runtime.signal import Signal, wait_any
+
+
+async def test_wait_any_returns_on_the_first_signal_and_clears_both() -> None:
+    runs, webhooks = Signal(), Signal()
+    asyncio.get_running_loop().call_soon(webhooks.notify)
+    # Its own timeout is an hour: returning at all means it was woken.
+    await asyncio.wait_for(wait_any([runs, webhooks], timeout=3600), timeout=30)
+    assert not runs.pending
+    assert not webhooks.pending
+
+
+async def test_wait_any_times_out_when_nothing_comes() -> None:
+    quiet = [Signal(), Signal()]
+    await wait_any(quiet, timeout=0.01)
+    assert not any(signal.pending for signal in quiet)
+
+
+async def test_pending_is_work_not_yet_picked_up() -> None:
+    signal = Signal()
+    assert not signal.pending
+    signal.notify()
+    assert signal.pending  # what the bot runner gives way to
+    await signal.wait(timeout=1)
+    assert not signal.pending
