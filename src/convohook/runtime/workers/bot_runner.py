@@ -31,6 +31,7 @@ class BotRunner:
     # Openings first: while the processor or the dispatcher has work waiting in this process,
     # a batch of runs waits for it, up to this long (runs still progress under a steady load).
     GIVE_WAY_S = 0.05
+    GIVE_WAY_STEP_S = 0.002
 
     def __init__(self, services: Services) -> None:
         self.s = services
@@ -42,12 +43,11 @@ class BotRunner:
         the event loop and takes the one write lock, so a batch of runs started while Meta's
         POSTs and webhooks wait would hold them up."""
         signals = self.s.signals
-        loop = asyncio.get_running_loop()
-        until = loop.time() + self.GIVE_WAY_S
-        while (signals.notifications.pending or signals.deliveries.pending) and (
-            loop.time() < until
-        ):
-            await asyncio.sleep(0.002)
+        # Polled: what is awaited is a signal *not* being set, which no event says.
+        for _ in range(int(self.GIVE_WAY_S / self.GIVE_WAY_STEP_S)):
+            if not (signals.notifications.pending or signals.deliveries.pending):
+                return
+            await asyncio.sleep(self.GIVE_WAY_STEP_S)
 
     async def run_once(self) -> RunReport:
         s = self.s
