@@ -26,7 +26,7 @@ from convohook.usecases.assignment import BY_BOT, assign, assign_round_robin
 from convohook.usecases.clock import Clock
 from convohook.usecases.conversations import get_conversation, mark_done
 from convohook.usecases.errors import Conflict, Invalid, NotFound, UseCaseError
-from convohook.usecases.replies import queue_reply, window_of
+from convohook.usecases.replies import queue_reply_to, window_of
 from convohook.usecases.tags import change_tags
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
@@ -191,10 +191,10 @@ def _do(
             # Said here, after the size (a text too long is the bot's fault, at any moment):
             # queue_reply's refusal would advise setting human_agent, which a bot never may.
             raise Skip(window.reason)
-        message = queue_reply(
+        message = queue_reply_to(
             tx,
-            org_id,
-            conversation_id,
+            conversation,
+            window,
             text=text,
             human_agent=False,  # never: HUMAN_AGENT is for a person's replies
             sent_by=SENT_BY_BOT,

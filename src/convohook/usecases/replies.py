@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from convohook.delivery.retry import AttemptOutcome, RetryAt, decide_next, parse_retry_after
 from convohook.domain.ids import new_id
 from convohook.domain.inbound import InboundItem
-from convohook.domain.model import Channel, DueReply, Message, OutboundMessage
+from convohook.domain.model import Channel, Conversation, DueReply, Message, OutboundMessage
 from convohook.domain.replies import (
     RETRYABLE_STATUSES,
     SENT_BY_INSTAGRAM_APP,
@@ -63,10 +63,27 @@ def queue_reply(
     nothing is sent)."""
     conversation = get_conversation(tx, org_id, conversation_id)
     window = window_of(tx, conversation.channel_id, conversation.contact.id, now_ms)
+    return queue_reply_to(
+        tx, conversation, window, text=text, human_agent=human_agent, sent_by=sent_by, now_ms=now_ms
+    )
+
+
+def queue_reply_to(
+    tx: Transaction,
+    conversation: Conversation,
+    window: ReplyWindow,
+    *,
+    text: str,
+    human_agent: bool,
+    sent_by: str,
+    now_ms: int,
+) -> OutboundMessage:
+    """queue_reply for a caller that has read the conversation and its window in this
+    transaction already (a bot's run): the same rules, without reading them again."""
     _check(text, human_agent, window)
     message = OutboundMessage(
         id=new_id("out", now_ms),
-        org_id=org_id,
+        org_id=conversation.org_id,
         channel_id=conversation.channel_id,
         contact_id=conversation.contact.id,
         conversation_id=conversation.id,
