@@ -4,12 +4,11 @@ Capture Response → View Response Data: requests appear live over server-sent e
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from convohook.domain.model import Bot, Capture, Session
@@ -28,14 +27,12 @@ from convohook.web.ui.common import (
     templates,
     when,
 )
+from convohook.web.ui.live import Quiet, event_stream, sse
 from convohook.web.ui.payload_tree import event_of, json_tree
 
 TRIGGERS = {"webhook": "On Webhook", **journeys.TRIGGER_LABELS}
 LIST_NOTICES = {"deleted": "Bot deleted, with its runs and captures."}
 SHOWN = 20  # captures on the page; older ones stay reachable through the API
-# Captures written by another process (scale-out) cannot wake this one: look at least this often.
-POLL_S = 1.0
-KEEPALIVE_S = 15.0  # an SSE comment now and then keeps proxies from closing an idle stream
 HANDLE_SHOWN = 40  # characters; Instagram's usernames have at most 30
 
 
@@ -134,14 +131,6 @@ async def listen(request: Request, session: Session) -> Response:
     return render("_listen.html", bot=bot)
 
 
-def sse(event: str, html: str, event_id: str | None = None) -> bytes:
-    lines = [f"event: {event}"]
-    if event_id:
-        lines.append(f"id: {event_id}")
-    lines += [f"data: {line}" for line in html.splitlines() or [""]]
-    return ("\n".join(lines) + "\n\n").encode()
-
-
 async def stream(request: Request) -> Response:
     """GET /bots/{id}/captures/stream: every capture received from now on, as an SSE `capture`
     event holding its rendered HTML. A reconnecting browser sends Last-Event-ID and gets what
@@ -162,28 +151,20 @@ async def stream(request: Request) -> Response:
         seen = {c.id for c in latest if resume_after is None or c.id <= resume_after}
         yield b"retry: 2000\n\n"
         yield sse("listening", templates.get_template("_listening.html").render())
-        idle = 0.0
+        quiet = Quiet(svc.signals.captures)
         while True:
             change = svc.signals.captures.current()
             latest = await svc.db.read(list_captures, org_id, bot.id, None, 50)
             for capture in reversed(latest):  # oldest first, so the newest ends on top
                 if capture.id not in seen:
                     seen.add(capture.id)
-                    idle = 0.0
+                    quiet.sent()
                     yield sse("capture", render_capture(capture), capture.id)
             seen = {c.id for c in latest}  # older ones never come back into the window
-            started = asyncio.get_running_loop().time()
-            await svc.signals.captures.wait(change, POLL_S)
-            idle += asyncio.get_running_loop().time() - started
-            if idle >= KEEPALIVE_S:
-                idle = 0.0
-                yield b": keepalive\n\n"
+            if keepalive := await quiet.wait(change):
+                yield keepalive
 
-    return StreamingResponse(
-        events(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    return event_stream(events())
 
 
 routes = [

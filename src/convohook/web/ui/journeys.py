@@ -10,14 +10,13 @@ another process (scale-out) carried out."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from convohook.domain.bots import (
     MAX_ACTIONS,
@@ -50,6 +49,7 @@ from convohook.web.ui.common import (
     services_of,
     templates,
 )
+from convohook.web.ui.live import Quiet, event_stream, sse
 
 TRIGGER_LABELS = {
     "conversation.opened": "Conversation opened",
@@ -75,8 +75,6 @@ REASON_LABELS = {"first_message": "their first message", "reopened": "reopened (
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 ROWS = 5  # action rows offered; a bot made through the API with more gets one more than it has
 RUNS_SHOWN = 50
-POLL_S = 1.0  # runs carried out by another process cannot wake this one: look this often
-KEEPALIVE_S = 15.0
 CHANNELS_SHOWN = 200
 NOTICES = {
     "created": "Bot created: it runs from now on.",
@@ -448,11 +446,6 @@ async def journey_page(request: Request, session: Session, bot: Bot) -> Response
     )
 
 
-def _sse(event: str, html: str) -> bytes:
-    lines = [f"event: {event}", *(f"data: {line}" for line in html.splitlines() or [""])]
-    return ("\n".join(lines) + "\n\n").encode()
-
-
 async def runs_stream(request: Request) -> Response:
     """GET /bots/{id}/runs/stream: the runs table (`runs` events) each time it changes."""
     session = await current_session(request)
@@ -468,7 +461,7 @@ async def runs_stream(request: Request) -> Response:
     async def events() -> AsyncIterator[bytes]:
         yield b"retry: 2000\n\n"
         shown: str | None = None
-        idle = 0.0
+        quiet = Quiet(svc.signals.bot_runs)
         while True:
             change = svc.signals.bot_runs.current()
             try:
@@ -477,17 +470,10 @@ async def runs_stream(request: Request) -> Response:
                 return
             html = render_runs(runs)
             if html != shown:
-                shown, idle = html, 0.0
-                yield _sse("runs", html)
-            started = asyncio.get_running_loop().time()
-            await svc.signals.bot_runs.wait(change, POLL_S)
-            idle += asyncio.get_running_loop().time() - started
-            if idle >= KEEPALIVE_S:
-                idle = 0.0
-                yield b": keepalive\n\n"
+                shown = html
+                quiet.sent()
+                yield sse("runs", html)
+            if keepalive := await quiet.wait(change):
+                yield keepalive
 
-    return StreamingResponse(
-        events(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    return event_stream(events())
