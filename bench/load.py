@@ -5,6 +5,9 @@ first time (`meta.notifications`, signed with `meta.signature`, as Meta does). T
 and signed before the clock starts. Each POST records `time.monotonic_ns()` just before it is
 sent (the time of every DM it carries) and how long until the answer was read (inbound latency).
 
+Given several base URLs (N `serve` processes), notification k goes to the (k mod N)-th, round
+robin, as a load balancer in front of them would spread Meta's POSTs.
+
 - Closed loop: `concurrency` POSTs in flight, the next one sent as soon as one is answered: the
   most the target takes.
 - Open loop: notifications start at fixed times, `batch / rate` seconds apart, whether or not
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -72,10 +76,11 @@ class LoadResult:
 
 
 class Meta:
-    """POSTs notifications over one keep-alive pool, as Meta's senders do."""
+    """POSTs notifications over one keep-alive pool, as Meta's senders do, round robin over
+    `base_urls`."""
 
-    def __init__(self, base_url: str, connections: int) -> None:
-        self.url = f"{base_url}/webhooks/instagram"
+    def __init__(self, base_urls: Sequence[str], connections: int) -> None:
+        self.urls = [f"{base}/webhooks/instagram" for base in base_urls]
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=connections),
             timeout=REQUEST_TIMEOUT,
@@ -86,29 +91,32 @@ class Meta:
 
     async def post(self, notes: list[Notification], k: int, result: LoadResult) -> None:
         note = notes[k]
+        url = self.urls[k % len(self.urls)]
         headers = {"Content-Type": "application/json", "X-Hub-Signature-256": note.signature}
         started = time.monotonic_ns()
         result.started_ns[k] = started
         try:
-            async with self.session.post(self.url, data=note.body, headers=headers) as response:
+            async with self.session.post(url, data=note.body, headers=headers) as response:
                 await response.read()
                 status = response.status
         except (aiohttp.ClientError, TimeoutError) as exc:
             result.latency_ns[k] = time.monotonic_ns() - started
             result.statuses[type(exc).__name__] += 1
             if len(result.errors) < 5:
-                result.errors.append(f"POST {self.url}: {type(exc).__name__}: {exc}")
+                result.errors.append(f"POST {url}: {type(exc).__name__}: {exc}")
             return
         result.latency_ns[k] = time.monotonic_ns() - started
         result.statuses[str(status)] += 1
         result.ok[k] = status == 200
         if status != 200 and len(result.errors) < 5:
-            result.errors.append(f"POST {self.url} answered {status}")
+            result.errors.append(f"POST {url} answered {status}")
 
 
-async def closed_loop(base_url: str, notes: list[Notification], concurrency: int) -> LoadResult:
+async def closed_loop(
+    base_urls: Sequence[str], notes: list[Notification], concurrency: int
+) -> LoadResult:
     result = LoadResult.empty(len(notes))
-    meta = Meta(base_url, concurrency)
+    meta = Meta(base_urls, concurrency)
     cursor = iter(range(len(notes)))
 
     async def sender() -> None:
@@ -122,11 +130,11 @@ async def closed_loop(base_url: str, notes: list[Notification], concurrency: int
     return result
 
 
-async def open_loop(base_url: str, notes: list[Notification], rate: float) -> LoadResult:
+async def open_loop(base_urls: Sequence[str], notes: list[Notification], rate: float) -> LoadResult:
     """Start notification k at t0 + k * (its DMs / rate) seconds, never waiting for answers."""
     result = LoadResult.empty(len(notes))
     result.lateness_ns = [0] * len(notes)
-    meta = Meta(base_url, OPEN_LOOP_MAX_CONNECTIONS)
+    meta = Meta(base_urls, OPEN_LOOP_MAX_CONNECTIONS)
     tasks: list[asyncio.Task[None]] = []
     t0 = time.monotonic_ns() + _START_DELAY_NS
     due = t0

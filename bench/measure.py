@@ -67,10 +67,12 @@ class CpuSnapshot:
         )
 
 
-async def _play(base: str, notes: list[load.Notification], plan: Plan) -> load.LoadResult:
+async def _play(
+    bases: Sequence[str], notes: list[load.Notification], plan: Plan
+) -> load.LoadResult:
     if plan.rate is None:
-        return await load.closed_loop(base, notes, plan.concurrency)
-    return await load.open_loop(base, notes, plan.rate)
+        return await load.closed_loop(bases, notes, plan.concurrency)
+    return await load.open_loop(bases, notes, plan.rate)
 
 
 def _accepted(notes: Sequence[load.Notification], result: load.LoadResult) -> int:
@@ -92,7 +94,7 @@ async def _warm_up(running: Running, sink: Sink, plan: Plan, customers: Customer
         return set()
     first = customers.take(plan.warmup)
     notes = load.build(first, plan.warmup, plan.batch)
-    result = await load.closed_loop(running.base, notes, min(plan.concurrency, 16))
+    result = await load.closed_loop(running.bases, notes, min(plan.concurrency, 16))
     accepted = _accepted(notes, result)
     if accepted == 0:
         raise BenchError(
@@ -141,7 +143,7 @@ async def measure(
         dbs.backend_pids(running.database_url) if dbs and running.database_url is not None else []
     )
     before = CpuSnapshot.take(running, sink, db_pids)
-    result = await _play(running.base, notes, plan)
+    result = await _play(running.bases, notes, plan)
     inbound_done_ns = max(s + d for s, d in zip(result.started_ns, result.latency_ns, strict=True))
     expected = _accepted(notes, result)
     if expected == 0:

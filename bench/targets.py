@@ -56,12 +56,20 @@ class Running:
     log: Path
     webhook_secret: str
     database_url: str | None = None
-    # `--topology split`: the `convohook worker` beside `serve --no-worker`
+    # `--topology split`: the `convohook worker` beside `serve --no-worker`; scale-out: the
+    # other `serve` processes on the same database
     helpers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    # scale-out: the other `serve` processes' base URLs (Meta's POSTs go round robin)
+    more_bases: list[str] = field(default_factory=list)
 
     @property
     def pid(self) -> int:
         return self.proc.pid
+
+    @property
+    def bases(self) -> list[str]:
+        """Every base URL that takes Meta's POSTs."""
+        return [self.base, *self.more_bases]
 
     @property
     def pids(self) -> list[int]:
@@ -274,22 +282,42 @@ async def build_template(
 
 
 async def start_convohook(
-    dbs: Databases, template: Template, sink: Sink, workdir: Path, name: str, *, split: bool
+    dbs: Databases,
+    template: Template,
+    sink: Sink,
+    workdir: Path,
+    name: str,
+    *,
+    split: bool,
+    serves: int = 1,
 ) -> Running:
     """`serve`, or with `split`, `serve --no-worker` and one `convohook worker` on the same
-    database: HTTP and the workers in two processes, each with its own interpreter lock."""
+    database: HTTP and the workers in two processes, each with its own interpreter lock.
+    With `serves` > 1, that many `serve` processes (each with its workers) on the database."""
     url = dbs.clone(template.url, name)
     log = workdir / f"{name}.log"
     proc, base = _start_serve(url, sink, log, no_worker=split)
     running = Running("convohook", base, proc, log, template.webhook_secret, url)
-    if split:
-        running.helpers.append(
-            procs.start(
-                [str(CONVOHOOK), "worker"], workdir / f"{name}.worker.log", serve_env(url, sink)
-            )
-        )
+    serving = [(proc, base, log)]
     try:
-        await procs.wait_healthy("convohook", f"{base}/healthz", proc, log, HEALTHY_TIMEOUT_S)
+        for i in range(2, serves + 1):
+            more_log = workdir / f"{name}.serve{i}.log"
+            more, more_base = _start_serve(url, sink, more_log, no_worker=split)
+            running.helpers.append(more)
+            running.more_bases.append(more_base)
+            serving.append((more, more_base, more_log))
+        if split:
+            running.helpers.append(
+                procs.start(
+                    [str(CONVOHOOK), "worker"],
+                    workdir / f"{name}.worker.log",
+                    serve_env(url, sink),
+                )
+            )
+        for each, each_base, each_log in serving:
+            await procs.wait_healthy(
+                "convohook", f"{each_base}/healthz", each, each_log, HEALTHY_TIMEOUT_S
+            )
     except BaseException:
         stop(running, dbs)
         raise
