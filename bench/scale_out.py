@@ -1,211 +1,208 @@
-"""Events per second end to end on PostgreSQL with 1, 2 and 4 worker processes.
+"""Scale-out on PostgreSQL: N `convohook serve` processes, each with its workers, on one database.
 
-    .venv/bin/python bench/scale_out.py --workers 1 2 4 --customers 3000
+    .venv/bin/python bench/scale_out.py --serves 1 2 4 --customers 3000
 
-For each worker count: a fresh database, one `serve --no-worker`, N `convohook worker`
-processes, a Graph API stand-in and a subscriber in this process. Meta's side posts every DM
-(batches of --batch customers per notification, as Meta batches under load) as fast as the API
-takes them; the clock runs from the first POST to the last Conversation Opened received.
-Writes bench/results/scale_out.json and prints a Markdown table for docs/performance.md.
+For each N: a fresh copy of one template database (bench/targets.py), N `serve` processes on it,
+the sink (bench/sink.py: Graph API stand-in and subscriber) and this harness playing Meta, its
+POSTs spread over the N processes round robin as a load balancer would (closed loop,
+--concurrency in flight; bench/load.py). --warmup DMs first, not counted; then --customers DMs,
+each from a brand-new customer, --batch per notification (bench/measure.py).
+
+Per N: openings/s end to end (first POST to last Conversation Opened received), when the inbound
+POSTs were done and when everything was delivered, the CPU of the N serve processes and of the
+PostgreSQL backends connected to the database (/proc/PID/stat, read before the first measured
+POST and after the last delivery), CPU per opening = (serve + backends) / openings, and its ratio
+to the first N's. Every delivery is checked (one Conversation Opened per customer, DoubleTick's
+body, the `standardwebhooks` signature); anything wrong is printed under Problems and the exit
+status is 1. Writes bench/results/scale_out.json, prints a Markdown table for
+docs/performance.md and an extrapolation to --cores cores.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import platform
-import subprocess
+import shutil
 import sys
+import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from psycopg import sql
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+import orjson
+import uvloop
 
-from convohook.devtools.graph_standin import ProfileRegistry, create_graph_standin
-from convohook.meta import notifications as n
+import report
+import targets
+from common import RESULTS, BenchError, machine_info
+from measure import Customers, Plan, measure
+from sink_client import Sink, start_sink
 
-from harness import Api, Meta, Receiver, free_socket, run_receiver, serve_asgi, wait_healthy
-
-CONVOHOOK = Path(sys.executable).parent / "convohook"
-SECRET = "bench-app-secret"
-ACCOUNT = "17841400000424242"
-ADMIN = os.environ.get(
-    "CONVOHOOK_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+LATE_S = 2.0  # after the last expected delivery: anything arriving now is one too many
+OUT = RESULTS / "scale_out.json"
+MODEL = (
+    "Extrapolation, not a measurement: openings/s ≈ cores ÷ CPU per opening (the serve "
+    "processes and their PostgreSQL backends, as measured with N serves here), assuming Meta's "
+    "side, the Graph API and the subscriber run elsewhere (this harness's and the sink's CPU "
+    "are left out), enough serve processes and load to keep every core busy, and that CPU per "
+    "opening stays what it was at N (it grows with contention). PostgreSQL's background "
+    "processes (WAL writer, checkpointer, autovacuum), disk, network and locks on the one "
+    "database are not in it."
 )
 
 
-def igsid(i: int) -> str:
-    return f"66{i:014d}"
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 2)
-
-
-async def run(workers: int, customers: int, batch: int) -> dict[str, Any]:
-    name = f"convohook_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = ADMIN.rsplit("/", 1)[0] + "/" + name
-    registry = ProfileRegistry()
-    for i in range(customers):
-        registry.put(igsid(i), f"user{i}", f"User {i}")
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        async with (
-            serve_asgi(create_graph_standin(registry), free_socket()) as graph,
-            run_receiver(Receiver()) as receiver,
-        ):
-            env = {
-                **os.environ,
-                "CONVOHOOK_DATABASE_URL": url,
-                "CONVOHOOK_META_APP_SECRET": SECRET,
-                "CONVOHOOK_GRAPH_API_URL": f"{graph}/v24.0",
-                "CONVOHOOK_ALLOW_PRIVATE_TARGETS": "1",
-            }
-            sock = free_socket()
-            port = sock.getsockname()[1]
-            sock.close()
-            procs.append(
-                subprocess.Popen(
-                    [str(CONVOHOOK), "serve", "--no-worker", "--port", str(port)],
-                    env=env,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-            base = f"http://127.0.0.1:{port}"
-            await wait_healthy(base)
-            org = json.loads(
-                subprocess.run(
-                    [str(CONVOHOOK), "orgs", "create", "--name", "bench"],
-                    env=env,
-                    capture_output=True,
-                    check=True,
-                ).stdout
-            )
-            api = Api(base, org["api_key"])
-            channel = await api.ok(
-                "POST",
-                "/api/v1/channels",
-                {
-                    "type": "INSTAGRAM",
-                    "handle": "bench",
-                    "account_id": ACCOUNT,
-                    "access_token": "t",
-                },
-            )
-            await api.ok(
-                "POST",
-                "/api/v1/webhooks",
-                {
-                    "name": "b",
-                    "url": receiver.url,
-                    "channel_ids": [channel["id"]],
-                    "events": ["conversation.opened"],
-                },
-            )
-            for _ in range(workers):
-                procs.append(
-                    subprocess.Popen(
-                        [str(CONVOHOOK), "worker"],
-                        env=env,
-                        stderr=subprocess.DEVNULL,
-                    )
-                )
-            await asyncio.sleep(2)  # workers connected and listening
-            now = int(time.time() * 1000)
-            bodies = [
-                n.encode(
-                    n.notification(
-                        [
-                            n.entry(
-                                ACCOUNT,
-                                [
-                                    n.text_message(igsid(i), ACCOUNT, f"bm-{i}", now, "hi")
-                                    for i in range(start, min(start + batch, customers))
-                                ],
-                            )
-                        ]
-                    )
-                )
-                for start in range(0, customers, batch)
-            ]
-            meta = Meta(base, SECRET)
-            sem = asyncio.Semaphore(16)
-
-            async def post(body: bytes) -> None:
-                async with sem:
-                    assert await meta.post(body) == 200
-
-            started = time.perf_counter()
-            await asyncio.gather(*(post(b) for b in bodies))
-            posted = time.perf_counter() - started
-            await receiver.wait_for(customers, timeout=600)
-            elapsed = time.perf_counter() - started
-            cpu = {
-                "serve": cpu_seconds(procs[0].pid),
-                "workers": round(sum(cpu_seconds(p.pid) for p in procs[1:]), 2),
-                "harness": round(time.process_time(), 2),
-            }
-            return {
-                "workers": workers,
-                "customers": customers,
-                "batch": batch,
-                "inbound_s": round(posted, 2),
-                "elapsed_s": round(elapsed, 2),
-                "events_per_s": round(customers / elapsed, 1),
-                "cpu_s": cpu,
-            }
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=15)
-        with psycopg.connect(ADMIN, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-
-
-async def main() -> None:
-    parser = argparse.ArgumentParser(
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
-    parser.add_argument("--customers", type=int, default=3000)
-    parser.add_argument("--batch", type=int, default=10)
-    args = parser.parse_args()
-    results = [await run(w, args.customers, args.batch) for w in args.workers]
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    machine = {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
-    (out / "scale_out.json").write_text(
-        json.dumps({"machine": machine, "results": results}, indent=2)
+    p.add_argument("--serves", type=int, nargs="+", default=[1, 2, 4], help="serve processes")
+    p.add_argument("--customers", type=int, default=3000, help="DMs measured, one per customer")
+    p.add_argument("--batch", type=int, default=10, help="DMs per notification")
+    p.add_argument("--concurrency", type=int, default=64, help="POSTs in flight")
+    p.add_argument("--warmup", type=int, default=200, help="DMs before the clock starts")
+    p.add_argument("--cores", type=int, default=16, help="cores of the extrapolated box")
+    p.add_argument("--timeout", type=float, default=600.0, help="max seconds to wait for webhooks")
+    p.add_argument("--stall", type=float, default=30.0, help="give up after this long with none")
+    args = p.parse_args(argv)
+    if min(args.serves) < 1 or args.customers < 1 or args.batch < 1:
+        p.error("--serves, --customers and --batch must be positive")
+    return args
+
+
+async def one(
+    n: int,
+    dbs: targets.PostgresDatabases,
+    template: targets.Template,
+    sink: Sink,
+    workdir: Path,
+    plan: Plan,
+    customers: Customers,
+) -> dict[str, Any]:
+    """N serves on a fresh database: measure, then wait LATE_S for deliveries that should not
+    come."""
+    running = await targets.start_convohook(
+        dbs, template, sink, workdir, f"serves{n}", split=False, serves=n
     )
-    print(
-        "| workers | new customers | inbound done (s) | all delivered (s) | events/s end to end |"
-    )
-    print("|---|---|---|---|---|")
+    try:
+        r = await measure(running, sink, plan, customers, dbs)
+        await asyncio.sleep(LATE_S)
+        late = await sink.collect(running.webhook_secret)
+    finally:
+        targets.stop(running, dbs)
+    r.update(serves=n, database="postgresql", history=0, late_deliveries=late["received"])
+    cpu = r["cpu_s"]["target"] + (r["cpu_s"]["database"] or 0.0)
+    r["cpu_ms_per_opening"] = round(cpu / r["delivered"] * 1000, 2) if r["delivered"] else None
+    return r
+
+
+def problems(results: list[dict[str, Any]]) -> list[str]:
+    lines = []
     for r in results:
-        print(
-            f"| {r['workers']} | {r['customers']} | {r['inbound_s']} | {r['elapsed_s']} "
-            f"| {r['events_per_s']} |"
+        where = f"{r['serves']} serve(s)"
+        if r["accepted"] != r["customers"]:
+            lines.append(f"{where}: {r['customers'] - r['accepted']} DMs not accepted")
+        if r["late_deliveries"]:
+            lines.append(f"{where}: {r['late_deliveries']} deliveries after every customer's")
+        lines += [f"{where}: {line}" for line in report.problems([r])]
+    return lines
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    base = results[0]["cpu_ms_per_opening"]
+    lines = [
+        "| serve processes | openings | inbound done (s) | all delivered (s) | openings/s end to "
+        "end | serve CPU (s) | PostgreSQL backends CPU (s) | CPU per opening (ms) "
+        f"| ÷ N={results[0]['serves']} | harness + sink CPU (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        cpu, per = r["cpu_s"], r["cpu_ms_per_opening"]
+        ratio = f"{per / base:.2f}" if per and base else "-"
+        lines.append(
+            f"| {r['serves']} | {r['delivered']:,} | {r['inbound_done_s']} | {r['elapsed_s']} "
+            f"| {r['events_per_s']:,.0f} | {cpu['target']} | {cpu['database']} | {per} "
+            f"| {ratio} | {round(cpu['harness'] + cpu['sink'], 2)} |"
         )
+    return "\n".join(lines)
+
+
+def extrapolate(results: list[dict[str, Any]], cores: int) -> dict[str, Any]:
+    rows = [
+        {"serves": r["serves"], "openings_per_s": round(cores * 1000 / r["cpu_ms_per_opening"])}
+        for r in results
+        if r["cpu_ms_per_opening"]
+    ]
+    return {"cores": cores, "model": MODEL, "rows": rows}
+
+
+async def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="convohook-scale-out-"))
+    dbs = targets.PostgresDatabases()
+    plan = Plan(
+        batch=args.batch,
+        customers=args.customers,
+        concurrency=args.concurrency,
+        rate=None,
+        warmup=args.warmup,
+        timeout=args.timeout,
+        stall=args.stall,
+    )
+    document: dict[str, Any] = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": machine_info(),
+        "command": " ".join(sys.argv),
+        "results": [],
+    }
+    results: list[dict[str, Any]] = document["results"]
+    sink: Sink | None = None
+    failed = True
+    try:
+        sink = await start_sink(workdir)
+        template = await targets.build_template(dbs, sink, workdir, 0, outbox=False)
+        customers = Customers()
+        for n in args.serves:
+            print(f"{n} serve(s): batch {args.batch}, {args.customers:,} DMs…", flush=True)
+            results.append(await one(n, dbs, template, sink, workdir, plan, customers))
+            document["load_avg_end"] = machine_info()["load_avg"]
+            document["extrapolation"] = extrapolate(results, args.cores)
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            OUT.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
+        failed = False
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    finally:
+        if sink is not None:
+            sink.stop()
+        dbs.drop_all()
+        if failed:
+            print(f"(work directory kept: {workdir})", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    if not results:
+        return 1
+    machine = document["machine"]
+    print(
+        f"\n{machine['cpu_model']}, {machine['cpus']} CPUs, load average "
+        f"{machine['load_avg']} at the start, {document['load_avg_end']} at the end\n"
+    )
+    print(table(results))
+    model = document["extrapolation"]
+    print(f"\n{model['cores']} cores: {model['model']}")
+    for row in model["rows"]:
+        print(
+            f"- from the CPU per opening with {row['serves']} serve(s): "
+            f"≈ {row['openings_per_s']:,} openings/s"
+        )
+    found = problems(results)
+    if found:
+        print("\nProblems:\n" + "\n".join(f"- {line}" for line in found))
+    print(f"\nwritten: {OUT.relative_to(RESULTS.parent.parent)}")
+    return 1 if failed or found else 0
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        sys.exit(runner.run(main()))
