@@ -104,7 +104,10 @@ def problems(results: list[dict[str, Any]]) -> list[str]:
         if r["accepted"] != r["customers"]:
             lines.append(f"{where}: {r['customers'] - r['accepted']} DMs not accepted")
         if r["late_deliveries"]:
-            lines.append(f"{where}: {r['late_deliveries']} deliveries after every customer's")
+            lines.append(
+                f"{where}: {r['late_deliveries']} more deliveries in the {LATE_S:g} s after "
+                "every customer had one"
+            )
         lines += [f"{where}: {line}" for line in report.problems([r])]
     return lines
 
