@@ -55,7 +55,7 @@ class CpuSnapshot:
     target: float
     sink: float
     harness: float
-    database: float
+    database: dict[int, float]  # per backend; one that has exited reads 0
 
     @classmethod
     def take(cls, running: Running, sink: Sink, db_pids: Sequence[int]) -> CpuSnapshot:
@@ -63,7 +63,7 @@ class CpuSnapshot:
             target=sum(procs.cpu_seconds(pid) for pid in running.pids),
             sink=procs.cpu_seconds(sink.proc.pid),
             harness=time.process_time(),
-            database=sum(procs.cpu_seconds(pid) for pid in db_pids),
+            database={pid: procs.cpu_seconds(pid) for pid in db_pids},
         )
 
 
@@ -122,6 +122,14 @@ async def _relay_stats(running: Running) -> dict[str, Any] | None:
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
+def _backends_cpu(before: dict[int, float], after: dict[int, float]) -> tuple[float, int]:
+    """The backends' CPU over the measured part, and how many exited meanwhile: their last CPU
+    time is unknown, so they are left out (not subtracted)."""
+    alive = {pid: cpu for pid, cpu in after.items() if cpu >= before.get(pid, 0.0)}
+    gone = len(after) - len(alive)
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in alive.items()), gone
+
+
 def _total(values: Iterable[float | None]) -> float | None:
     known = [v for v in values if v is not None]
     return round(sum(known), 1) if known else None
@@ -174,6 +182,7 @@ async def measure(
     first_post = min(result.started_ns)
     elapsed_s = (last_stamp - first_post) / 1e9 if delivered else None
     target_cpu = after.target - before.target
+    database_cpu, backends_gone = _backends_cpu(before.database, after.database)
     bot_figures = None
     if bot_ids and running.database_url is not None:
         # Wall clock = monotonic + offset (one machine): the database dates runs and replies
@@ -218,8 +227,9 @@ async def measure(
             "target": round(target_cpu, 2),
             "sink": round(after.sink - before.sink, 2),
             "harness": round(after.harness - before.harness, 2),
-            "database": round(after.database - before.database, 2) if db_pids else None,
+            "database": round(database_cpu, 2) if db_pids else None,
         },
+        "database_backends": {"read": len(db_pids), "gone": backends_gone} if db_pids else None,
         "cpu_ms_per_event": round(target_cpu / delivered * 1000, 3) if delivered else None,
         # With a separate worker, the two processes' peaks added up (an upper bound).
         "peak_rss_mb": _total(procs.peak_rss_mb(pid) for pid in running.pids),

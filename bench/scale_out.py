@@ -199,6 +199,12 @@ async def main(argv: list[str] | None = None) -> int:
             f"- from the CPU per opening with {row['serves']} serve(s): "
             f"≈ {row['openings_per_s']:,} openings/s"
         )
+    print()
+    for r in results:
+        backends = r["database_backends"] or {"read": 0, "gone": 0}
+        gone = backends["gone"]
+        left_out = f", {gone} exited during the run (their CPU not counted)" if gone else ""
+        print(f"{r['serves']} serve(s): {backends['read']} PostgreSQL backends read{left_out}")
     found = problems(results)
     if found:
         print("\nProblems:\n" + "\n".join(f"- {line}" for line in found))
