@@ -248,6 +248,34 @@ def test_deliveries_wait_for_the_profile_then_are_claimed_once(db: Database) -> 
     assert [d.id for d in again] == [claimed[0].id]
 
 
+def test_lookups_recorded_together_each_fill_their_own_contacts_events(db: Database) -> None:
+    channel, _ = setup_org(db)
+    apply(db, channel, msg(igsid="111", mid="a"))
+    apply(db, channel, msg(igsid="222", mid="b"))
+    apply(db, channel, msg(igsid="333", mid="c"))
+    waiting = db.run_sync(lambda tx: tx.claim_awaiting_profiles(T0, T0 + 10_000, 10))
+    names = {"111": "jane", "222": "joe", "333": "ann"}
+    results = [
+        ProfileResult(w, CustomerProfile(names[w.contact.igsid], None))
+        for w in waiting
+        if w.contact.igsid != "333"
+    ]
+    # The same lookup twice in one batch fills its events once.
+    results.append(results[0])
+    assert db.run_sync(apply_profile_results, results, T0 + 1) == 2
+    claimed = db.run_sync(lambda tx: tx.claim_due_deliveries(T0 + 1, T0 + 60_000, 10))
+    conversations = {
+        c.id: c.contact.igsid
+        for c in db.run_sync(
+            lambda tx: tx.list_conversations(
+                channel.org_id, status=None, channel_id=None, contact_id=None, before=None, limit=9
+            )
+        )
+    }
+    sent = {conversations[str(d.conversation_id)]: orjson.loads(d.payload)["from"] for d in claimed}
+    assert sent == {"111": "jane", "222": "joe"}  # 333's still waits for its own lookup
+
+
 def test_an_opening_can_be_claimed_for_its_profile_by_the_processor_itself(
     db: Database,
 ) -> None:

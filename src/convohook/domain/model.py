@@ -77,6 +77,21 @@ class Contact:
     is_verified_user: bool | None = None
 
 
+@dataclass(slots=True)
+class KnownCustomers:
+    """What processing knows of one channel's customers in a batch, read in one go before it:
+    then each item is decided without a round trip to the database. Only the IGSIDs and mids
+    in `igsids` and `mids_looked_up` were looked up; anything else must be asked of the
+    database."""
+
+    igsids: set[str]
+    contacts: dict[str, Contact]  # by IGSID
+    open_conversations: dict[str, str]  # conversation id, by contact id: locked until commit
+    last_done_at_ms: dict[str, int]  # by contact id
+    mids_looked_up: set[str]
+    mids_stored: set[str]
+
+
 @dataclass(frozen=True, slots=True)
 class Conversation:
     id: str

@@ -25,6 +25,7 @@ from convohook.domain.model import (
     Delivery,
     DueDelivery,
     DueReply,
+    KnownCustomers,
     Message,
     Org,
     OutboundMessage,
@@ -137,6 +138,11 @@ class ContactStore(Protocol):
         """The contact, and whether this transaction created it (then it has no history)."""
         ...
 
+    def create_contact(self, org_id: str, channel_id: str, igsid: str, now_ms: int) -> Contact:
+        """A contact `known_customers` found missing. Another process's, created meanwhile,
+        fails the transaction with a ConflictError."""
+        ...
+
     def set_contact_profile(
         self,
         contact_id: str,
@@ -176,6 +182,28 @@ class ConversationStore(Protocol):
         now_ms: int,
         conversation_id: str | None = None,
     ) -> bool: ...
+    def known_customers(
+        self, channel_id: str, igsids: Sequence[str], mids: Sequence[str]
+    ) -> KnownCustomers:
+        """What a batch needs of these customers and mids, read at once (on PostgreSQL, one
+        round trip); their open conversations locked."""
+        ...
+
+    def add_message(
+        self,
+        channel_id: str,
+        mid: str,
+        contact_id: str,
+        kind: str,
+        text: str | None,
+        timestamp_ms: int,
+        now_ms: int,
+        conversation_id: str | None = None,
+    ) -> None:
+        """A message `known_customers` found missing. Another process's, stored meanwhile,
+        fails the transaction with a ConflictError."""
+        ...
+
     def list_messages(
         self, org_id: str, conversation_id: str, after: tuple[int, str] | None, limit: int
     ) -> list[Message]:
@@ -277,8 +305,11 @@ class OutboxStore(Protocol):
     def claim_awaiting_profiles(
         self, now_ms: int, lease_until_ms: int, limit: int
     ) -> list[AwaitingProfile]: ...
-    def events_awaiting_profile(self, contact_id: str) -> list[tuple[str, str, str | None]]:
-        """(id, type, details) of each."""
+    def events_awaiting_profiles(
+        self, contact_ids: Sequence[str]
+    ) -> dict[str, list[tuple[str, str, str | None]]]:
+        """By contact, (id, type, details) of each of its events waiting for its profile, in
+        order; one read for them all."""
         ...
 
     def set_event_payload(self, event_id: str, payload: bytes) -> None: ...

@@ -42,6 +42,8 @@ def backoff_ms(attempts: int) -> int:
 def apply_profile_results(tx: Transaction, results: list[ProfileResult], now_ms: int) -> int:
     """Record lookups; returns how many events became ready to send."""
     ready = 0
+    # Read for all at once: one round trip on PostgreSQL, not one per lookup.
+    waiting_events = tx.events_awaiting_profiles([r.waiting.contact.id for r in results])
     for result in results:
         waiting = result.waiting
         contact = waiting.contact
@@ -67,7 +69,7 @@ def apply_profile_results(tx: Transaction, results: list[ProfileResult], now_ms:
             profile, is_igsid = fallback_profile(waiting)
             if is_igsid:
                 tx.set_contact_profile(contact.id, profile.username, None, "fallback", now_ms)
-        for event_id, event_type, details in tx.events_awaiting_profile(contact.id):
+        for event_id, event_type, details in waiting_events.pop(contact.id, []):
             tx.set_event_payload(
                 event_id,
                 build_body(

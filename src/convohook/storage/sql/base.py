@@ -37,6 +37,20 @@ def _flag(value: object) -> bool | None:
     return None if value is None else bool(value)
 
 
+# IN lists are cut to this many values: far below SQLite's limit on parameters (32,766).
+IN_LIST_CHUNK = 500
+
+
+def chunks(values: Sequence[str]) -> list[Sequence[str]]:
+    """`values` in parts short enough for one IN list each."""
+    return [values[i : i + IN_LIST_CHUNK] for i in range(0, len(values), IN_LIST_CHUNK)]
+
+
+def placeholders(values: Sequence[object]) -> str:
+    """The placeholders of an IN list of `values`."""
+    return ", ".join("?" * len(values))
+
+
 def contact_row(row: Sequence[Any]) -> Contact:
     return Contact(
         id=row[0],

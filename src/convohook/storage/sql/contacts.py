@@ -36,6 +36,29 @@ class ContactsSQL(SQLBase):
             row = self._x(select, (channel_id, igsid)).fetchone()  # another worker's, since
         return contact_row(row), False
 
+    def create_contact(self, org_id: str, channel_id: str, igsid: str, now_ms: int) -> Contact:
+        """A contact known not to exist (`known_customers`): nothing to read back. Should another
+        process create it meanwhile, the key fails this transaction (a ConflictError), and the
+        retry finds it."""
+        contact = Contact(
+            id=new_id("ct", now_ms),
+            org_id=org_id,
+            channel_id=channel_id,
+            igsid=igsid,
+            customer_id=new_customer_id(),
+            username=None,
+            name=None,
+            profile_status="unknown",
+            profile_fetched_at_ms=None,
+            created_at_ms=now_ms,
+        )
+        self._x(
+            "INSERT INTO contacts (id, org_id, channel_id, igsid, customer_id, created_at_ms) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (contact.id, org_id, channel_id, igsid, contact.customer_id, now_ms),
+        )
+        return contact
+
     def set_contact_profile(
         self,
         contact_id: str,

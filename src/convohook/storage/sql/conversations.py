@@ -8,12 +8,16 @@ from typing import Any
 
 from convohook.domain.model import (
     Conversation,
+    KnownCustomers,
     Message,
 )
 from convohook.storage.sql.base import (
     CONTACT_COLS,
+    Cursor,
     SQLBase,
+    chunks,
     contact_row,
+    placeholders,
 )
 
 
@@ -27,6 +31,96 @@ def _deadline(last_message_at: str, channel_id: str) -> str:
 
 
 class ConversationsSQL(SQLBase):
+    def known_customers(
+        self, channel_id: str, igsids: Sequence[str], mids: Sequence[str]
+    ) -> KnownCustomers:
+        """A batch's customers of one channel as stored: every statement is sent before any
+        result is read, so on PostgreSQL (pipelined) the whole lookup is one round trip. Their
+        open conversations are locked, as `open_conversation_of` locks one."""
+        known = KnownCustomers(
+            igsids=set(igsids),
+            contacts={},
+            open_conversations={},
+            last_done_at_ms={},
+            mids_looked_up=set(mids),
+            mids_stored=set(),
+        )
+        reads: list[tuple[str, Cursor]] = []
+        for part in chunks(sorted(known.igsids)):
+            in_list = placeholders(part)
+            of_contacts = f"SELECT id FROM contacts WHERE channel_id = ? AND igsid IN ({in_list})"
+            reads += [
+                (
+                    "contact",
+                    self._x(
+                        f"SELECT {CONTACT_COLS} FROM contacts c "
+                        f"WHERE c.channel_id = ? AND c.igsid IN ({in_list})",
+                        (channel_id, *part),
+                    ),
+                ),
+                (
+                    "open",
+                    self._x(
+                        "SELECT contact_id, id FROM conversations WHERE channel_id = ? "
+                        f"AND status = 'open' AND contact_id IN ({of_contacts}) ORDER BY id"
+                        + self.FOR_UPDATE,
+                        (channel_id, channel_id, *part),
+                    ),
+                ),
+                (
+                    "done",
+                    self._x(
+                        "SELECT contact_id, max(done_at_ms) FROM conversations "
+                        f"WHERE channel_id = ? AND contact_id IN ({of_contacts}) "
+                        "AND done_at_ms IS NOT NULL GROUP BY contact_id",
+                        (channel_id, channel_id, *part),
+                    ),
+                ),
+            ]
+        for part in chunks(sorted(known.mids_looked_up)):
+            reads.append(
+                (
+                    "mid",
+                    self._x(
+                        "SELECT mid FROM messages WHERE channel_id = ? "
+                        f"AND mid IN ({placeholders(part)})",
+                        (channel_id, *part),
+                    ),
+                )
+            )
+        for what, cursor in reads:
+            for row in cursor.fetchall():
+                if what == "contact":
+                    contact = contact_row(row)
+                    known.contacts[contact.igsid] = contact
+                elif what == "open":
+                    known.open_conversations[str(row[0])] = str(row[1])
+                elif what == "done":
+                    known.last_done_at_ms[str(row[0])] = int(row[1])
+                else:
+                    known.mids_stored.add(str(row[0]))
+        return known
+
+    def add_message(
+        self,
+        channel_id: str,
+        mid: str,
+        contact_id: str,
+        kind: str,
+        text: str | None,
+        timestamp_ms: int,
+        now_ms: int,
+        conversation_id: str | None = None,
+    ) -> None:
+        """A message known not to be stored (`known_customers`): nothing to read back. Should
+        another process store it meanwhile, the key fails this transaction (a ConflictError),
+        and the retry finds it stored."""
+        self._x(
+            "INSERT INTO messages (channel_id, mid, contact_id, kind, text, timestamp_ms, "
+            "received_at_ms, conversation_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (channel_id, mid, contact_id, kind, text, timestamp_ms, now_ms, conversation_id),
+        )
+
     def insert_message(
         self,
         channel_id: str,

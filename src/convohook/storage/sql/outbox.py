@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from convohook.domain.model import (
     AwaitingProfile,
@@ -12,7 +12,9 @@ from convohook.storage.sql.base import (
     CONTACT_COLS,
     CONTACT_WIDTH,
     SQLBase,
+    chunks,
     contact_row,
+    placeholders,
 )
 
 
@@ -107,13 +109,24 @@ class OutboxSQL(SQLBase):
             for r in rows
         ]
 
-    def events_awaiting_profile(self, contact_id: str) -> list[tuple[str, str, str | None]]:
-        rows = self._x(
-            "SELECT id, type, details FROM events WHERE contact_id = ? AND payload IS NULL "
-            "ORDER BY id",
-            (contact_id,),
-        ).fetchall()
-        return [(str(r[0]), str(r[1]), r[2]) for r in rows]
+    def events_awaiting_profiles(
+        self, contact_ids: Sequence[str]
+    ) -> dict[str, list[tuple[str, str, str | None]]]:
+        found: dict[str, list[tuple[str, str, str | None]]] = {}
+        cursors = [
+            self._x(
+                "SELECT contact_id, id, type, details FROM events "
+                f"WHERE contact_id IN ({placeholders(part)}) AND payload IS NULL ORDER BY id",
+                part,
+            )
+            for part in chunks(sorted(set(contact_ids)))
+        ]
+        for cursor in cursors:
+            for contact_id, event_id, event_type, details in cursor.fetchall():
+                found.setdefault(str(contact_id), []).append(
+                    (str(event_id), str(event_type), details)
+                )
+        return found
 
     def set_event_payload(self, event_id: str, payload: bytes) -> None:
         self._x(
