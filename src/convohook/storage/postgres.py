@@ -26,6 +26,7 @@ from convohook.domain.model import BotRun, OutboundMessage
 from convohook.storage import migrations
 from convohook.storage.base import MigrationProgress
 from convohook.storage.errors import CannotConnect, ConflictError, UnavailableError
+from convohook.storage.held_inserts import HeldInserts
 from convohook.storage.redact import redacted_url
 from convohook.storage.sealing import PLAIN, Sealer
 from convohook.storage.sql import FIFO_READY, Cursor, SQLTransaction
@@ -95,21 +96,40 @@ class PostgresTransaction(SQLTransaction):
         self._c = conn
         self._pipeline = pipeline
         self._wake: set[str] = set()
+        self._held = HeldInserts()
 
     def _x(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        self.send_held()
         return _PipelinedCursor(self._c.execute(_pg(sql), _storable(params)), self._pipeline)
 
     def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.send_held()
         if rows:
             with self._c.cursor() as cur:
                 cur.executemany(_pg(sql), [_storable(row) for row in rows])
+
+    def _insert(self, sql: str, params: Sequence[Any]) -> None:
+        if not self._held.hold(sql, params):
+            self._x(sql, params)
+
+    def _insert_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        for row in rows:
+            self._insert(sql, row)
+
+    def send_held(self) -> None:
+        """The inserts held back (storage/held_inserts.py), as multi-row statements."""
+        if self._held:
+            for sql, params in self._held.take():
+                self._c.execute(_pg(sql), _storable(params))
 
     def _notify(self, what: str) -> None:
         self._wake.add(what)
 
     def send_notifies(self) -> None:
         """One NOTIFY per kind of work per transaction, sent last: PostgreSQL delivers it at
-        commit, and only then, so a woken worker always finds the work."""
+        commit, and only then, so a woken worker always finds the work. What is held goes
+        first."""
+        self.send_held()
         for what in sorted(self._wake):
             self._c.execute("SELECT pg_notify(%s, %s)", (CHANNEL, what))
         self._wake.clear()

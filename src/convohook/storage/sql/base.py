@@ -115,3 +115,11 @@ class SQLBase:
 
     def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         raise NotImplementedError
+
+    def _insert(self, sql: str, params: Sequence[Any]) -> None:
+        """An INSERT whose result is not read: a backend may send it later, with others
+        (storage/held_inserts.py), but before any other statement of the transaction."""
+        self._x(sql, params)
+
+    def _insert_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._many(sql, rows)

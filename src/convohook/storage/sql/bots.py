@@ -139,7 +139,7 @@ class BotsSQL(SQLBase):
 
     def insert_bot_runs(self, runs: Sequence[BotRun]) -> None:
         """New pending runs; a run for a (bot, trigger) that has one already is not added."""
-        self._many(
+        self._insert_many(
             "INSERT INTO bot_runs (id, org_id, bot_id, trigger, trigger_key, conversation_id, "
             "contact_id, text, referral, reason, happened_at_ms, status, created_at_ms) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?) "

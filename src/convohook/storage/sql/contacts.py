@@ -52,7 +52,7 @@ class ContactsSQL(SQLBase):
             profile_fetched_at_ms=None,
             created_at_ms=now_ms,
         )
-        self._x(
+        self._insert(
             "INSERT INTO contacts (id, org_id, channel_id, igsid, customer_id, created_at_ms) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             (contact.id, org_id, channel_id, igsid, contact.customer_id, now_ms),

@@ -115,7 +115,7 @@ class ConversationsSQL(SQLBase):
         """A message known not to be stored (`known_customers`): nothing to read back. Should
         another process store it meanwhile, the key fails this transaction (a ConflictError),
         and the retry finds it stored."""
-        self._x(
+        self._insert(
             "INSERT INTO messages (channel_id, mid, contact_id, kind, text, timestamp_ms, "
             "received_at_ms, conversation_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (channel_id, mid, contact_id, kind, text, timestamp_ms, now_ms, conversation_id),
@@ -189,7 +189,7 @@ class ConversationsSQL(SQLBase):
         last_message_at_ms: int | None = None,
     ) -> None:
         last = opened_at_ms if last_message_at_ms is None else last_message_at_ms
-        self._x(
+        self._insert(
             "INSERT INTO conversations (id, org_id, channel_id, contact_id, status, reason, "
             "opened_at_ms, last_message_at_ms, idle_deadline_ms) VALUES (?, ?, ?, ?, 'open', ?, "
             "?, ?, " + _deadline("CAST(? AS BIGINT)", "?") + ")",

@@ -132,7 +132,7 @@ class DeliveriesSQL(SQLBase):
         return int(row[0]) if row and row[0] is not None else None
 
     def record_attempt(self, delivery_id: str, attempt: Attempt) -> None:
-        self._x(
+        self._insert(
             "INSERT INTO attempts (delivery_id, attempt_number, attempted_at_ms, url, "
             "status_code, response_body, duration_ms, error, error_class, request_headers, "
             "request_body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -21,7 +21,7 @@ class NotificationsSQL(SQLBase):
         return int(row[0])
 
     def insert_notifications(self, bodies: Sequence[bytes], now_ms: int) -> None:
-        self._many(
+        self._insert_many(
             "INSERT INTO notifications (body, received_at_ms) VALUES (?, ?)",
             [(body, now_ms) for body in bodies],
         )

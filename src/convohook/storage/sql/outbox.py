@@ -37,7 +37,7 @@ class OutboxSQL(SQLBase):
         profile_claimed_until_ms: int = 0,
         details: str | None = None,
     ) -> None:
-        self._x(
+        self._insert(
             "INSERT INTO events (id, org_id, channel_id, type, conversation_id, contact_id, "
             "reason, payload, profile_deadline_ms, first_message_text, first_message_at_ms, "
             "created_at_ms, profile_next_at_ms, details) "
@@ -63,7 +63,7 @@ class OutboxSQL(SQLBase):
     def insert_deliveries(
         self, rows: Iterable[tuple[str, str]], event_id: str, org_id: str, now_ms: int
     ) -> None:
-        self._many(
+        self._insert_many(
             "INSERT INTO deliveries (id, org_id, event_id, webhook_id, status, "
             "next_attempt_at_ms, created_at_ms, updated_at_ms) "
             "VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
