@@ -34,9 +34,16 @@ class ConversationsSQL(SQLBase):
     def known_customers(
         self, channel_id: str, igsids: Sequence[str], mids: Sequence[str]
     ) -> KnownCustomers:
-        """A batch's customers of one channel as stored: every statement is sent before any
-        result is read, so on PostgreSQL (pipelined) the whole lookup is one round trip. Their
-        open conversations are locked, as `open_conversation_of` locks one."""
+        """A batch's customers of one channel as stored, in two round trips on PostgreSQL
+        (pipelined: every statement of a step is sent before any result is read): their
+        contacts and the mids already stored; then, for the customers already known only,
+        their open conversations (locked, as `open_conversation_of` locks one) and when
+        their last conversation was marked done.
+
+        The second step looks conversations up by contact id, not through a subquery on
+        contacts: on tables that grew fast since they were last analyzed (a new install's
+        first burst), PostgreSQL planned the subquery as a scan of every open conversation
+        of the channel, 5 to 80 ms a batch instead of 0.1."""
         known = KnownCustomers(
             igsids=set(igsids),
             contacts={},
@@ -45,60 +52,51 @@ class ConversationsSQL(SQLBase):
             mids_looked_up=set(mids),
             mids_stored=set(),
         )
-        reads: list[tuple[str, Cursor]] = []
-        for part in chunks(sorted(known.igsids)):
+        contacts = [
+            self._x(
+                f"SELECT {CONTACT_COLS} FROM contacts c "
+                f"WHERE c.channel_id = ? AND c.igsid IN ({placeholders(part)})",
+                (channel_id, *part),
+            )
+            for part in chunks(sorted(known.igsids))
+        ]
+        stored = [
+            self._x(
+                f"SELECT mid FROM messages WHERE channel_id = ? AND mid IN ({placeholders(part)})",
+                (channel_id, *part),
+            )
+            for part in chunks(sorted(known.mids_looked_up))
+        ]
+        for cursor in contacts:
+            for row in cursor.fetchall():
+                contact = contact_row(row)
+                known.contacts[contact.igsid] = contact
+        for cursor in stored:
+            known.mids_stored.update(str(row[0]) for row in cursor.fetchall())
+        steps: list[tuple[Cursor, Cursor]] = []
+        for part in chunks(sorted(c.id for c in known.contacts.values())):
             in_list = placeholders(part)
-            of_contacts = f"SELECT id FROM contacts WHERE channel_id = ? AND igsid IN ({in_list})"
-            reads += [
+            steps.append(
                 (
-                    "contact",
-                    self._x(
-                        f"SELECT {CONTACT_COLS} FROM contacts c "
-                        f"WHERE c.channel_id = ? AND c.igsid IN ({in_list})",
-                        (channel_id, *part),
-                    ),
-                ),
-                (
-                    "open",
                     self._x(
                         "SELECT contact_id, id FROM conversations WHERE channel_id = ? "
-                        f"AND status = 'open' AND contact_id IN ({of_contacts}) ORDER BY id"
+                        f"AND status = 'open' AND contact_id IN ({in_list}) ORDER BY id"
                         + self.FOR_UPDATE,
-                        (channel_id, channel_id, *part),
+                        (channel_id, *part),
                     ),
-                ),
-                (
-                    "done",
                     self._x(
                         "SELECT contact_id, max(done_at_ms) FROM conversations "
-                        f"WHERE channel_id = ? AND contact_id IN ({of_contacts}) "
-                        "AND done_at_ms IS NOT NULL GROUP BY contact_id",
-                        (channel_id, channel_id, *part),
-                    ),
-                ),
-            ]
-        for part in chunks(sorted(known.mids_looked_up)):
-            reads.append(
-                (
-                    "mid",
-                    self._x(
-                        "SELECT mid FROM messages WHERE channel_id = ? "
-                        f"AND mid IN ({placeholders(part)})",
-                        (channel_id, *part),
+                        f"WHERE contact_id IN ({in_list}) AND done_at_ms IS NOT NULL "
+                        "GROUP BY contact_id",
+                        part,
                     ),
                 )
             )
-        for what, cursor in reads:
-            for row in cursor.fetchall():
-                if what == "contact":
-                    contact = contact_row(row)
-                    known.contacts[contact.igsid] = contact
-                elif what == "open":
-                    known.open_conversations[str(row[0])] = str(row[1])
-                elif what == "done":
-                    known.last_done_at_ms[str(row[0])] = int(row[1])
-                else:
-                    known.mids_stored.add(str(row[0]))
+        for open_rows, done_rows in steps:
+            for row in open_rows.fetchall():
+                known.open_conversations[str(row[0])] = str(row[1])
+            for row in done_rows.fetchall():
+                known.last_done_at_ms[str(row[0])] = int(row[1])
         return known
 
     def add_message(
