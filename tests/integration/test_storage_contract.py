@@ -19,8 +19,10 @@ from convohook.storage.database import Database
 from convohook.storage.errors import ConflictError
 from convohook.usecases.conversations import mark_done
 from convohook.usecases.delivery import (
+    Claimed,
     Recorded,
     SentAttempt,
+    claim_deliveries,
     claim_due_deliveries,
     record_attempts,
     retry_now,
@@ -227,6 +229,32 @@ def test_process_pending_applies_stored_notifications(db: Database) -> None:
     assert db.run_sync(lambda tx: tx.pending_notifications(10)) == []
 
 
+def test_a_batch_reports_which_of_its_deliveries_are_due_now(db: Database) -> None:
+    """The processor wakes the dispatcher for deliveries it can send, not for those waiting
+    for a profile (it found none, and ran an empty round per opening)."""
+    channel, _ = setup_org(db)
+
+    def process(*items: tuple[str, str, int]) -> ProcessReport:
+        messages = [n.text_message(igsid, "1784", mid, ts, "hi") for igsid, mid, ts in items]
+        body = n.encode(n.notification([n.entry("1784", messages)]))
+        db.run_sync(lambda tx: tx.insert_notification(body, T0))
+        return db.run_sync(process_pending, now_ms=T0 + 20_000, limit=10, policy=POLICY)
+
+    first = process(("111", "a", T0))
+    assert (first.deliveries, first.deliveries_ready) == (1, 0)
+    [waiting] = db.run_sync(lambda tx: tx.claim_awaiting_profiles(T0, T0 + 10_000, 10))
+    db.run_sync(apply_profile_results, [ProfileResult(waiting, CustomerProfile("jane", "J"))], T0)
+    [conv] = db.run_sync(
+        lambda tx: tx.list_conversations(
+            channel.org_id, status="open", channel_id=None, contact_id=None, before=None, limit=5
+        )
+    )
+    db.run_sync(mark_done, channel.org_id, conv.id, clock=lambda: T0 + 10_000)
+    # Jane again (her profile is fresh: due at once) and a new customer (waits for his).
+    again = process(("111", "b", T0 + 15_000), ("222", "c", T0))
+    assert (again.openings, again.deliveries, again.deliveries_ready) == (2, 2, 1)
+
+
 def test_deliveries_wait_for_the_profile_then_are_claimed_once(db: Database) -> None:
     channel, _ = setup_org(db)
     apply(db, channel, msg())
@@ -246,6 +274,22 @@ def test_deliveries_wait_for_the_profile_then_are_claimed_once(db: Database) -> 
     assert db.run_sync(lambda tx: tx.claim_due_deliveries(T0 + 1, T0 + 60_000, 10)) == []
     again = db.run_sync(lambda tx: tx.claim_due_deliveries(T0 + 60_000, T0 + 120_000, 10))
     assert [d.id for d in again] == [claimed[0].id]
+
+
+def test_a_claim_that_drains_the_due_says_when_the_next_one_is(db: Database) -> None:
+    """The dispatcher's round is one transaction: the claim, and what to wait for after it."""
+    channel, _ = setup_org(db)
+    for igsid in ("111", "222"):
+        apply(db, channel, msg(igsid=igsid, mid=igsid))
+    waiting = db.run_sync(lambda tx: tx.claim_awaiting_profiles(T0, T0 + 10_000, 10))
+    results = [ProfileResult(w, CustomerProfile(w.contact.igsid, None)) for w in waiting]
+    db.run_sync(apply_profile_results, results, T0)
+    first = db.run_sync(claim_deliveries, T0, T0 + 60_000, 1)
+    assert (len(first.due), first.drained, first.next_due_at_ms) == (1, False, None)
+    second = db.run_sync(claim_deliveries, T0, T0 + 30_000, 10)
+    # Nothing else is due: the next thing is the second claim's lease running out.
+    assert (len(second.due), second.drained, second.next_due_at_ms) == (1, True, T0 + 30_000)
+    assert db.run_sync(claim_deliveries, T0 + 1, T0 + 90_000, 10) == Claimed([], True, T0 + 30_000)
 
 
 def test_lookups_recorded_together_each_fill_their_own_contacts_events(db: Database) -> None:

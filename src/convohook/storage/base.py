@@ -495,8 +495,10 @@ class Storage(Protocol):
     listen_polls: bool
 
     def listen(self, on_change: Callable[[str], None], stop: threading.Event) -> None:
-        """Block until `stop` is set, calling `on_change(kind)` when work was committed, by
-        this process or another: `kind` is "notifications", "profiles", "deliveries",
+        """Block until `stop` is set, calling `on_change(kind)` when work was committed by
+        another process (whatever writes work in this one wakes its loops itself; a backend
+        may pass over this process's own commits, PostgreSQL does): `kind` is
+        "notifications", "profiles", "deliveries",
         "replies", or "*" for anything (also once at the start, for what was committed
         before). Keeps trying after a lost connection; the workers' idle poll covers the gap.
         Call it in a thread."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -109,9 +110,14 @@ class PostgresTransaction(SQLTransaction):
     SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
 
     def __init__(
-        self, conn: psycopg.Connection[Any], pipeline: psycopg.Pipeline, sealer: Sealer
+        self,
+        conn: psycopg.Connection[Any],
+        pipeline: psycopg.Pipeline,
+        sealer: Sealer,
+        origin: str,
     ) -> None:
         super().__init__(sealer)
+        self._origin = origin
         self._c = conn
         self._pipeline = pipeline
         self._wake: set[str] = set()
@@ -148,12 +154,14 @@ class PostgresTransaction(SQLTransaction):
         self._wake.add(what)
 
     def send_notifies(self) -> None:
-        """One NOTIFY per kind of work per transaction, sent last: PostgreSQL delivers it at
-        commit, and only then, so a woken worker always finds the work. What is held goes
-        first."""
+        """One NOTIFY per transaction, sent last: PostgreSQL delivers it at commit, and only
+        then, so a woken worker always finds the work. It names the kinds of work and the
+        process that wrote it (`deliveries,profiles 3f2a…`: see `PostgresStorage.listen`).
+        What is held goes first."""
         self.send_held()
-        for what in sorted(self._wake):
-            self._c.execute("SELECT pg_notify(%s, %s)", (CHANNEL, what))
+        if self._wake:
+            payload = f"{','.join(sorted(self._wake))} {self._origin}"
+            self._c.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
         self._wake.clear()
 
     def _claim_ids(self, now_ms: int, lease_until_ms: int, limit: int) -> list[str]:
@@ -233,6 +241,8 @@ class PostgresStorage:
         sealer: Sealer = PLAIN,
     ) -> None:
         self._sealer = sealer
+        # Names this process in its NOTIFYs, so that `listen` can pass over its own.
+        self._origin = secrets.token_hex(8)
         self.url = normalize_url(url)
         self._pool = ConnectionPool(
             self.url,
@@ -273,7 +283,7 @@ class PostgresStorage:
                 if not write:
                     # Several statements, one snapshot (READ COMMITTED would give each its own).
                     conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                tx = PostgresTransaction(conn, pipe, self._sealer)
+                tx = PostgresTransaction(conn, pipe, self._sealer, self._origin)
                 yield tx
                 tx.send_notifies()
         except (psycopg.errors.IntegrityError, psycopg.errors.SerializationFailure) as exc:
@@ -326,8 +336,14 @@ class PostgresStorage:
         return done
 
     def listen(self, on_change: Callable[[str], None], stop: threading.Event) -> None:
-        """Block, calling `on_change(what)` for every NOTIFY, until `stop` is set.
-        Reconnects after a lost connection; meanwhile the workers' idle poll covers."""
+        """Block, calling `on_change(what)` for every NOTIFY of another process, until `stop`
+        is set. Reconnects after a lost connection; meanwhile the workers' idle poll covers.
+
+        This process's own NOTIFYs are passed over: whatever writes work here wakes the
+        loops here itself, at once (as on SQLite, where nothing else would), and the echo
+        from the database made every worker run an empty round after each of its own
+        commits. A NOTIFY without an origin (a `NOTIFY convohook` by hand) wakes
+        everything."""
         while not stop.is_set():
             try:
                 with psycopg.connect(self.url, autocommit=True, connect_timeout=10) as conn:
@@ -335,7 +351,10 @@ class PostgresStorage:
                     on_change("*")  # anything sent while we were not listening
                     while not stop.is_set():
                         for note in conn.notifies(timeout=1.0):
-                            on_change(note.payload)
+                            kinds, _, origin = note.payload.partition(" ")
+                            if origin != self._origin:
+                                for what in kinds.split(",") if kinds else ["*"]:
+                                    on_change(what)
             except psycopg.OperationalError as exc:
                 if not stop.is_set():
                     log.warning("LISTEN connection lost, reconnecting in 1 s: %s", exc)

@@ -188,6 +188,24 @@ def claim_due_deliveries(
     return tx.claim_due_deliveries(now_ms, lease_until_ms, limit)
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """A dispatcher round's claim, and what it is to wait for after it."""
+
+    due: list[DueDelivery]
+    drained: bool  # fewer were due than asked for: none is left for now
+    next_due_at_ms: int | None  # when drained: when the next one is due (None: nothing waits)
+
+
+def claim_deliveries(tx: Transaction, now_ms: int, lease_until_ms: int, limit: int) -> Claimed:
+    """`claim_due_deliveries`, and when that drained them, when the next one is due, in the same
+    transaction: a dispatcher round that ends in a wait is one transaction, not two (at a
+    steady trickle of openings, most rounds end so)."""
+    due = tx.claim_due_deliveries(now_ms, lease_until_ms, limit)
+    drained = len(due) < limit
+    return Claimed(due, drained, tx.next_due_at() if drained else None)
+
+
 def defer_deliveries(tx: Transaction, rows: Sequence[tuple[str, int]], now_ms: int) -> None:
     """Put claimed deliveries back, each due at its time, without counting an attempt (a
     webhook's rate limit held them back)."""

@@ -46,6 +46,9 @@ class ProcessReport:
     reopened: int = 0
     duplicates: int = 0
     deliveries: int = 0
+    # Of those, the ones whose payload is complete: due now. The rest wait for a profile, and
+    # waking the dispatcher for them only made it look for work and find none.
+    deliveries_ready: int = 0
     awaiting_profile: int = 0
     bot_runs: int = 0
     failed: int = 0
@@ -295,6 +298,7 @@ def apply_item(
     report.openings += 1
     report.reopened += decision is Decision.REOPEN
     report.deliveries += emitted.deliveries
+    report.deliveries_ready += emitted.deliveries if emitted.ready else 0
     report.awaiting_profile += 0 if emitted.ready else 1
     return decision
 

@@ -19,7 +19,7 @@ from convohook.runtime.workers.batching import next_batch
 from convohook.storage.errors import StorageError
 from convohook.usecases.delivery import (
     SentAttempt,
-    claim_due_deliveries,
+    claim_deliveries,
     defer_deliveries,
     next_due_at,
     record_attempts,
@@ -41,6 +41,9 @@ class Dispatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._limits = WebhookLimits()
         self._drained = False  # the last claim took everything due: wait for a wake-up
+        # When the next delivery is due, as the last claim read it (in a 1-tuple: None inside
+        # means nothing waits); None when unknown, and read before waiting.
+        self._next_due: tuple[int | None] | None = None
 
     @property
     def capacity(self) -> int:
@@ -147,8 +150,10 @@ class Dispatcher:
         lease_ms = int((2 * s.settings.delivery_timeout + 5) * 1000)
         # Durable: this commit is what the webhook about to be sent stands on.
         wanted = min(self.capacity, CLAIM_BATCH)
-        due = await s.db.run(claim_due_deliveries, now, now + lease_ms, wanted)
-        self._drained = len(due) < wanted
+        claimed = await s.db.run(claim_deliveries, now, now + lease_ms, wanted)
+        due = claimed.due
+        self._drained = claimed.drained
+        self._next_due = (claimed.next_due_at_ms,) if claimed.drained else None
         if due:
             # Bots' runs wait for their conversation's webhooks to go out first; costs nothing
             # unless the bot runner waits on it.
@@ -170,11 +175,13 @@ class Dispatcher:
             task.add_done_callback(self._tasks.discard)
         if held_back:
             await s.db.relaxed.run(defer_deliveries, held_back, now)
+            self._next_due = None  # moved: read it again
         return len(due) - len(held_back)
 
     async def _idle_wait(self) -> None:
         s = self.s
-        next_at = await s.db.read(next_due_at)
+        known, self._next_due = self._next_due, None
+        next_at = known[0] if known is not None else await s.db.read(next_due_at)
         await s.signals.deliveries.wait_until(next_at, s.clock(), s.settings.idle_poll_seconds)
 
     async def run(self) -> None:

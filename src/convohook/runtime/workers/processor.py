@@ -47,7 +47,7 @@ class Processor:
         metrics.openings.labels("first_message").inc(report.openings - report.reopened)
         metrics.openings.labels("reopened").inc(report.reopened)
         metrics.duplicates.inc(report.duplicates)
-        if report.deliveries:
+        if report.deliveries_ready:
             s.signals.deliveries.notify()
         if report.bot_runs:
             s.signals.bots.notify()
