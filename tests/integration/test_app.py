@@ -416,6 +416,23 @@ async def test_done_fires_closed_and_reopen_keeps_the_customer_id(stack: Stack) 
     assert len(stack.receiver.received) == 3
 
 
+async def test_a_fifo_conversations_next_event_goes_as_soon_as_the_one_before_succeeds(
+    stack: Stack,
+) -> None:
+    """A FIFO webhook's closed event waits for its opened one; the opened one's success must
+    wake the dispatcher for it (a plain success does not), not leave it to the idle poll."""
+    await stack.subscribe(events=["conversation.opened", "conversation.closed"], ordering="fifo")
+    stack.receiver.statuses = [500]  # the opened event is retried (0.2 s): the closed one waits
+    stack.graph.put("555", "kim", "Kim")
+    await stack.dm("555", "f1")
+    await stack.receiver.wait_for(1)
+    [conversation] = (await stack.base.ok("GET", "/api/v1/conversations?status=open"))["items"]
+    await stack.base.ok("POST", f"/api/v1/conversations/{conversation['id']}/done")
+    # Well within the idle poll (30 s), which would deliver it anyway.
+    received = await stack.receiver.wait_for(3, timeout=10)
+    assert [r.json().get("conversationClosed", False) for r in received] == [False, False, True]
+
+
 async def test_graph_down_delays_then_sends_best_known(stack: Stack) -> None:
     await stack.subscribe()
     stack.graph.set_fault("down")

@@ -685,15 +685,32 @@ def test_fifo_webhook_sends_a_conversations_events_in_order(db: Database) -> Non
     # The opened delivery is first; the closed one waits for it.
     [first] = db.run_sync(lambda tx: tx.claim_due_deliveries(T0 + 2, T0 + 1_000, 10))
     assert db.run_sync(lambda tx: tx.claim_due_deliveries(T0 + 2, T0 + 1_000, 10)) == []
-    db.run_sync(
+    assert first.fifo
+    recorded = db.run_sync(
         record_attempts,
         [SentAttempt(first, AttemptResult(200, "", 1.0, None, None), T0)],
         now_ms=T0 + 3,
         schedule=(1.0,),
         rng=random.Random(1),
     )
+    assert recorded == Recorded(succeeded=1, more_due=True)  # the dispatcher must look again
     [second] = db.run_sync(lambda tx: tx.claim_due_deliveries(T0 + 4, T0 + 1_000, 10))
     assert second.event_type == "conversation.closed"
+
+
+def test_a_plain_success_makes_nothing_due(db: Database) -> None:
+    """After it the dispatcher need not look for work: it had an empty round per opening."""
+    _ready_delivery(db)
+    [due] = db.run_sync(lambda tx: tx.claim_due_deliveries(T0, T0 + 1_000, 10))
+    assert not due.fifo
+    recorded = db.run_sync(
+        record_attempts,
+        [SentAttempt(due, AttemptResult(200, "", 1.0, None, None), T0)],
+        now_ms=T0 + 3,
+        schedule=(1.0,),
+        rng=random.Random(1),
+    )
+    assert recorded == Recorded(succeeded=1, more_due=False)
 
 
 def test_deferred_deliveries_come_back_without_an_attempt(db: Database) -> None:

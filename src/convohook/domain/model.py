@@ -254,6 +254,7 @@ class DueDelivery:
     max_concurrency: int | None = None
     org_id: str = ""
     details: str | None = None  # JSON: what the event says beyond the DoubleTick fields
+    fifo: bool = False  # the webhook's ordering: its conversation's next delivery waits for this
 
     @property
     def secrets(self) -> tuple[str, ...]:

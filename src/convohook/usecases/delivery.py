@@ -40,6 +40,10 @@ class Recorded:
     succeeded: int = 0
     failed: int = 0  # the schedule ran out, or the endpoint answered 410 Gone
     webhooks_disabled: int = 0  # by a 410, or by failing for the health window
+    # Something may have become due that the dispatcher's last claim did not see: a retry,
+    # the next delivery of a FIFO webhook's conversation, an operations event. Not after
+    # plain successes, the common case: waking then only ran an empty claim.
+    more_due: bool = True
 
 
 def record_attempts(
@@ -57,6 +61,7 @@ def record_attempts(
     Endpoint health: a webhook whose attempts have failed without a single success for
     `disable_after_ms` is disabled (its deliveries wait; re-enable it and recover them)."""
     retries = succeeded = failed = disabled = 0
+    unblocking = False  # a FIFO webhook's delivery settled: its conversation's next is due
     healthy: set[str] = set()  # marked healthy in this batch, with no failure since
     for item in sent:
         due, result = item.due, item.result
@@ -89,6 +94,7 @@ def record_attempts(
         step = decide_next(
             number, outcome, schedule, now_s, rng, min_delay_after_throttle=min_delay_after_throttle
         )
+        unblocking = unblocking or due.fifo
         if isinstance(step, Succeeded):
             if due.webhook_id not in healthy:  # once per webhook and batch, not per delivery
                 tx.webhook_healthy(due.webhook_id)
@@ -146,7 +152,8 @@ def record_attempts(
             last_error=last_error,
             now_ms=now_ms,
         )
-    return Recorded(retries, succeeded, failed, disabled)
+    more_due = unblocking or retries + failed + disabled > 0
+    return Recorded(retries, succeeded, failed, disabled, more_due)
 
 
 def _failing_too_long(

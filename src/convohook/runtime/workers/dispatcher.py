@@ -140,7 +140,8 @@ class Dispatcher:
                     log.error("dispatcher: could not record attempts, retrying: %s", exc)
                     await asyncio.sleep(1)
             s.metrics.count_recorded(recorded)
-            s.signals.deliveries.notify()
+            if recorded.more_due:
+                s.signals.deliveries.notify()
 
     async def claim_and_send(self) -> int:
         s = self.s

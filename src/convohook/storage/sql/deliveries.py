@@ -63,6 +63,7 @@ def _due(r: Sequence[Any], previous_secrets: tuple[str, ...], sealer: Sealer) ->
         max_concurrency=r[20],
         org_id=str(r[21]),
         details=r[22],
+        fifo=r[23] == "fifo",
     )
 
 
@@ -96,7 +97,7 @@ class DeliveriesSQL(SQLBase):
             "SELECT d.id, d.webhook_id, w.url, w.secret, e.payload, d.attempt_count, e.id, e.type, "
             "e.created_at_ms, e.reason, e.conversation_id, c.igsid, e.first_message_text, "
             "e.first_message_at_ms, w.format, w.headers, w.auth_type, w.auth_value, w.timeout_s, "
-            "w.rate_limit_per_s, w.max_concurrency, d.org_id, e.details "
+            "w.rate_limit_per_s, w.max_concurrency, d.org_id, e.details, w.ordering "
             "FROM deliveries d JOIN events e ON e.id = d.event_id "
             "JOIN webhooks w ON w.id = d.webhook_id LEFT JOIN contacts c ON c.id = e.contact_id "
             f"WHERE d.id IN ({marks}) ORDER BY d.id",
