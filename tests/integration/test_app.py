@@ -433,6 +433,31 @@ async def test_a_fifo_conversations_next_event_goes_as_soon_as_the_one_before_su
     assert [r.json().get("conversationClosed", False) for r in received] == [False, False, True]
 
 
+async def test_openings_without_bots_do_not_send_the_bot_runner_looking(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each opening's profile, once looked up, woke the bot runner (its runs wait for
+    profiles) even when the batch scheduled none: a read for nothing per opening."""
+    from convohook.runtime.workers import bot_runner
+
+    looked: list[int] = []
+    real = bot_runner.has_pending_runs
+
+    def counted(tx: Transaction) -> bool:
+        looked.append(1)
+        return real(tx)
+
+    monkeypatch.setattr(bot_runner, "has_pending_runs", counted)
+    await stack.subscribe()
+    openings = 12
+    for i in range(openings):
+        stack.graph.put(f"nb{i}", f"user{i}", None)
+        await stack.dm(f"nb{i}", f"nb{i}")
+        await stack.receiver.wait_for(i + 1)  # one at a time: a batch and a lookup each
+    # What remains is the runner's poll, once a second.
+    assert len(looked) < openings
+
+
 async def test_graph_down_delays_then_sends_best_known(stack: Stack) -> None:
     await stack.subscribe()
     stack.graph.set_fault("down")

@@ -52,7 +52,7 @@ class Processor:
         if report.bot_runs:
             s.signals.bots.notify()
         if report.awaiting and self.handoff is not None:
-            self.handoff.take(list(report.awaiting.values()))
+            self.handoff.take(list(report.awaiting.values()), wake_bots=report.bot_runs > 0)
         elif report.awaiting_profile:
             s.signals.profiles.notify()
         for account_id in sorted(report.unknown_accounts):

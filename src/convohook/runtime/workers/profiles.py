@@ -43,9 +43,11 @@ class ProfileEnricher:
         self._room = asyncio.Event()
         self._room.set()
 
-    def take(self, waiting: list[AwaitingProfile]) -> None:
-        """Look up profiles already claimed by this process (the processor's handoff)."""
-        task = asyncio.create_task(self._complete(waiting))
+    def take(self, waiting: list[AwaitingProfile], *, wake_bots: bool = True) -> None:
+        """Look up profiles already claimed by this process (the processor's handoff).
+        `wake_bots`: the batch that claimed them scheduled bots' runs, which wait for the
+        profiles; without any, waking the bot runner only had it look for runs and find none."""
+        task = asyncio.create_task(self._complete(waiting, wake_bots))
         self._tasks.add(task)
         self._handed(len(waiting))
         task.add_done_callback(self._tasks.discard)
@@ -68,7 +70,7 @@ class ProfileEnricher:
         else:
             self._room.set()
 
-    async def _complete(self, waiting: list[AwaitingProfile]) -> None:
+    async def _complete(self, waiting: list[AwaitingProfile], wake_bots: bool) -> None:
         s = self.s
         try:
             results = await asyncio.gather(*(self._lookup(w) for w in waiting))
@@ -79,7 +81,8 @@ class ProfileEnricher:
             return
         if ready:
             s.signals.deliveries.notify()
-            s.signals.bots.notify()  # bots' runs wait for the customer's profile
+            if wake_bots:
+                s.signals.bots.notify()
 
     async def _lookup(self, waiting: AwaitingProfile) -> ProfileResult:
         try:
