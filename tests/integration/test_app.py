@@ -439,13 +439,13 @@ async def test_openings_without_bots_do_not_send_the_bot_runner_looking(
     """Each opening's profile, once looked up, woke the bot runner (its runs wait for
     profiles) even when the batch scheduled none: a read for nothing per opening."""
     from convohook.runtime.workers import bot_runner
+    from convohook.usecases.bot_runs import has_pending_runs
 
     looked: list[int] = []
-    real = bot_runner.has_pending_runs
 
     def counted(tx: Transaction) -> bool:
         looked.append(1)
-        return real(tx)
+        return has_pending_runs(tx)
 
     monkeypatch.setattr(bot_runner, "has_pending_runs", counted)
     await stack.subscribe()
