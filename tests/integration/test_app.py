@@ -458,6 +458,33 @@ async def test_openings_without_bots_do_not_send_the_bot_runner_looking(
     assert len(looked) < openings
 
 
+async def test_a_looked_up_profiles_webhooks_are_claimed_where_it_is_recorded(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The enricher hands the dispatcher what its lookups made ready, claimed in the
+    transaction that records them: the dispatcher does not wake to claim each opening."""
+    from convohook.runtime.workers import dispatcher
+    from convohook.usecases.delivery import claim_deliveries
+
+    claims: list[int] = []
+
+    def counted(tx: Transaction, now_ms: int, lease_until_ms: int, limit: int) -> Any:
+        claims.append(1)
+        return claim_deliveries(tx, now_ms, lease_until_ms, limit)
+
+    monkeypatch.setattr(dispatcher, "claim_deliveries", counted)
+    webhook = await stack.subscribe()
+    openings = 12
+    for i in range(openings):
+        stack.graph.put(f"hc{i}", f"user{i}", None)
+        await stack.dm(f"hc{i}", f"hc{i}")
+        await stack.receiver.wait_for(i + 1)  # one at a time: a lookup each
+    assert len(claims) < openings
+    stack.receiver.verify_all(webhook["secret"])
+    delivered = await eventually(lambda: _delivered(stack, webhook["id"]))
+    assert [len(d["attempts"]) for d in delivered] == [1] * openings
+
+
 async def test_graph_down_delays_then_sends_best_known(stack: Stack) -> None:
     await stack.subscribe()
     stack.graph.set_fault("down")

@@ -24,6 +24,7 @@ from convohook.usecases.delivery import (
     SentAttempt,
     claim_deliveries,
     claim_due_deliveries,
+    ready_and_claimed,
     record_attempts,
     retry_now,
 )
@@ -290,6 +291,30 @@ def test_a_claim_that_drains_the_due_says_when_the_next_one_is(db: Database) -> 
     # Nothing else is due: the next thing is the second claim's lease running out.
     assert (len(second.due), second.drained, second.next_due_at_ms) == (1, True, T0 + 30_000)
     assert db.run_sync(claim_deliveries, T0 + 1, T0 + 90_000, 10) == Claimed([], True, T0 + 30_000)
+
+
+def test_what_a_lookup_makes_ready_is_claimed_in_the_same_transaction(db: Database) -> None:
+    channel, _ = setup_org(db)
+    apply(db, channel, msg(igsid="111", mid="a"))
+    [waiting] = db.run_sync(lambda tx: tx.claim_awaiting_profiles(T0, T0 + 10_000, 10))
+    results = [ProfileResult(waiting, CustomerProfile("jane", None))]
+
+    def record(tx: Transaction) -> int:
+        return apply_profile_results(tx, results, T0)
+
+    ready, claimed = db.run_sync(
+        ready_and_claimed, record, now_ms=T0, lease_until_ms=T0 + 30_000, limit=10
+    )
+    assert ready == 1
+    assert claimed is not None
+    [due] = claimed.due
+    assert orjson.loads(due.payload)["from"] == "jane"
+    assert (claimed.drained, claimed.next_due_at_ms) == (True, T0 + 30_000)
+    assert db.run_sync(lambda tx: tx.claim_due_deliveries(T0, T0 + 60_000, 10)) == []
+    # Nothing made ready (or no room at the dispatcher): nothing claimed.
+    assert db.run_sync(
+        ready_and_claimed, lambda tx: 0, now_ms=T0, lease_until_ms=T0 + 1, limit=10
+    ) == (0, None)
 
 
 def test_lookups_recorded_together_each_fill_their_own_contacts_events(db: Database) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from convohook.delivery.result import AttemptResult
@@ -211,6 +211,24 @@ def claim_deliveries(tx: Transaction, now_ms: int, lease_until_ms: int, limit: i
     due = tx.claim_due_deliveries(now_ms, lease_until_ms, limit)
     drained = len(due) < limit
     return Claimed(due, drained, tx.next_due_at() if drained else None)
+
+
+def ready_and_claimed(
+    tx: Transaction,
+    record: Callable[[Transaction], int],
+    *,
+    now_ms: int,
+    lease_until_ms: int,
+    limit: int,
+) -> tuple[int, Claimed | None]:
+    """`record` (what makes deliveries ready: profiles looked up), then, if it made any, the
+    claim the dispatcher would make on being woken for them, in the same transaction: one
+    transaction and one wake-up fewer between a profile and its webhook. `limit` 0 (the
+    dispatcher is full): no claim, the dispatcher takes them when it has room."""
+    ready = record(tx)
+    if not ready or limit <= 0:
+        return ready, None
+    return ready, claim_deliveries(tx, now_ms, lease_until_ms, limit)
 
 
 def defer_deliveries(tx: Transaction, rows: Sequence[tuple[str, int]], now_ms: int) -> None:

@@ -66,13 +66,14 @@ async def run_workers(services: Services, *, watch_other_processes: bool = False
         threading.Thread(
             target=storage.listen, args=(on_notify, stop), name="convohook-listen", daemon=True
         ).start()
-    enricher = ProfileEnricher(services)
+    dispatcher = Dispatcher(services)
+    enricher = ProfileEnricher(services, dispatcher=dispatcher)
     loops = [
         asyncio.create_task(loop)
         for loop in (
             Processor(services, handoff=enricher).run(),
             enricher.run(),
-            Dispatcher(services).run(),
+            dispatcher.run(),
             Sender(services).run(),
             Closer(services).run(),
             BotRunner(services).run(),
@@ -84,9 +85,10 @@ async def run_workers(services: Services, *, watch_other_processes: bool = False
     finally:
         # gather() ends with the first loop that ends, cancelled or not: wait for every loop's
         # own way out too (the sender records the answers of the calls it had in flight),
-        # before the sessions and the database close under them.
+        # before the sessions and the database close under them. The handed-over lookups
+        # first: one finishing later would hand the stopped dispatcher deliveries to send.
+        await enricher.cancel_handed()
         for loop in loops:
             loop.cancel()
         await asyncio.gather(*loops, return_exceptions=True)
         stop.set()
-        await enricher.cancel_handed()

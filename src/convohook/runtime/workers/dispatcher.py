@@ -18,6 +18,7 @@ from convohook.runtime.services import Services
 from convohook.runtime.workers.batching import next_batch
 from convohook.storage.errors import StorageError
 from convohook.usecases.delivery import (
+    Claimed,
     SentAttempt,
     claim_deliveries,
     defer_deliveries,
@@ -28,6 +29,12 @@ from convohook.usecases.delivery import (
 log = logging.getLogger(__name__)
 
 CLAIM_BATCH = 100
+
+
+def delivery_lease_ms(services: Services) -> int:
+    """How long a claimed delivery is this worker's: long enough for any attempt to finish
+    and be recorded; short enough that a killed worker's claims are sent again soon."""
+    return int((2 * services.settings.delivery_timeout + 5) * 1000)
 
 
 class Dispatcher:
@@ -146,15 +153,33 @@ class Dispatcher:
     async def claim_and_send(self) -> int:
         s = self.s
         now = s.clock()
-        # Long enough for any attempt to finish and be recorded; short enough that a killed
-        # worker's claims are sent again soon.
-        lease_ms = int((2 * s.settings.delivery_timeout + 5) * 1000)
         # Durable: this commit is what the webhook about to be sent stands on.
-        wanted = min(self.capacity, CLAIM_BATCH)
-        claimed = await s.db.run(claim_deliveries, now, now + lease_ms, wanted)
-        due = claimed.due
+        claimed = await s.db.run(
+            claim_deliveries, now, now + delivery_lease_ms(s), self.claim_limit()
+        )
         self._drained = claimed.drained
         self._next_due = (claimed.next_due_at_ms,) if claimed.drained else None
+        sent, deferred = await self._send_due(claimed.due, now)
+        if deferred:
+            self._next_due = None  # moved: read it again
+        return sent
+
+    def claim_limit(self) -> int:
+        return min(self.capacity, CLAIM_BATCH)
+
+    async def take(self, claimed: Claimed, now: int) -> None:
+        """Send deliveries another worker claimed for this one in its own transaction (the
+        profile enricher, as its lookups made them ready), as if this one had claimed them."""
+        _, deferred = await self._send_due(claimed.due, now)
+        if deferred or not claimed.drained:
+            # More were due than it took, or some wait for their webhook's limits: the
+            # dispatcher's own round finds them, or learns when to look again.
+            self.s.signals.deliveries.notify()
+
+    async def _send_due(self, due: list[DueDelivery], now: int) -> tuple[int, int]:
+        """Start an attempt of each claimed delivery its webhook's limits admit now, and put
+        the others back for later: (started, put back)."""
+        s = self.s
         if due:
             # Bots' runs wait for their conversation's webhooks to go out first; costs nothing
             # unless the bot runner waits on it.
@@ -176,8 +201,7 @@ class Dispatcher:
             task.add_done_callback(self._tasks.discard)
         if held_back:
             await s.db.relaxed.run(defer_deliveries, held_back, now)
-            self._next_due = None  # moved: read it again
-        return len(due) - len(held_back)
+        return len(due) - len(held_back), len(held_back)
 
     async def _idle_wait(self) -> None:
         s = self.s

@@ -9,7 +9,10 @@ import logging
 from convohook.domain.model import AwaitingProfile
 from convohook.meta.graph import ProfileUnavailable
 from convohook.runtime.services import Services
+from convohook.runtime.workers.dispatcher import Dispatcher, delivery_lease_ms
+from convohook.storage.base import Transaction
 from convohook.storage.errors import StorageError
+from convohook.usecases.delivery import ready_and_claimed
 from convohook.usecases.profiles import (
     ProfileResult,
     apply_profile_results,
@@ -36,8 +39,11 @@ class ProfileEnricher:
     # rounds of the Graph API's connection pool, far below what the lease allows for.
     MAX_HANDED = 1024
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, *, dispatcher: Dispatcher | None = None) -> None:
+        """`dispatcher`: this process's, handed what the lookups make ready, claimed in the
+        transaction that records them (instead of woken to claim them in one of its own)."""
         self.s = services
+        self.dispatcher = dispatcher
         self._tasks: set[asyncio.Task[None]] = set()
         self.handed = 0
         self._room = asyncio.Event()
@@ -74,15 +80,42 @@ class ProfileEnricher:
         s = self.s
         try:
             results = await asyncio.gather(*(self._lookup(w) for w in waiting))
-            ready = await s.db.relaxed.run_retrying(apply_profile_results, list(results), s.clock())
+            ready = await self._record(list(results))
         except Exception:
             # The claim runs out and the polling loop takes these over: late, never lost.
             log.exception("profiles: handing over %d lookups failed", len(waiting))
             return
-        if ready:
-            s.signals.deliveries.notify()
-            if wake_bots:
-                s.signals.bots.notify()
+        if ready and wake_bots:
+            s.signals.bots.notify()
+
+    async def _record(self, results: list[ProfileResult]) -> int:
+        """Record the lookups; the deliveries they make ready go to the dispatcher, claimed in
+        the same transaction while it has room (or it is woken to claim them). Returns how
+        many events became ready."""
+        s = self.s
+        now = s.clock()
+        dispatcher = self.dispatcher
+        limit = dispatcher.claim_limit() if dispatcher is not None else 0
+
+        def record(tx: Transaction) -> int:
+            return apply_profile_results(tx, results, now)
+
+        if dispatcher is None or limit <= 0:
+            ready = await s.db.relaxed.run_retrying(record)
+            if ready:
+                s.signals.deliveries.notify()
+            return ready
+        # Durable, as the dispatcher's own claim: what the webhooks about to go stand on.
+        ready, claimed = await s.db.run_retrying(
+            ready_and_claimed,
+            record,
+            now_ms=now,
+            lease_until_ms=now + delivery_lease_ms(s),
+            limit=limit,
+        )
+        if claimed is not None:
+            await dispatcher.take(claimed, now)
+        return ready
 
     async def _lookup(self, waiting: AwaitingProfile) -> ProfileResult:
         try:
@@ -113,9 +146,7 @@ class ProfileEnricher:
         if not waiting:
             return 0
         results = await asyncio.gather(*(self._lookup(w) for w in waiting))
-        ready = await s.db.relaxed.run_retrying(apply_profile_results, list(results), s.clock())
-        if ready:
-            s.signals.deliveries.notify()
+        if await self._record(list(results)):
             s.signals.bots.notify()  # bots' runs wait for the customer's profile
         return len(waiting)
 
