@@ -51,7 +51,7 @@ def load_points(paths: list[Path], batch: int | None) -> tuple[dict[str, list[An
     for path in paths:
         document = orjson.loads(path.read_bytes())
         m = document.get("machine", {})
-        machine = machine or f"{m.get('cpus')} CPUs, Python {m.get('python')}"
+        machine = machine or f"{m.get('cpu_model')}, {m.get('cpus')} CPUs, Python {m.get('python')}"
         results += [r for r in document["results"] if r["mode"] == "open"]
     if not results:
         raise SystemExit(f"no open-loop results in {', '.join(map(str, paths))}: run with --sweep")
