@@ -169,7 +169,10 @@ class Dispatcher:
 
     async def take(self, claimed: Claimed, now: int) -> None:
         """Send deliveries another worker claimed for this one in its own transaction (the
-        profile enricher, as its lookups made them ready), as if this one had claimed them."""
+        profile enricher, as its lookups made them ready), as if this one had claimed them.
+        It claimed at most `claim_limit()`; a claim of the dispatcher's own at the same time
+        can take the attempts in flight past `delivery_concurrency` by that much, briefly
+        (each webhook's own concurrency limit holds: `_send_due` admits by it)."""
         _, deferred = await self._send_due(claimed.due, now)
         if deferred or not claimed.drained:
             # More were due than it took, or some wait for their webhook's limits: the
