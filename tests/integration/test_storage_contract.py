@@ -11,7 +11,7 @@ import pytest
 
 from convohook.delivery.result import AttemptResult
 from convohook.domain.inbound import InboundItem, ItemKind
-from convohook.domain.model import Bot, Channel, Conversation, Delivery, Webhook
+from convohook.domain.model import Bot, Channel, Conversation, Delivery, DueDelivery, Webhook
 from convohook.domain.payload import CustomerProfile
 from convohook.meta import notifications as n
 from convohook.storage.base import Transaction
@@ -694,6 +694,17 @@ def test_retention_removes_old_finished_work_and_keeps_state(db: Database) -> No
     assert count(db, "SELECT count(*) FROM messages") == 2
 
 
+def _succeeded(db: Database, due: DueDelivery, now_ms: int) -> Recorded:
+    """Record one attempt of `due` that the endpoint answered 200."""
+    return db.run_sync(
+        record_attempts,
+        [SentAttempt(due, AttemptResult(200, "", 1.0, None, None), now_ms)],
+        now_ms=now_ms,
+        schedule=(1.0,),
+        rng=random.Random(1),
+    )
+
+
 def test_fifo_webhook_sends_a_conversations_events_in_order(db: Database) -> None:
     channel, webhook = _ready_delivery(db)
     db.run_sync(
@@ -711,14 +722,8 @@ def test_fifo_webhook_sends_a_conversations_events_in_order(db: Database) -> Non
     [first] = db.run_sync(lambda tx: tx.claim_due_deliveries(T0 + 2, T0 + 1_000, 10))
     assert db.run_sync(lambda tx: tx.claim_due_deliveries(T0 + 2, T0 + 1_000, 10)) == []
     assert first.fifo
-    recorded = db.run_sync(
-        record_attempts,
-        [SentAttempt(first, AttemptResult(200, "", 1.0, None, None), T0)],
-        now_ms=T0 + 3,
-        schedule=(1.0,),
-        rng=random.Random(1),
-    )
-    assert recorded == Recorded(succeeded=1, more_due=True)  # the dispatcher must look again
+    # Its success unblocks the closed one: the dispatcher must look again.
+    assert _succeeded(db, first, T0 + 3) == Recorded(succeeded=1, more_due=True)
     [second] = db.run_sync(lambda tx: tx.claim_due_deliveries(T0 + 4, T0 + 1_000, 10))
     assert second.event_type == "conversation.closed"
 
@@ -728,14 +733,7 @@ def test_a_plain_success_makes_nothing_due(db: Database) -> None:
     _ready_delivery(db)
     [due] = db.run_sync(lambda tx: tx.claim_due_deliveries(T0, T0 + 1_000, 10))
     assert not due.fifo
-    recorded = db.run_sync(
-        record_attempts,
-        [SentAttempt(due, AttemptResult(200, "", 1.0, None, None), T0)],
-        now_ms=T0 + 3,
-        schedule=(1.0,),
-        rng=random.Random(1),
-    )
-    assert recorded == Recorded(succeeded=1, more_due=False)
+    assert _succeeded(db, due, T0 + 3) == Recorded(succeeded=1, more_due=False)
 
 
 def test_deferred_deliveries_come_back_without_an_attempt(db: Database) -> None:
