@@ -420,11 +420,12 @@ async def assign_conversation(
     return conversation_out(conversation)
 
 
-@router.post("/conversations/{conversation_id}/tags", responses=errors(400, 404))
+@router.post("/conversations/{conversation_id}/tags", responses=errors(400, 404, 409))
 async def change_tags(
     conversation_id: ObjectId, body: TagsIn, org: OrgDep, svc: SvcDep
 ) -> ConversationOut:
-    """Adds, then removes; tags are trimmed, at most 20 per conversation."""
+    """Adds, then removes; tags are trimmed, at most 20 per conversation (409 if the change
+    would leave more)."""
     conversation = await svc.db.run(
         tags.change_tags,
         org.id,
