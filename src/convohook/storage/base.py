@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from convohook.domain.model import (
     ActionOutcome,
@@ -36,8 +36,6 @@ from convohook.domain.model import (
 )
 
 MigrationProgress = Callable[[str, float | None], None]
-
-R = TypeVar("R")
 
 
 class AccountStore(Protocol):
@@ -507,16 +505,6 @@ class Storage(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-@runtime_checkable
-class AwaitingStorage(Storage, Protocol):
-    """A backend that runs a transaction on the event loop, awaiting the server where it
-    would block (PostgreSQL: `storage/bridge.py`), instead of in a thread."""
-
-    async def run_on_loop(
-        self, body: Callable[[Transaction], R], *, write: bool = True, durable: bool = True
-    ) -> R: ...
 
 
 @runtime_checkable

@@ -1,10 +1,7 @@
 """Runs use cases (plain functions of a `Transaction`) off the event loop's way, with bounded
 retries.
 
-Two ways, by backend, both on the event loop. PostgreSQL (an `AwaitingStorage`): each
-transaction runs as plain code in a greenlet, awaiting the server where it would block
-(`storage/bridge.py`), on connections of its own; measured against a thread per transaction,
-whose interpreter-lock handoffs cost more than the statements (docs/performance.md).
+Two ways, by backend. PostgreSQL: each transaction in a thread of a pool, one connection each.
 SQLite (a `LoopStorage`): each transaction on the event loop itself, committing without waiting
 for the disk, and the callers that need durability then wait, together, for one fsync of the
 log in a thread (`LogSync`). Measured (docs/performance.md): with SQLite's work in one thread,
@@ -26,15 +23,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Concatenate, ParamSpec, TypeVar
 
-from convohook.storage.base import AwaitingStorage, LoopStorage, Storage, Transaction
+from convohook.storage.base import LoopStorage, Storage, Transaction
 from convohook.storage.errors import BusyError, ConflictError, UnavailableError
 from convohook.storage.log_sync import LogSync
 from convohook.storage.sealing import PLAIN, Sealer
 
 P = ParamSpec("P")
-# PostgreSQL connections per process for the loop's transactions; the CLI's, in threads, have
-# a pool of their own, of one connection unless more threads ask.
-POOL_SIZE = 8
+POOL_SIZE = 8  # PostgreSQL connections per process, one per executor thread
 R = TypeVar("R")
 
 
@@ -53,17 +48,14 @@ class Database:
     """The async face of a `Storage`.
 
     SQLite has one connection (one writer is what SQLite allows anyway), used on the loop and,
-    when it must wait for a lock, in one thread; PostgreSQL a pool of connections used on the
-    loop, as many transactions at once as it has connections.
+    when it must wait for a lock, in one thread; PostgreSQL gets as many threads as its pool
+    has connections.
     """
 
     def __init__(self, storage: Storage, *, threads: int = 1) -> None:
         self.storage = storage
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="convohook-db")
         self._durable = True
-        # Checked once: `isinstance` against a runtime-checkable protocol walks its members,
-        # and was 2.6% of `serve`'s time when checked per transaction.
-        self._awaits = storage if isinstance(storage, AwaitingStorage) else None
         self._on_loop = None
         if isinstance(storage, LoopStorage):
             self._on_loop = _OnLoop(storage, LogSync(storage.sync_log))
@@ -92,7 +84,7 @@ class Database:
         """Run `fn(tx, ...)` in one write transaction. A ConflictError is the caller's to map."""
         on_loop = self._on_loop
         if on_loop is None:
-            return await self._awaiting(lambda tx: fn(tx, *args, **kwargs), write=True)
+            return await self._in_executor(lambda: self.run_sync(fn, *args, **kwargs))
         attempt = _attempt(on_loop.storage, lambda tx: fn(tx, *args, **kwargs), write=True)
         result = await self._on_loop_or_thread(on_loop, attempt, retry=False)
         if self._durable:
@@ -112,14 +104,9 @@ class Database:
         """
         on_loop = self._on_loop
         if on_loop is None:
-            delay = 0.005
-            for _ in range(8):
-                try:
-                    return await self._awaiting(lambda tx: fn(tx, *args, **kwargs), write=True)
-                except (ConflictError, UnavailableError):
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 0.5)
-            return await self._awaiting(lambda tx: fn(tx, *args, **kwargs), write=True)
+            return await self._in_executor(
+                lambda: self._retrying(lambda: self.run_sync(fn, *args, **kwargs))
+            )
         attempt = _attempt(on_loop.storage, lambda tx: fn(tx, *args, **kwargs), write=True)
         result = await self._on_loop_or_thread(on_loop, attempt, retry=True)
         if self._durable:
@@ -136,20 +123,14 @@ class Database:
         its attempts, say, as of the same commit."""
         on_loop = self._on_loop
         if on_loop is None:
-            return await self._awaiting(lambda tx: fn(tx, *args, **kwargs), write=False)
+
+            def call() -> R:
+                with self.storage.transaction(write=False) as tx:
+                    return fn(tx, *args, **kwargs)
+
+            return await self._in_executor(call)
         attempt = _attempt(on_loop.storage, lambda tx: fn(tx, *args, **kwargs), write=False)
         return await self._on_loop_or_thread(on_loop, attempt, retry=False)
-
-    async def _awaiting(self, body: Callable[[Transaction], R], *, write: bool) -> R:
-        storage = self.storage
-        if self._awaits is not None:
-            return await self._awaits.run_on_loop(body, write=write, durable=self._durable)
-
-        def call() -> R:  # a backend of neither kind: a thread per transaction
-            with storage.transaction(write=write, durable=self._durable) as tx:
-                return body(tx)
-
-        return await self._in_executor(call)
 
     def run_sync(
         self,
@@ -242,7 +223,7 @@ def open_storage(database_url: str, sealer: Sealer = PLAIN) -> Storage:
 
 def open_database(database_url: str, sealer: Sealer = PLAIN) -> Database:
     storage = open_storage(database_url, sealer)
-    return Database(storage)
+    return Database(storage, threads=1 if storage.dialect == "sqlite" else POOL_SIZE)
 
 
 def _attempt(

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 import psycopg
 import psycopg.errors
@@ -25,17 +25,14 @@ from psycopg_pool import ConnectionPool
 
 from convohook.domain.model import BotRun, OutboundMessage
 from convohook.storage import migrations
-from convohook.storage.base import MigrationProgress, Transaction
-from convohook.storage.bridge import await_only, run_bridged
+from convohook.storage.base import MigrationProgress
 from convohook.storage.errors import CannotConnect, ConflictError, UnavailableError
 from convohook.storage.held_inserts import HeldInserts
-from convohook.storage.loop_pool import LoopPool
 from convohook.storage.redact import redacted_url
 from convohook.storage.sealing import PLAIN, Sealer
 from convohook.storage.sql import FIFO_READY, Cursor, SQLTransaction
 
 log = logging.getLogger(__name__)
-R = TypeVar("R")
 
 CHANNEL = "convohook"
 MIGRATION_LOCK = 7_201_004  # pg_advisory_xact_lock key: one migrator at a time
@@ -95,70 +92,6 @@ class _PipelinedCursor:
         return self._cursor.fetchall()
 
 
-class _AwaitedCursor:
-    """The same on an async connection, for a transaction run by `run_bridged`: each wait
-    for the server is awaited on the event loop."""
-
-    def __init__(
-        self, cursor: psycopg.AsyncRawCursor[Any], pipeline: psycopg.AsyncPipeline
-    ) -> None:
-        self._cursor = cursor
-        self._pipeline = pipeline
-
-    @property
-    def rowcount(self) -> int:
-        await_only(self._pipeline.sync())
-        return self._cursor.rowcount
-
-    def fetchone(self) -> Any:
-        return await_only(self._cursor.fetchone())
-
-    def fetchall(self) -> list[Any]:
-        return await_only(self._cursor.fetchall())
-
-
-class _Link(Protocol):
-    """How a transaction's statements reach the server: `$n` SQL, sent in pipeline mode."""
-
-    def execute(self, sql: str, params: Sequence[Any], prepare: bool | None) -> Cursor: ...
-
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
-
-
-class _ThreadLink:
-    """A connection of the (thread-side) pool: the CLI's transactions, and any run outside
-    the event loop. Waits block the thread."""
-
-    def __init__(self, conn: psycopg.Connection[Any], pipeline: psycopg.Pipeline) -> None:
-        self._c = conn
-        self._pipeline = pipeline
-
-    def execute(self, sql: str, params: Sequence[Any], prepare: bool | None) -> Cursor:
-        cursor = psycopg.RawCursor(self._c).execute(sql, params, prepare=prepare)
-        return _PipelinedCursor(cursor, self._pipeline)
-
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        with psycopg.RawCursor(self._c) as cur:
-            cur.executemany(sql, rows)
-
-
-class _LoopLink:
-    """A connection of the `LoopPool`, used by a transaction running on the event loop
-    under `run_bridged`: waits are awaited, and other tasks run meanwhile."""
-
-    def __init__(self, conn: psycopg.AsyncConnection[Any], pipeline: psycopg.AsyncPipeline) -> None:
-        self._c = conn
-        self._pipeline = pipeline
-
-    def execute(self, sql: str, params: Sequence[Any], prepare: bool | None) -> Cursor:
-        cursor = psycopg.AsyncRawCursor(self._c)
-        await_only(cursor.execute(sql, params, prepare=prepare))
-        return _AwaitedCursor(cursor, self._pipeline)
-
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        await_only(psycopg.AsyncRawCursor(self._c).executemany(sql, rows))
-
-
 def _storable(params: Sequence[Any]) -> Sequence[Any]:
     """PostgreSQL text cannot hold NUL, which JSON (a DM, a capture) can carry as `\\u0000`:
     stored as U+FFFD instead of failing the whole transaction (and with it an opening)."""
@@ -176,21 +109,32 @@ class PostgresTransaction(SQLTransaction):
     FOR_NO_KEY_UPDATE = " FOR NO KEY UPDATE"
     SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
 
-    def __init__(self, link: _Link, sealer: Sealer, origin: str) -> None:
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        pipeline: psycopg.Pipeline,
+        sealer: Sealer,
+        origin: str,
+    ) -> None:
         super().__init__(sealer)
         self._origin = origin
-        self._link = link
+        self._c = conn
+        self._pipeline = pipeline
         self._wake: set[str] = set()
         self._held = HeldInserts()
 
     def _x(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         self.send_held()
-        return self._link.execute(_pg(sql), _storable(params), _prepare(sql))
+        cursor = psycopg.RawCursor(self._c).execute(
+            _pg(sql), _storable(params), prepare=_prepare(sql)
+        )
+        return _PipelinedCursor(cursor, self._pipeline)
 
     def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self.send_held()
         if rows:
-            self._link.executemany(_pg(sql), [_storable(row) for row in rows])
+            with psycopg.RawCursor(self._c) as cur:
+                cur.executemany(_pg(sql), [_storable(row) for row in rows])
 
     def _insert(self, sql: str, params: Sequence[Any]) -> None:
         if not self._held.hold(sql, params):
@@ -204,7 +148,7 @@ class PostgresTransaction(SQLTransaction):
         """The inserts held back (storage/held_inserts.py), as multi-row statements."""
         if self._held:
             for sql, params in self._held.take():
-                self._link.execute(_pg(sql), _storable(params), None)
+                psycopg.RawCursor(self._c).execute(_pg(sql), _storable(params))
 
     def _notify(self, what: str) -> None:
         self._wake.add(what)
@@ -217,7 +161,7 @@ class PostgresTransaction(SQLTransaction):
         self.send_held()
         if self._wake:
             payload = f"{','.join(sorted(self._wake))} {self._origin}"
-            self._link.execute("SELECT pg_notify($1, $2)", (CHANNEL, payload), None)
+            self._c.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
         self._wake.clear()
 
     def _claim_ids(self, now_ms: int, lease_until_ms: int, limit: int) -> list[str]:
@@ -300,23 +244,18 @@ class PostgresStorage:
         # Names this process in its NOTIFYs, so that `listen` can pass over its own.
         self._origin = secrets.token_hex(8)
         self.url = normalize_url(url)
-        session = {
-            "application_name": "convohook",
-            # Every call has a bound: a stuck statement fails (and is retried) after 30 s.
-            "options": "-c statement_timeout=30000 -c lock_timeout=10000",
-        }
-        # Transactions run outside the event loop (the CLI, `Database.run_sync`), one per
-        # thread; the loop's own (`run_on_loop`) have connections of their own.
         self._pool = ConnectionPool(
             self.url,
             min_size=1,
             max_size=pool_size,
             reconnect_timeout=RECONNECT_GIVE_UP_S,
-            kwargs={"connect_timeout": int(connect_timeout), **session},
+            kwargs={
+                "connect_timeout": int(connect_timeout),
+                "application_name": "convohook",
+                # Every call has a bound: a stuck statement fails (and is retried) after 30 s.
+                "options": "-c statement_timeout=30000 -c lock_timeout=10000",
+            },
             open=False,
-        )
-        self._loop_pool = LoopPool(
-            self.url, size=pool_size, connect_timeout=connect_timeout, kwargs=session
         )
         # One direct connection first: when the database cannot be reached, libpq says why at
         # once (refused, no such database, authentication failed), where the pool would retry
@@ -336,44 +275,27 @@ class PostgresStorage:
     def transaction(
         self, *, write: bool = True, durable: bool = True
     ) -> Iterator[PostgresTransaction]:
-        with (
-            _mapped_errors(),
-            self._pool.connection() as conn,
-            conn.transaction(),
-            conn.pipeline() as pipe,
-        ):
-            if write and not durable:
-                # A later synchronous commit (any session's) flushes the WAL past this one.
-                conn.execute("SET LOCAL synchronous_commit = off")
-            if not write:
-                # Several statements, one snapshot (READ COMMITTED would give each its own).
-                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            tx = PostgresTransaction(_ThreadLink(conn, pipe), self._sealer, self._origin)
-            yield tx
-            tx.send_notifies()
-
-    async def run_on_loop(
-        self, body: Callable[[Transaction], R], *, write: bool = True, durable: bool = True
-    ) -> R:
-        """`body(tx)` in one transaction on the event loop: no thread, each wait for the
-        server awaited (`run_bridged`). What `transaction` does, for the loop's callers
-        (`Database.run`); same statements, same errors."""
-        with _mapped_errors():
-            conn = await self._loop_pool.acquire()
-            try:
-                async with conn.transaction(), conn.pipeline() as pipe:
-                    if write and not durable:
-                        await conn.execute("SET LOCAL synchronous_commit = off")
-                    if not write:
-                        await conn.execute(
-                            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
-                        )
-                    tx = PostgresTransaction(_LoopLink(conn, pipe), self._sealer, self._origin)
-                    result = await run_bridged(body, tx)
-                    await run_bridged(tx.send_notifies)
-                return result
-            finally:
-                self._loop_pool.release(conn)
+        try:
+            with self._pool.connection() as conn, conn.transaction(), conn.pipeline() as pipe:
+                if write and not durable:
+                    # A later synchronous commit (any session's) flushes the WAL past this one.
+                    conn.execute("SET LOCAL synchronous_commit = off")
+                if not write:
+                    # Several statements, one snapshot (READ COMMITTED would give each its own).
+                    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                tx = PostgresTransaction(conn, pipe, self._sealer, self._origin)
+                yield tx
+                tx.send_notifies()
+        except (psycopg.errors.IntegrityError, psycopg.errors.SerializationFailure) as exc:
+            raise ConflictError(str(exc)) from exc
+        except psycopg.errors.DeadlockDetected as exc:
+            raise ConflictError(str(exc)) from exc
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise UnavailableError(f"PostgreSQL is not available: {exc}") from exc
+        except psycopg.errors.ReadOnlySqlTransaction as exc:
+            # A failover to a standby, or the database set read-only: an outage to wait out
+            # (Meta gets a 503 and posts again), not a fault in the work.
+            raise UnavailableError(f"PostgreSQL takes no writes now: {exc}") from exc
 
     def _applied(self, conn: psycopg.Connection[Any]) -> set[int]:
         conn.execute(
@@ -439,25 +361,7 @@ class PostgresStorage:
                     stop.wait(1.0)
 
     def close(self) -> None:
-        self._loop_pool.close()
         self._pool.close()
-
-
-@contextmanager
-def _mapped_errors() -> Iterator[None]:
-    """psycopg's errors as the storage's own: a lost race, or an outage to wait out."""
-    try:
-        yield
-    except (psycopg.errors.IntegrityError, psycopg.errors.SerializationFailure) as exc:
-        raise ConflictError(str(exc)) from exc
-    except psycopg.errors.DeadlockDetected as exc:
-        raise ConflictError(str(exc)) from exc
-    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-        raise UnavailableError(f"PostgreSQL is not available: {exc}") from exc
-    except psycopg.errors.ReadOnlySqlTransaction as exc:
-        # A failover to a standby, or the database set read-only: an outage to wait out
-        # (Meta gets a 503 and posts again), not a fault in the work.
-        raise UnavailableError(f"PostgreSQL takes no writes now: {exc}") from exc
 
 
 def _connect_error(url: str, timeout: float) -> str | None:
