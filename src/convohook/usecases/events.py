@@ -131,9 +131,12 @@ def emit_event(
         profile_claimed_until_ms=profile_claimed_until_ms if payload is None else 0,
         details=stored_details,
     )
-    webhooks = tx.webhooks_for(channel_id, event_type)
+    subscribers = tx.subscriber_ids(channel_id, event_type)
     tx.insert_deliveries(
-        [(new_id("msg", now_ms), webhook.id) for webhook in webhooks], event_id, org_id, now_ms
+        [(new_id("msg", now_ms), webhook_id) for webhook_id in subscribers],
+        event_id,
+        org_id,
+        now_ms,
     )
     runs = schedule_runs(
         tx,
@@ -149,7 +152,7 @@ def emit_event(
         now_ms=now_ms,
     )
     return EmittedEvent(
-        event_id=event_id, deliveries=len(webhooks), ready=payload is not None, runs=runs
+        event_id=event_id, deliveries=len(subscribers), ready=payload is not None, runs=runs
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from convohook.domain.model import Bot, Contact, User, Webhook
+from convohook.domain.model import Bot, Contact, User
 from convohook.storage.sealing import PLAIN, Sealer
 
 # The secrets sealed at rest (storage/sealing.py), each named as the column it lives in (column
@@ -107,7 +107,7 @@ class SQLBase:
         self._sealer = sealer
         # A transaction lives for one unit of work: what it read of the webhooks table stays
         # true until it commits (webhooks are not changed by the workers).
-        self._subscribers: dict[tuple[str, str], list[Webhook]] = {}
+        self._subscribers: dict[tuple[str, str], list[str]] = {}
         self._bots_for: dict[str, list[Bot]] = {}  # by org; bots are not changed by workers
 
     def _x(self, sql: str, params: Sequence[Any] = ()) -> Cursor:

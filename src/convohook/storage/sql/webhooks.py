@@ -164,21 +164,23 @@ class WebhooksSQL(SQLBase):
         ).fetchall()
         return self._webhooks(rows)
 
-    def webhooks_for(self, channel_id: str, event_type: str) -> list[Webhook]:
+    def subscriber_ids(self, channel_id: str, event_type: str) -> list[str]:
+        """The webhooks an event of the channel gets a delivery for, by id, in id order: the
+        enabled ones following the channel and the event, and the disabled ones that keep
+        their queue. Ids only: one statement, no secret opened (processing needs no more)."""
         key = (channel_id, event_type)
         if key not in self._subscribers:
-            self._subscribers[key] = self._load_webhooks_for(channel_id, event_type)
+            rows = self._x(
+                "SELECT w.id, w.events FROM webhooks w "
+                "JOIN webhook_channels wc ON wc.webhook_id = w.id "
+                "WHERE wc.channel_id = ? AND (w.enabled = TRUE OR w.queue_while_disabled = TRUE) "
+                "ORDER BY w.id",
+                (channel_id,),
+            ).fetchall()
+            self._subscribers[key] = [
+                str(r[0]) for r in rows if event_type in orjson.loads(str(r[1]))
+            ]
         return self._subscribers[key]
-
-    def _load_webhooks_for(self, channel_id: str, event_type: str) -> list[Webhook]:
-        rows = self._x(
-            f"SELECT {_WEBHOOK_COLS} FROM webhooks w "
-            "JOIN webhook_channels wc ON wc.webhook_id = w.id "
-            "WHERE wc.channel_id = ? AND (w.enabled = TRUE OR w.queue_while_disabled = TRUE) "
-            "ORDER BY w.id",
-            (channel_id,),
-        ).fetchall()
-        return [w for w in self._webhooks(rows) if event_type in w.events]
 
     def disable_webhook(
         self, webhook_id: str, reason: str, now_ms: int, *, keep_queue: bool = False
