@@ -28,7 +28,7 @@ from convohook.devtools.graph_standin import (
 )
 from convohook.domain.payload import CustomerProfile
 from convohook.meta.graph import ProfileUnavailable, default_graph_api_url, profile_from_body
-from convohook.outbound.graph_client import GraphClient
+from convohook.outbound.graph_client import GraphClient, create_graph_session
 
 TOKEN = "IGAAT0pS3cr3t+token/with=chars"
 ADA = "1784140000000001"
@@ -496,3 +496,24 @@ def closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+async def test_no_cookie_goes_from_one_lookup_to_the_next() -> None:
+    """One session serves every org's lookups: a cookie an answer set must not ride along
+    with the next call (another org's, perhaps)."""
+    cookies_seen: list[str | None] = []
+
+    async def profile(request: Request) -> Response:
+        cookies_seen.append(request.headers.get("cookie"))
+        response = JSONResponse({"id": ADA, "username": "ada", "name": "Ada"})
+        response.set_cookie("session", "org-a-secret")
+        return response
+
+    app = Starlette(routes=[Route("/v24.0/{igsid}", profile)])
+    async with serving(app) as base, create_graph_session() as session:
+        # A host name: a cookie jar keeps no cookie for an IP address anyway.
+        client = GraphClient(session, f"{base.replace('127.0.0.1', 'localhost')}/v24.0")
+        for _ in range(2):
+            found = await client.fetch_profile(ADA, TOKEN)
+            assert found.username == "ada"
+    assert cookies_seen == [None, None]

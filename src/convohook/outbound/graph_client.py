@@ -26,6 +26,13 @@ from convohook.meta.graph import (
 from convohook.meta.send import Refused, SendOutcome, TryAgain, Unknown, outcome_of_answer
 
 
+def create_graph_session() -> aiohttp.ClientSession:
+    """The session for Meta's Graph API (profiles, the Send API). One for every org: no cookie
+    one org's call was answered with goes with another's (nor with its next), and no proxy
+    from the environment. Call it inside the running event loop; close it at shutdown."""
+    return aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(), trust_env=False)
+
+
 class GraphClient:
     """Reads customer profiles from the Instagram Graph API over a caller-owned session."""
 

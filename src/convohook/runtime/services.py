@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from convohook.config import Settings
-from convohook.outbound.graph_client import GraphClient
+from convohook.outbound.graph_client import GraphClient, create_graph_session
 from convohook.outbound.webhooks import create_session
 from convohook.runtime.inbound_writer import InboundWriter
 from convohook.runtime.metrics import Metrics
@@ -93,7 +93,7 @@ async def build_services(
         allowed_networks=settings.allowed_target_networks,
         limit=settings.delivery_concurrency,
     )
-    graph_session = aiohttp.ClientSession()
+    graph_session = create_graph_session()
     return Services(
         settings=settings,
         db=database,
