@@ -28,6 +28,7 @@ from convohook.storage import migrations
 from convohook.storage.base import MigrationProgress
 from convohook.storage.errors import CannotConnect, ConflictError, UnavailableError
 from convohook.storage.held_inserts import HeldInserts
+from convohook.storage.pg_pipeline import Pipeline, PreparedByConnection
 from convohook.storage.redact import redacted_url
 from convohook.storage.sealing import PLAIN, Sealer
 from convohook.storage.sql import FIFO_READY, Cursor, SQLTransaction
@@ -46,14 +47,21 @@ RECONNECT_GIVE_UP_S = 5.0
 _IN_LIST = re.compile(r"\bIN \(\?\s*,", re.IGNORECASE)
 
 
+_NOTIFY = b"SELECT pg_notify($1, $2)"
+_READ_ONLY = b"BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"  # one snapshot for all reads
+# A later synchronous commit (any session's) flushes the WAL past this one.
+_RELAXED = b"SET LOCAL synchronous_commit = off"
+
+
 @functools.lru_cache(maxsize=1024)
-def _pg(sql: str) -> str:
+def _pg(sql: str) -> bytes:
     """The shared SQL's `?` placeholders as PostgreSQL's own `$1, $2, ...` (it contains no
     literal `?`). Sent through a raw cursor, the text goes to the server as it is: psycopg's
     `%s` queries are parsed in Python on every call with more than 50 parameters (a
     multi-row INSERT, an IN list), and that parsing was a tenth of `serve`'s time."""
     parts = sql.split("?")
-    return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], 1)) + parts[-1]
+    text = "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], 1)) + parts[-1]
+    return text.encode()
 
 
 @functools.lru_cache(maxsize=1024)
@@ -72,26 +80,6 @@ def normalize_url(url: str) -> str:
     return "postgresql://" + url.split("://", 1)[1] if url.startswith("postgres://") else url
 
 
-class _PipelinedCursor:
-    """A cursor in pipeline mode: fetching syncs by itself (psycopg does it), reading
-    `rowcount` must sync first, or it reads -1 before the server has answered."""
-
-    def __init__(self, cursor: psycopg.Cursor[Any], pipeline: psycopg.Pipeline) -> None:
-        self._cursor = cursor
-        self._pipeline = pipeline
-
-    @property
-    def rowcount(self) -> int:
-        self._pipeline.sync()
-        return self._cursor.rowcount
-
-    def fetchone(self) -> Any:
-        return self._cursor.fetchone()
-
-    def fetchall(self) -> list[Any]:
-        return self._cursor.fetchall()
-
-
 def _storable(params: Sequence[Any]) -> Sequence[Any]:
     """PostgreSQL text cannot hold NUL, which JSON (a DM, a capture) can carry as `\\u0000`:
     stored as U+FFFD instead of failing the whole transaction (and with it an opening)."""
@@ -101,40 +89,31 @@ def _storable(params: Sequence[Any]) -> Sequence[Any]:
 
 
 class PostgresTransaction(SQLTransaction):
-    """Statements go through psycopg's pipeline: they are sent without waiting for each
-    answer, and the round trip is paid only where a result is read (a fetch, a row count) or
-    at commit. An opening's ~20 statements take a handful of round trips instead of ~20."""
+    """Statements go through libpq's pipeline (storage/pg_pipeline.py): they are sent without
+    waiting for each answer, and the round trip is paid only where a result is read (a fetch,
+    a row count) or at commit. An opening's ~20 statements take a handful of round trips
+    instead of ~20."""
 
     FOR_UPDATE = " FOR UPDATE"
     FOR_NO_KEY_UPDATE = " FOR NO KEY UPDATE"
     SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
 
-    def __init__(
-        self,
-        conn: psycopg.Connection[Any],
-        pipeline: psycopg.Pipeline,
-        sealer: Sealer,
-        origin: str,
-    ) -> None:
+    def __init__(self, pipeline: Pipeline, sealer: Sealer, origin: str) -> None:
         super().__init__(sealer)
         self._origin = origin
-        self._c = conn
         self._pipeline = pipeline
         self._wake: set[str] = set()
         self._held = HeldInserts()
 
     def _x(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         self.send_held()
-        cursor = psycopg.RawCursor(self._c).execute(
-            _pg(sql), _storable(params), prepare=_prepare(sql)
-        )
-        return _PipelinedCursor(cursor, self._pipeline)
+        return self._pipeline.execute(_pg(sql), _storable(params), _prepare(sql))
 
     def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self.send_held()
-        if rows:
-            with psycopg.RawCursor(self._c) as cur:
-                cur.executemany(_pg(sql), [_storable(row) for row in rows])
+        statement, prepare = _pg(sql), _prepare(sql)
+        for row in rows:
+            self._pipeline.execute(statement, _storable(row), prepare)
 
     def _insert(self, sql: str, params: Sequence[Any]) -> None:
         if not self._held.hold(sql, params):
@@ -148,7 +127,7 @@ class PostgresTransaction(SQLTransaction):
         """The inserts held back (storage/held_inserts.py), as multi-row statements."""
         if self._held:
             for sql, params in self._held.take():
-                psycopg.RawCursor(self._c).execute(_pg(sql), _storable(params))
+                self._pipeline.execute(_pg(sql), _storable(params), _prepare(sql))
 
     def _notify(self, what: str) -> None:
         self._wake.add(what)
@@ -161,7 +140,7 @@ class PostgresTransaction(SQLTransaction):
         self.send_held()
         if self._wake:
             payload = f"{','.join(sorted(self._wake))} {self._origin}"
-            self._c.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+            self._pipeline.execute(_NOTIFY, (CHANNEL, payload), None)
         self._wake.clear()
 
     def _claim_ids(self, now_ms: int, lease_until_ms: int, limit: int) -> list[str]:
@@ -241,6 +220,7 @@ class PostgresStorage:
         sealer: Sealer = PLAIN,
     ) -> None:
         self._sealer = sealer
+        self._prepared = PreparedByConnection()
         # Names this process in its NOTIFYs, so that `listen` can pass over its own.
         self._origin = secrets.token_hex(8)
         self.url = normalize_url(url)
@@ -276,16 +256,22 @@ class PostgresStorage:
         self, *, write: bool = True, durable: bool = True
     ) -> Iterator[PostgresTransaction]:
         try:
-            with self._pool.connection() as conn, conn.transaction(), conn.pipeline() as pipe:
-                if write and not durable:
-                    # A later synchronous commit (any session's) flushes the WAL past this one.
-                    conn.execute("SET LOCAL synchronous_commit = off")
-                if not write:
-                    # Several statements, one snapshot (READ COMMITTED would give each its own).
-                    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                tx = PostgresTransaction(conn, pipe, self._sealer, self._origin)
-                yield tx
-                tx.send_notifies()
+            with self._pool.connection() as conn:
+                pipeline = Pipeline(conn, self._prepared(conn))
+                try:
+                    if not write:
+                        pipeline.begin(_READ_ONLY)
+                    elif durable:
+                        pipeline.begin(b"BEGIN")
+                    else:
+                        pipeline.begin(b"BEGIN", _RELAXED)
+                    tx = PostgresTransaction(pipeline, self._sealer, self._origin)
+                    yield tx
+                    tx.send_notifies()
+                    pipeline.commit()
+                except BaseException:
+                    pipeline.abandon()
+                    raise
         except (psycopg.errors.IntegrityError, psycopg.errors.SerializationFailure) as exc:
             raise ConflictError(str(exc)) from exc
         except psycopg.errors.DeadlockDetected as exc:
