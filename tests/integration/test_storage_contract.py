@@ -293,6 +293,25 @@ def test_a_claim_that_drains_the_due_says_when_the_next_one_is(db: Database) -> 
     assert db.run_sync(claim_deliveries, T0 + 1, T0 + 90_000, 10) == Claimed([], True, T0 + 30_000)
 
 
+def test_a_claim_takes_no_more_than_its_limit_expired_leases_included(db: Database) -> None:
+    """Due and expired together beyond the limit: the claim takes `limit` of them, and the
+    rest stay due for the next claim, not held under a lease nobody sends them for."""
+    channel, _ = setup_org(db)
+    for igsid in ("111", "222", "333", "444"):
+        apply(db, channel, msg(igsid=igsid, mid=igsid))
+    waiting = db.run_sync(lambda tx: tx.claim_awaiting_profiles(T0, T0 + 10_000, 10))
+    results = [ProfileResult(w, CustomerProfile(w.contact.igsid, None)) for w in waiting]
+    db.run_sync(apply_profile_results, results, T0)
+    first = db.run_sync(claim_deliveries, T0, T0 + 1_000, 2)
+    # At T0 + 1 s two are due and two have leases that ran out.
+    second = db.run_sync(claim_deliveries, T0 + 1_000, T0 + 60_000, 2)
+    rest = db.run_sync(claim_deliveries, T0 + 1_000, T0 + 60_000, 10)
+    assert (len(first.due), len(second.due), len(rest.due)) == (2, 2, 2)
+    assert (second.drained, rest.drained, rest.next_due_at_ms) == (False, True, T0 + 60_000)
+    claimed = [d.id for d in (*second.due, *rest.due)]
+    assert sorted(claimed) == sorted({*claimed})
+
+
 def test_what_a_lookup_makes_ready_is_claimed_in_the_same_transaction(db: Database) -> None:
     channel, _ = setup_org(db)
     apply(db, channel, msg(igsid="111", mid="a"))

@@ -323,6 +323,13 @@ class DeliveryStore(Protocol):
         self, now_ms: int, lease_until_ms: int, limit: int
     ) -> list[DueDelivery]: ...
     def next_due_at(self) -> int | None: ...
+    def claim_and_next_due(
+        self, now_ms: int, lease_until_ms: int, limit: int
+    ) -> tuple[list[DueDelivery], int | None]:
+        """`claim_due_deliveries`, and when it claimed fewer than `limit` (none is left due),
+        `next_due_at` after it; None when it claimed `limit`."""
+        ...
+
     def record_attempt(self, delivery_id: str, attempt: Attempt) -> None: ...
     def update_delivery(
         self,

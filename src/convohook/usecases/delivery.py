@@ -208,9 +208,8 @@ def claim_deliveries(tx: Transaction, now_ms: int, lease_until_ms: int, limit: i
     """`claim_due_deliveries`, and when that drained them, when the next one is due, in the same
     transaction: a dispatcher round that ends in a wait is one transaction, not two (at a
     steady trickle of openings, most rounds end so)."""
-    due = tx.claim_due_deliveries(now_ms, lease_until_ms, limit)
-    drained = len(due) < limit
-    return Claimed(due, drained, tx.next_due_at() if drained else None)
+    due, next_due_at_ms = tx.claim_and_next_due(now_ms, lease_until_ms, limit)
+    return Claimed(due, len(due) < limit, next_due_at_ms)
 
 
 def ready_and_claimed(

@@ -17,6 +17,7 @@ from convohook.storage.sql.base import (
     PREVIOUS_SECRET,
     WEBHOOK_AUTH,
     WEBHOOK_SECRET,
+    Cursor,
     SQLBase,
 )
 
@@ -28,6 +29,39 @@ FIFO_READY = (
     " WHERE p.webhook_id = d.webhook_id AND pe.conversation_id = e.conversation_id"
     " AND p.status IN ('pending', 'sending') AND p.id < d.id))"
 )
+
+
+# A claimed delivery with what sending it takes; `{deliveries}`: the table, or the claim's own
+# rows on PostgreSQL (postgres._CLAIM). One parameter: now, for the rotation's EXISTS.
+DUE_SELECT = (
+    "SELECT d.id, d.webhook_id, w.url, w.secret, e.payload, d.attempt_count, e.id, e.type, "
+    "e.created_at_ms, e.reason, e.conversation_id, c.igsid, e.first_message_text, "
+    "e.first_message_at_ms, w.format, w.headers, w.auth_type, w.auth_value, w.timeout_s, "
+    "w.rate_limit_per_s, w.max_concurrency, d.org_id, e.details, w.ordering, "
+    # Whether a previous secret is still valid (a rotation): only then are they read, one more
+    # statement, where a claim outside a rotation costs none.
+    "EXISTS (SELECT 1 FROM webhook_secrets s "
+    "WHERE s.webhook_id = w.id AND s.expires_at_ms > ?) "
+    "FROM {deliveries} d JOIN events e ON e.id = d.event_id "
+    "JOIN webhooks w ON w.id = d.webhook_id LEFT JOIN contacts c ON c.id = e.contact_id"
+)
+
+# When the next delivery becomes due: the first pending one that may be sent, or the first
+# lease to run out.
+NEXT_DUE_AT = (
+    "SELECT min(t) FROM ("
+    " SELECT min(d.next_attempt_at_ms) AS t FROM deliveries d"
+    " JOIN events e ON e.id = d.event_id JOIN webhooks w ON w.id = d.webhook_id"
+    " WHERE d.status = 'pending' AND e.payload IS NOT NULL AND w.enabled = TRUE"
+    + FIFO_READY
+    + " UNION ALL"
+    " SELECT min(lease_until_ms) FROM deliveries WHERE status = 'sending') AS due"
+)
+
+
+def next_due_from(cursor: Cursor) -> int | None:
+    row = cursor.fetchone()
+    return int(row[0]) if row and row[0] is not None else None
 
 
 _DELIVERY_COLS = (
@@ -94,22 +128,23 @@ class DeliveriesSQL(SQLBase):
             return []
         marks = ",".join("?" * len(ids))
         details = self._x(
-            "SELECT d.id, d.webhook_id, w.url, w.secret, e.payload, d.attempt_count, e.id, e.type, "
-            "e.created_at_ms, e.reason, e.conversation_id, c.igsid, e.first_message_text, "
-            "e.first_message_at_ms, w.format, w.headers, w.auth_type, w.auth_value, w.timeout_s, "
-            "w.rate_limit_per_s, w.max_concurrency, d.org_id, e.details, w.ordering, "
-            # Whether a previous secret is still valid (a rotation): only then are they read,
-            # one more statement, where a claim outside a rotation costs none.
-            "EXISTS (SELECT 1 FROM webhook_secrets s "
-            "WHERE s.webhook_id = w.id AND s.expires_at_ms > ?) "
-            "FROM deliveries d JOIN events e ON e.id = d.event_id "
-            "JOIN webhooks w ON w.id = d.webhook_id LEFT JOIN contacts c ON c.id = e.contact_id "
-            f"WHERE d.id IN ({marks}) ORDER BY d.id",
+            DUE_SELECT.format(deliveries="deliveries") + f" WHERE d.id IN ({marks}) ORDER BY d.id",
             [now_ms, *ids],
         ).fetchall()
+        return self._due_deliveries(details, now_ms)
+
+    def _due_deliveries(self, details: Sequence[Sequence[Any]], now_ms: int) -> list[DueDelivery]:
+        """`DUE_SELECT`'s rows as deliveries, with the webhooks' previous secrets where a
+        rotation keeps one valid."""
         rotating = sorted({str(r[1]) for r in details if r[24]})
         previous = self._previous_secrets(rotating, now_ms)
         return [_due(r, tuple(previous.get(str(r[1]), ())), self._sealer) for r in details]
+
+    def claim_and_next_due(
+        self, now_ms: int, lease_until_ms: int, limit: int
+    ) -> tuple[list[DueDelivery], int | None]:
+        due = self.claim_due_deliveries(now_ms, lease_until_ms, limit)
+        return due, (self.next_due_at() if len(due) < limit else None)
 
     def _previous_secrets(self, webhook_ids: Sequence[str], now_ms: int) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}
@@ -126,16 +161,7 @@ class DeliveriesSQL(SQLBase):
         return found
 
     def next_due_at(self) -> int | None:
-        row = self._x(
-            "SELECT min(t) FROM ("
-            " SELECT min(d.next_attempt_at_ms) AS t FROM deliveries d"
-            " JOIN events e ON e.id = d.event_id JOIN webhooks w ON w.id = d.webhook_id"
-            " WHERE d.status = 'pending' AND e.payload IS NOT NULL AND w.enabled = TRUE"
-            + FIFO_READY
-            + " UNION ALL"
-            " SELECT min(lease_until_ms) FROM deliveries WHERE status = 'sending') AS due"
-        ).fetchone()
-        return int(row[0]) if row and row[0] is not None else None
+        return next_due_from(self._x(NEXT_DUE_AT))
 
     def record_attempt(self, delivery_id: str, attempt: Attempt) -> None:
         self._insert(
