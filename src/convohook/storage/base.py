@@ -475,6 +475,13 @@ class Transaction(
 ):
     """Everything a use case may ask of the database in one transaction."""
 
+    def use_cached_config(self) -> None:
+        """Let this transaction's reads of channels by account, subscribed webhooks and bots
+        come from what this process read before, while the configuration is unchanged
+        (storage/config_cache.py). For transactions that change no configuration; call it
+        before any other statement."""
+        ...
+
 
 class Storage(Protocol):
     """A connected backend. Not thread-safe: `Database` calls it from one place at a time."""

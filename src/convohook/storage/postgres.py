@@ -26,6 +26,7 @@ from psycopg_pool import ConnectionPool
 from convohook.domain.model import BotRun, DueDelivery, OutboundMessage
 from convohook.storage import migrations
 from convohook.storage.base import MigrationProgress
+from convohook.storage.config_cache import ConfigCache
 from convohook.storage.errors import CannotConnect, ConflictError, UnavailableError
 from convohook.storage.held_inserts import HeldInserts
 from convohook.storage.pg_pipeline import Pipeline, PreparedByConnection
@@ -120,8 +121,10 @@ class PostgresTransaction(SQLTransaction):
     FOR_NO_KEY_UPDATE = " FOR NO KEY UPDATE"
     SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
 
-    def __init__(self, pipeline: Pipeline, sealer: Sealer, origin: str) -> None:
-        super().__init__(sealer)
+    def __init__(
+        self, pipeline: Pipeline, sealer: Sealer, origin: str, config: ConfigCache
+    ) -> None:
+        super().__init__(sealer, config)
         self._origin = origin
         self._pipeline = pipeline
         self._wake: set[str] = set()
@@ -245,6 +248,7 @@ class PostgresStorage:
     ) -> None:
         self._sealer = sealer
         self._prepared = PreparedByConnection()
+        self._config = ConfigCache()
         # Names this process in its NOTIFYs, so that `listen` can pass over its own.
         self._origin = secrets.token_hex(8)
         self.url = normalize_url(url)
@@ -289,7 +293,7 @@ class PostgresStorage:
                         pipeline.begin(b"BEGIN")
                     else:
                         pipeline.begin(b"BEGIN", _RELAXED)
-                    tx = PostgresTransaction(pipeline, self._sealer, self._origin)
+                    tx = PostgresTransaction(pipeline, self._sealer, self._origin, self._config)
                     yield tx
                     tx.send_notifies()
                     pipeline.commit()

@@ -19,6 +19,7 @@ from typing import Any
 
 from convohook.storage import migrations
 from convohook.storage.base import MigrationProgress
+from convohook.storage.config_cache import ConfigCache
 from convohook.storage.errors import BusyError, CannotConnect, ConflictError, UnavailableError
 from convohook.storage.sealing import PLAIN, Sealer
 from convohook.storage.sql import Cursor, SQLTransaction
@@ -43,8 +44,8 @@ def path_from_url(url: str) -> str:
 
 
 class SQLiteTransaction(SQLTransaction):
-    def __init__(self, conn: sqlite3.Connection, sealer: Sealer) -> None:
-        super().__init__(sealer)
+    def __init__(self, conn: sqlite3.Connection, sealer: Sealer, config: ConfigCache) -> None:
+        super().__init__(sealer, config)
         self._c = conn
 
     def _x(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
@@ -61,6 +62,7 @@ class SQLiteStorage:
     def __init__(self, url: str, *, busy_timeout_s: float = 5.0, sealer: Sealer = PLAIN) -> None:
         path = path_from_url(url)
         self._sealer = sealer
+        self._config = ConfigCache()
         self._path = path
         try:
             if path != ":memory:":
@@ -112,7 +114,7 @@ class SQLiteStorage:
         except sqlite3.OperationalError as exc:
             raise _mapped(exc) from exc
         try:
-            yield SQLiteTransaction(self._conn, self._sealer)
+            yield SQLiteTransaction(self._conn, self._sealer, self._config)
         except BaseException as exc:
             self._rollback()
             mapped = _mapped(exc)
@@ -278,6 +280,17 @@ def _mapped(exc: BaseException) -> BaseException:
 
 
 def _statements(sql: str) -> list[str]:
-    """Split a migration into statements (executescript would commit behind our back)."""
+    """Split a migration into statements (executescript would commit behind our back). A
+    trigger's body holds semicolons of its own: a piece is a statement once SQLite says it is
+    complete."""
     lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    statements, pending = [], ""
+    for piece in "\n".join(lines).split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                statements.append(pending.strip().removesuffix(";"))
+            pending = ""
+    if pending.strip(" \n;"):
+        statements.append(pending.strip().removesuffix(";"))
+    return statements

@@ -66,6 +66,9 @@ def process_pending(
     (`known_customers`): on PostgreSQL every read is a round trip, and item by item they were
     two per message, most of an opening's time (docs/performance.md)."""
     report = ProcessReport()
+    # Channels, subscribers and bots as this process read them before, unless changed since:
+    # three round trips of six on PostgreSQL (storage/config_cache.py).
+    tx.use_cached_config()
     pending = tx.pending_notifications(limit)
     parsed: list[tuple[StoredNotification, ParsedNotification | str]] = []
     for stored in pending:

@@ -3,11 +3,14 @@ backend provides, the sealed columns and the contact row (read by several aggreg
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from convohook.domain.model import Bot, Contact, User
+from convohook.storage.config_cache import MISSING, ConfigCache
 from convohook.storage.sealing import PLAIN, Sealer
+
+T = TypeVar("T")
 
 # The secrets sealed at rest (storage/sealing.py), each named as the column it lives in (column
 # names, not secrets: hence the noqa).
@@ -103,8 +106,11 @@ class SQLBase:
     FOR_NO_KEY_UPDATE = ""
     SKIP_LOCKED = ""
 
-    def __init__(self, sealer: Sealer = PLAIN) -> None:
+    def __init__(self, sealer: Sealer = PLAIN, config: ConfigCache | None = None) -> None:
         self._sealer = sealer
+        self._config = config
+        self._config_version: Cursor | None = None  # sent by use_cached_config
+        self._version: int | None = None  # ...and read when first needed
         # A transaction lives for one unit of work: what it read of the webhooks table stays
         # true until it commits (webhooks are not changed by the workers).
         self._subscribers: dict[tuple[str, str], list[str]] = {}
@@ -112,6 +118,27 @@ class SQLBase:
 
     def _x(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         raise NotImplementedError
+
+    def use_cached_config(self) -> None:
+        """From now on, read channels, subscribers and bots from what this process read of
+        them before, as long as the configuration's version is still the one this
+        transaction sees (storage/config_cache.py). The version goes with the next statement:
+        call this first."""
+        if self._config is not None and self._config_version is None:
+            self._config_version = self._x("SELECT n FROM config_version")
+
+    def _cached(self, key: Hashable, load: Callable[[], T]) -> T:
+        """`load()`, or what it returned under the same configuration version before."""
+        if self._config is None or self._config_version is None:
+            return load()
+        if self._version is None:
+            row = self._config_version.fetchone()
+            self._version = int(row[0])
+        value = self._config.get(self._version, key)
+        if value is MISSING:
+            value = load()
+            self._config.put(self._version, key, value)
+        return value  # type: ignore[return-value]  # what `load` returned for this key
 
     def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         raise NotImplementedError

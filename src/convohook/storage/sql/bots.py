@@ -129,12 +129,16 @@ class BotsSQL(SQLBase):
         enabled bots are read once per transaction, every trigger at once: a processing batch
         asks for every message, and an org without bots costs one statement per batch."""
         if org_id not in self._bots_for:
-            rows = self._x(
-                f"SELECT {_BOT_COLS} FROM bots WHERE org_id = ? AND enabled = TRUE "
-                "AND trigger <> 'webhook' ORDER BY id",
-                (org_id,),
-            ).fetchall()
-            self._bots_for[org_id] = [_bot(r) for r in rows]
+
+            def load() -> tuple[Bot, ...]:
+                rows = self._x(
+                    f"SELECT {_BOT_COLS} FROM bots WHERE org_id = ? AND enabled = TRUE "
+                    "AND trigger <> 'webhook' ORDER BY id",
+                    (org_id,),
+                ).fetchall()
+                return tuple(_bot(r) for r in rows)
+
+            self._bots_for[org_id] = list(self._cached(("bots", org_id), load))
         return [bot for bot in self._bots_for[org_id] if bot.trigger == trigger]
 
     def insert_bot_runs(self, runs: Sequence[BotRun]) -> None:

@@ -93,5 +93,8 @@ class ChannelsSQL(SQLBase):
         return self._channel(row) if row else None
 
     def channel_by_account(self, account_id: str) -> Channel | None:
-        row = self._x(self._CHANNEL_SELECT + "WHERE account_id = ?", (account_id,)).fetchone()
-        return self._channel(row) if row else None
+        def load() -> Channel | None:
+            row = self._x(self._CHANNEL_SELECT + "WHERE account_id = ?", (account_id,)).fetchone()
+            return self._channel(row) if row else None
+
+        return self._cached(("channel", account_id), load)

@@ -170,16 +170,17 @@ class WebhooksSQL(SQLBase):
         their queue. Ids only: one statement, no secret opened (processing needs no more)."""
         key = (channel_id, event_type)
         if key not in self._subscribers:
-            rows = self._x(
-                "SELECT w.id, w.events FROM webhooks w "
-                "JOIN webhook_channels wc ON wc.webhook_id = w.id "
-                "WHERE wc.channel_id = ? AND (w.enabled = TRUE OR w.queue_while_disabled = TRUE) "
-                "ORDER BY w.id",
-                (channel_id,),
-            ).fetchall()
-            self._subscribers[key] = [
-                str(r[0]) for r in rows if event_type in orjson.loads(str(r[1]))
-            ]
+
+            def load() -> tuple[str, ...]:
+                rows = self._x(
+                    "SELECT w.id, w.events FROM webhooks w "
+                    "JOIN webhook_channels wc ON wc.webhook_id = w.id WHERE wc.channel_id = ? "
+                    "AND (w.enabled = TRUE OR w.queue_while_disabled = TRUE) ORDER BY w.id",
+                    (channel_id,),
+                ).fetchall()
+                return tuple(str(r[0]) for r in rows if event_type in orjson.loads(str(r[1])))
+
+            self._subscribers[key] = list(self._cached(("subscribers", *key), load))
         return self._subscribers[key]
 
     def disable_webhook(
