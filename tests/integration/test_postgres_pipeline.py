@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from convohook.storage.errors import ConflictError, UnavailableError
+from convohook.storage import pg_pipeline
 from convohook.storage.pg_pipeline import PREPARE_AFTER
 from convohook.storage.postgres import PostgresStorage, PostgresTransaction
 
@@ -156,3 +157,22 @@ def test_a_dead_connection_is_an_outage_and_the_pool_replaces_it(
         tx._x("SELECT 1").fetchall()
     with storage.transaction() as tx:
         assert tx._x("SELECT 1").fetchall() == [(1,)]
+
+
+def test_a_server_that_stops_answering_is_an_outage_and_the_connection_is_replaced(
+    storage: PostgresStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Silence past `ANSWER_TIMEOUT_S` (a network gone quiet, a server frozen) ends the wait:
+    the transaction fails as an outage instead of hanging, and the connection, in no state to
+    be reused, is closed for the pool to replace."""
+    monkeypatch.setattr(pg_pipeline, "ANSWER_TIMEOUT_S", 0.3)
+    with storage.transaction() as tx:
+        [pid] = tx._x("SELECT pg_backend_pid()").fetchone()
+    started = time.monotonic()
+    with pytest.raises(UnavailableError, match="no answer from PostgreSQL in 0.3 s"):
+        with storage.transaction() as tx:
+            tx._x("SELECT pg_sleep(5)").fetchall()
+    assert time.monotonic() - started < 4
+    with storage.transaction() as tx:
+        [(new_pid,)] = tx._x("SELECT pg_backend_pid()").fetchall()
+    assert new_pid != pid

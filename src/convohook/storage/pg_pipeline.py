@@ -223,7 +223,7 @@ class Pipeline:
                 raise self._lost()
             if pg.pipeline_status != pq.PipelineStatus.OFF:
                 if self._unread:
-                    self.sync_ignoring_errors()
+                    self._sync_ignoring_errors()
                 pg.exit_pipeline_mode()
             if pg.transaction_status != pq.TransactionStatus.IDLE:
                 pg.send_query_params(b"ROLLBACK", None)
@@ -233,7 +233,7 @@ class Pipeline:
         except psycopg.Error:
             self._conn.close()
 
-    def sync_ignoring_errors(self) -> None:
+    def _sync_ignoring_errors(self) -> None:
         try:
             self.sync()
         except psycopg.Error:
