@@ -1,16 +1,18 @@
 """PostgreSQL's NOTIFY wakes the other processes' workers, not the writer's own: whatever writes
-work in a process wakes its loops itself, and the echo made each of them run an empty round."""
+work in a process wakes its loops itself, and the echo made each of them run an empty round. A
+process that sees no other listening sends none."""
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
 
-from convohook.storage.postgres import CHANNEL, PostgresStorage
+from convohook.storage.postgres import CHANNEL, LISTENER_NAME, PostgresStorage
 
 WAIT_S = 10.0
 
@@ -30,6 +32,13 @@ def listening(storage: PostgresStorage) -> tuple[queue.Queue[str], threading.Eve
     threading.Thread(target=storage.listen, args=(heard.put, stop), daemon=True).start()
     assert heard.get(timeout=WAIT_S) == "*"  # listening from here on
     return heard, stop
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert time.monotonic() < deadline, f"not {what} within {WAIT_S:g} s"
+        time.sleep(0.05)
 
 
 def test_a_process_hears_the_others_work_and_passes_over_its_own(
@@ -54,3 +63,38 @@ def test_a_process_hears_the_others_work_and_passes_over_its_own(
         assert heard.empty()
     finally:
         stop.set()
+
+
+def test_a_process_notifies_only_while_another_listens(postgres_url: str) -> None:
+    alone = PostgresStorage(postgres_url, pool_size=1)
+    assert alone.announcing  # before its listener has looked: whoever may listen is told
+    # Hears every NOTIFY but is no convohook process's listener.
+    spy = psycopg.connect(postgres_url, autocommit=True)
+    spy.execute(f"LISTEN {CHANNEL}")
+    heard, stop = listening(alone)
+    other: psycopg.Connection[tuple[object, ...]] | None = None
+    try:
+        wait_until(lambda: not alone.announcing, "silent while alone")
+        with alone.transaction() as tx:
+            tx.insert_notifications([b"{}"], 1)
+        assert list(spy.notifies(timeout=0.5)) == []
+
+        # Another process's listener connects: told again from its next look on.
+        other = psycopg.connect(postgres_url, autocommit=True, application_name=LISTENER_NAME)
+        wait_until(lambda: alone.announcing, "announcing to the newcomer")
+        with alone.transaction() as tx:
+            tx.insert_notifications([b"{}"], 2)
+        notes = list(spy.notifies(timeout=WAIT_S, stop_after=1))
+        assert [n.payload.split(" ")[0] for n in notes] == ["notifications"]
+
+        other.close()
+        wait_until(lambda: not alone.announcing, "silent once alone again")
+    finally:
+        stop.set()
+        if other is not None:
+            other.close()
+        spy.close()
+    # Its listener stopped, nobody looks any more: back to telling whoever may listen.
+    wait_until(lambda: alone.announcing, "announcing once its listener stopped")
+    alone.close()
+    assert heard.empty()

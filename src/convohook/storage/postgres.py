@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -38,6 +39,10 @@ from convohook.storage.sql.deliveries import DUE_SELECT, NEXT_DUE_AT, next_due_f
 log = logging.getLogger(__name__)
 
 CHANNEL = "convohook"
+# The application name of every process's LISTEN connection: how a process sees whether
+# another one listens (`PostgresStorage.listen`).
+LISTENER_NAME = "convohook-listener"
+LISTENERS_CHECK_S = 1.0
 MIGRATION_LOCK = 7_201_004  # pg_advisory_xact_lock key: one migrator at a time
 # psycopg_pool retries a lost connection after 1, 2, 4, 8... s until this runs out; the next
 # transaction then starts a fresh round. Its default (5 minutes) let the wait grow to minutes:
@@ -50,6 +55,13 @@ _IN_LIST = re.compile(r"\bIN \(\?\s*,", re.IGNORECASE)
 
 
 _NOTIFY = b"SELECT pg_notify($1, $2)"
+# Other processes' listeners on this database, and whether this one's own is seen (it is not
+# when something between us and the server renames connections: then we cannot tell).
+_LISTENERS = (
+    "SELECT count(*) FILTER (WHERE pid <> pg_backend_pid()), "
+    "coalesce(bool_or(pid = pg_backend_pid()), false) "
+    "FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s"
+)
 _READ_ONLY = b"BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"  # one snapshot for all reads
 # A later synchronous commit (any session's) flushes the WAL past this one.
 _RELAXED = b"SET LOCAL synchronous_commit = off"
@@ -111,6 +123,21 @@ def _storable(params: Sequence[Any]) -> Sequence[Any]:
     return [p.replace("\x00", "\ufffd") if type(p) is str else p for p in params]
 
 
+@dataclass
+class Announcer:
+    """This process as the others hear of it through NOTIFY."""
+
+    # Named in every NOTIFY, so that `PostgresStorage.listen` passes over the process's own.
+    origin: str = field(default_factory=lambda: secrets.token_hex(8))
+    # Whether another process may be listening. True unless this process's own listener has
+    # just looked and seen none: then a NOTIFY would wake nobody but this process's listener,
+    # which passes over it (measured: 5 to 10% of the database's CPU per opening, and a thread
+    # taking the interpreter lock, for nothing). A NOTIFY missed by a process that started
+    # listening less than `LISTENERS_CHECK_S` ago costs nothing: whatever a process writes
+    # wakes its own loops, and the newcomer looks for work as it starts listening.
+    heard: bool = True
+
+
 class PostgresTransaction(SQLTransaction):
     """Statements go through libpq's pipeline (storage/pg_pipeline.py): they are sent without
     waiting for each answer, and the round trip is paid only where a result is read (a fetch,
@@ -122,10 +149,10 @@ class PostgresTransaction(SQLTransaction):
     SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
 
     def __init__(
-        self, pipeline: Pipeline, sealer: Sealer, origin: str, config: ConfigCache
+        self, pipeline: Pipeline, sealer: Sealer, announcer: Announcer, config: ConfigCache
     ) -> None:
         super().__init__(sealer, config)
-        self._origin = origin
+        self._announcer = announcer
         self._pipeline = pipeline
         self._wake: set[str] = set()
         self._held = HeldInserts()
@@ -160,11 +187,11 @@ class PostgresTransaction(SQLTransaction):
     def send_notifies(self) -> None:
         """One NOTIFY per transaction, sent last: PostgreSQL delivers it at commit, and only
         then, so a woken worker always finds the work. It names the kinds of work and the
-        process that wrote it (`deliveries,profiles 3f2a…`: see `PostgresStorage.listen`).
-        What is held goes first."""
+        process that wrote it (`deliveries,profiles 3f2a…`: see `PostgresStorage.listen`),
+        unless no other process listens (`Announcer.heard`). What is held goes first."""
         self.send_held()
-        if self._wake:
-            payload = f"{','.join(sorted(self._wake))} {self._origin}"
+        if self._wake and self._announcer.heard:
+            payload = f"{','.join(sorted(self._wake))} {self._announcer.origin}"
             self._pipeline.execute(_NOTIFY, (CHANNEL, payload), None)
         self._wake.clear()
 
@@ -249,8 +276,7 @@ class PostgresStorage:
         self._sealer = sealer
         self._prepared = PreparedByConnection()
         self._config = ConfigCache()
-        # Names this process in its NOTIFYs, so that `listen` can pass over its own.
-        self._origin = secrets.token_hex(8)
+        self._announcer = Announcer()
         self.url = normalize_url(url)
         self._pool = ConnectionPool(
             self.url,
@@ -279,6 +305,11 @@ class PostgresStorage:
             )
             raise CannotConnect(cannot_connect_message(self.url, cause)) from exc
 
+    @property
+    def announcing(self) -> bool:
+        """Whether this process's transactions send NOTIFYs (see `Announcer.heard`)."""
+        return self._announcer.heard
+
     @contextmanager
     def transaction(
         self, *, write: bool = True, durable: bool = True
@@ -293,7 +324,7 @@ class PostgresStorage:
                         pipeline.begin(b"BEGIN")
                     else:
                         pipeline.begin(b"BEGIN", _RELAXED)
-                    tx = PostgresTransaction(pipeline, self._sealer, self._origin, self._config)
+                    tx = PostgresTransaction(pipeline, self._sealer, self._announcer, self._config)
                     yield tx
                     tx.send_notifies()
                     pipeline.commit()
@@ -357,25 +388,43 @@ class PostgresStorage:
         loops here itself, at once (as on SQLite, where nothing else would), and the echo
         from the database made every worker run an empty round after each of its own
         commits. A NOTIFY without an origin (a `NOTIFY convohook` by hand) wakes
-        everything."""
+        everything.
+
+        Every `LISTENERS_CHECK_S` it also looks whether another process listens (its
+        listener's application name among the database's connections), and this process
+        sends NOTIFYs only while one does (`Announcer`)."""
+        announcer = self._announcer
         while not stop.is_set():
             try:
-                with psycopg.connect(self.url, autocommit=True, connect_timeout=10) as conn:
+                with psycopg.connect(
+                    self.url, autocommit=True, connect_timeout=10, application_name=LISTENER_NAME
+                ) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     on_change("*")  # anything sent while we were not listening
                     while not stop.is_set():
-                        for note in conn.notifies(timeout=1.0):
+                        announcer.heard = _others_listen(conn)
+                        for note in conn.notifies(timeout=LISTENERS_CHECK_S):
                             kinds, _, origin = note.payload.partition(" ")
-                            if origin != self._origin:
+                            if origin != announcer.origin:
                                 for what in kinds.split(",") if kinds else ["*"]:
                                     on_change(what)
             except psycopg.OperationalError as exc:
                 if not stop.is_set():
                     log.warning("LISTEN connection lost, reconnecting in 1 s: %s", exc)
                     stop.wait(1.0)
+            finally:
+                announcer.heard = True  # nobody looking: tell whoever may listen
 
     def close(self) -> None:
         self._pool.close()
+
+
+def _others_listen(conn: psycopg.Connection[Any]) -> bool:
+    """Whether a listener of another process is connected to this database; True too when
+    this connection's own name is not seen (a proxy renaming connections, say)."""
+    row = conn.execute(_LISTENERS, (LISTENER_NAME,)).fetchone()
+    others, seen_self = row if row is not None else (0, False)
+    return bool(others) or not seen_self
 
 
 def _connect_error(url: str, timeout: float) -> str | None:
