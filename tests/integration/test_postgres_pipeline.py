@@ -16,6 +16,7 @@ from convohook.storage import pg_pipeline
 from convohook.storage.errors import ConflictError, UnavailableError
 from convohook.storage.pg_pipeline import PREPARE_AFTER
 from convohook.storage.postgres import PostgresStorage, PostgresTransaction
+from convohook.storage.sql import Cursor
 
 
 @pytest.fixture
@@ -90,6 +91,30 @@ def test_an_exception_in_the_use_case_discards_what_it_sent(storage: PostgresSto
         changes_its_mind()
     with storage.transaction(write=False) as tx:
         assert tx._x("SELECT count(*) FROM pipeline_probe").fetchone() == (0,)
+
+
+def test_a_result_is_read_with_the_commit_and_never_after_a_rollback(
+    storage: PostgresStorage,
+) -> None:
+    with storage.transaction() as tx:
+        later = tx._x("SELECT 41 + 1")  # not read in the transaction
+    assert later.fetchone() == (42,)
+
+    skipped: list[Cursor] = []
+
+    def fails_before_it() -> None:
+        with storage.transaction() as tx:
+            tx._x("SELECT 1 / 0")
+            skipped.append(tx._x("SELECT 1"))  # not run: the error skips to the sync
+            raise RuntimeError("the use case stopped there")
+
+    with pytest.raises(RuntimeError):
+        fails_before_it()
+    # Its connection is back in the pool (and maybe another transaction's): never synced.
+    with pytest.raises(psycopg.InterfaceError, match="ended without it"):
+        skipped[0].fetchall()
+    with storage.transaction(write=False) as tx:
+        assert tx._x("SELECT 2").fetchone() == (2,)
 
 
 def test_a_preparation_skipped_by_an_earlier_error_is_made_again(

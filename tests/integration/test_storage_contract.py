@@ -285,12 +285,13 @@ def test_a_claim_that_drains_the_due_says_when_the_next_one_is(db: Database) -> 
     waiting = db.run_sync(lambda tx: tx.claim_awaiting_profiles(T0, T0 + 10_000, 10))
     results = [ProfileResult(w, CustomerProfile(w.contact.igsid, None)) for w in waiting]
     db.run_sync(apply_profile_results, results, T0)
-    first = db.run_sync(claim_deliveries, T0, T0 + 60_000, 1)
+    first = db.run_sync(claim_deliveries, T0, T0 + 60_000, 1).get()
     assert (len(first.due), first.drained, first.next_due_at_ms) == (1, False, None)
-    second = db.run_sync(claim_deliveries, T0, T0 + 30_000, 10)
+    second = db.run_sync(claim_deliveries, T0, T0 + 30_000, 10).get()
     # Nothing else is due: the next thing is the second claim's lease running out.
     assert (len(second.due), second.drained, second.next_due_at_ms) == (1, True, T0 + 30_000)
-    assert db.run_sync(claim_deliveries, T0 + 1, T0 + 90_000, 10) == Claimed([], True, T0 + 30_000)
+    last = db.run_sync(claim_deliveries, T0 + 1, T0 + 90_000, 10).get()
+    assert last == Claimed([], True, T0 + 30_000)
 
 
 def test_a_claim_takes_no_more_than_its_limit_expired_leases_included(db: Database) -> None:
@@ -302,10 +303,10 @@ def test_a_claim_takes_no_more_than_its_limit_expired_leases_included(db: Databa
     waiting = db.run_sync(lambda tx: tx.claim_awaiting_profiles(T0, T0 + 10_000, 10))
     results = [ProfileResult(w, CustomerProfile(w.contact.igsid, None)) for w in waiting]
     db.run_sync(apply_profile_results, results, T0)
-    first = db.run_sync(claim_deliveries, T0, T0 + 1_000, 2)
+    first = db.run_sync(claim_deliveries, T0, T0 + 1_000, 2).get()
     # At T0 + 1 s two are due and two have leases that ran out.
-    second = db.run_sync(claim_deliveries, T0 + 1_000, T0 + 60_000, 2)
-    rest = db.run_sync(claim_deliveries, T0 + 1_000, T0 + 60_000, 10)
+    second = db.run_sync(claim_deliveries, T0 + 1_000, T0 + 60_000, 2).get()
+    rest = db.run_sync(claim_deliveries, T0 + 1_000, T0 + 60_000, 10).get()
     assert (len(first.due), len(second.due), len(rest.due)) == (2, 2, 2)
     assert (second.drained, rest.drained, rest.next_due_at_ms) == (False, True, T0 + 60_000)
     claimed = [d.id for d in (*second.due, *rest.due)]
@@ -321,11 +322,12 @@ def test_what_a_lookup_makes_ready_is_claimed_in_the_same_transaction(db: Databa
     def record(tx: Transaction) -> int:
         return apply_profile_results(tx, results, T0)
 
-    ready, claimed = db.run_sync(
+    ready, at_commit = db.run_sync(
         ready_and_claimed, record, now_ms=T0, lease_until_ms=T0 + 30_000, limit=10
     )
     assert ready == 1
-    assert claimed is not None
+    assert at_commit is not None
+    claimed = at_commit.get()
     [due] = claimed.due
     assert orjson.loads(due.payload)["from"] == "jane"
     assert (claimed.drained, claimed.next_due_at_ms) == (True, T0 + 30_000)
@@ -671,6 +673,53 @@ def test_rotation_signs_with_both_secrets_during_the_grace_period(db: Database) 
     db.run_sync(lambda tx: tx.reschedule_delivery(due.id, T0 + DAY))
     [later] = db.run_sync(lambda tx: tx.claim_due_deliveries(T0 + DAY, T0 + DAY + 1, 10))
     assert later.secrets == (rotation.webhook.secret,)
+
+
+def test_a_dispatchers_claim_carries_every_secret_still_valid_newest_first(
+    db: Database,
+) -> None:
+    channel, webhook = _ready_delivery(db)
+    first = db.run_sync(
+        rotate_secret, channel.org_id, webhook.id, scheme=None, grace_ms=DAY, now_ms=T0
+    )
+    second = db.run_sync(
+        rotate_secret, channel.org_id, webhook.id, scheme=None, grace_ms=DAY, now_ms=T0 + 1
+    )
+    assert first is not None
+    assert second is not None
+    claimed = db.run_sync(claim_deliveries, T0 + 2, T0 + 1_000, 10).get()
+    [due] = claimed.due
+    assert due.secrets == (second.webhook.secret, first.webhook.secret, webhook.secret)
+
+
+def test_a_claim_is_read_with_its_commit_on_postgresql(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim, the next due time and the webhooks' previous secrets are the transaction's
+    last statements: they go with the COMMIT, one round trip in all, and are read after it."""
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite's statements are no round trips")
+    from convohook.storage import pg_pipeline
+
+    channel, webhook = _ready_delivery(db)
+    rotated = db.run_sync(
+        rotate_secret, channel.org_id, webhook.id, scheme=None, grace_ms=DAY, now_ms=T0
+    )
+    assert rotated is not None
+    syncs: list[int] = []
+    sync = pg_pipeline.Pipeline.sync
+
+    def counted(pipeline: pg_pipeline.Pipeline) -> None:
+        syncs.append(1)
+        sync(pipeline)
+
+    monkeypatch.setattr(pg_pipeline.Pipeline, "sync", counted)
+    at_commit = db.run_sync(claim_deliveries, T0 + 1, T0 + 1_000, 10)
+    claimed = at_commit.get()
+    assert len(syncs) == 1
+    [due] = claimed.due
+    assert due.secrets == (rotated.webhook.secret, webhook.secret)
+    assert (claimed.drained, claimed.next_due_at_ms) == (True, T0 + 1_000)
 
 
 def test_min_delay_after_throttling_applies_to_timeouts_and_429() -> None:

@@ -34,6 +34,7 @@ from convohook.domain.model import (
     User,
     Webhook,
 )
+from convohook.storage.at_commit import AtCommit
 
 MigrationProgress = Callable[[str, float | None], None]
 
@@ -325,9 +326,10 @@ class DeliveryStore(Protocol):
     def next_due_at(self) -> int | None: ...
     def claim_and_next_due(
         self, now_ms: int, lease_until_ms: int, limit: int
-    ) -> tuple[list[DueDelivery], int | None]:
+    ) -> AtCommit[tuple[list[DueDelivery], int | None]]:
         """`claim_due_deliveries`, and when it claimed fewer than `limit` (none is left due),
-        `next_due_at` after it; None when it claimed `limit`."""
+        `next_due_at` after it; None when it claimed `limit`. Read once the transaction has
+        committed: make it the transaction's last statement."""
         ...
 
     def record_attempt(self, delivery_id: str, attempt: Attempt) -> None: ...

@@ -105,6 +105,13 @@ class Result:
 
     def _read(self) -> pq.abc.PGresult:
         if self.pgresult is None:
+            if self._pipeline.finished:
+                # Its transaction rolled back (or committed without reading it, which the
+                # commit's sync never leaves): the connection may be another's by now.
+                raise psycopg.InterfaceError(
+                    "a result of a transaction that ended without it: read it in the "
+                    "transaction, or after a commit (AtCommit)"
+                )
             self._pipeline.sync()
             if self.pgresult is None:  # the error that skipped it was raised, and caught
                 raise psycopg.errors.InFailedSqlTransaction(
@@ -148,6 +155,7 @@ class Pipeline:
         self._unread: deque[Result | _PrepareSent | None] = deque()
         self._broken = False
         self._poll: select.poll | None = None
+        self.finished = False  # committed or abandoned: the connection is no longer ours
 
     def begin(self, *commands: bytes) -> None:
         self._pg.enter_pipeline_mode()
@@ -209,15 +217,19 @@ class Pipeline:
             raise error
 
     def commit(self) -> None:
+        """Commit, reading with it every answer not read yet: results still to be fetched
+        (`Result`) can be, after it."""
         self._pg.send_query_params(b"COMMIT", None)
         self._unread.append(None)
         self.sync()
         self._pg.exit_pipeline_mode()
+        self.finished = True
 
     def abandon(self) -> None:
         """After a failure anywhere: roll back and leave pipeline mode, or, where the
         connection is in no state to tell, close it (the pool then replaces it)."""
         pg = self._pg
+        self.finished = True
         try:
             if self._broken or pg.status != pq.ConnStatus.OK:
                 raise self._lost()

@@ -26,6 +26,7 @@ from psycopg_pool import ConnectionPool
 
 from convohook.domain.model import BotRun, DueDelivery, OutboundMessage
 from convohook.storage import migrations
+from convohook.storage.at_commit import AtCommit
 from convohook.storage.base import MigrationProgress
 from convohook.storage.config_cache import ConfigCache
 from convohook.storage.errors import CannotConnect, ConflictError, UnavailableError
@@ -34,7 +35,8 @@ from convohook.storage.pg_pipeline import Pipeline, PreparedByConnection
 from convohook.storage.redact import redacted_url
 from convohook.storage.sealing import PLAIN, Sealer
 from convohook.storage.sql import FIFO_READY, Cursor, SQLTransaction
-from convohook.storage.sql.deliveries import DUE_SELECT, NEXT_DUE_AT, next_due_from
+from convohook.storage.sql.base import PREVIOUS_SECRET
+from convohook.storage.sql.deliveries import NEXT_DUE_AT, due_row, due_select, next_due_from
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +94,7 @@ def _prepare(sql: str) -> bool | None:
 
 # Due = pending and scheduled, or sending under a lease that expired (its worker died); at most
 # `limit` of them marked as sent under a new lease, and read with what sending takes
-# (`DUE_SELECT` on the claim's own rows, which carry the new lease) in the same statement.
+# (`due_select` on the claim's own rows, which carry the new lease) in the same statement.
 _CLAIM = (
     "WITH due AS ("
     " SELECT d.id FROM deliveries d JOIN events e ON e.id = d.event_id"
@@ -107,7 +109,15 @@ _CLAIM = (
     " claimed AS ("
     " UPDATE deliveries SET status = 'sending', lease_until_ms = ? WHERE id IN ("
     " SELECT id FROM (SELECT id FROM due UNION ALL SELECT id FROM expired) AS both_kinds"
-    " LIMIT ?) RETURNING *) " + DUE_SELECT.format(deliveries="claimed") + " ORDER BY d.id"
+    " LIMIT ?) RETURNING *) "
+    # The webhooks' previous secrets still valid (a rotation) come in the rows themselves,
+    # newest first, where SQLite's claim reads only whether there are any and then reads them:
+    # nothing is left to read after the claim, which can then go with the commit (`AtCommit`).
+    + due_select(
+        "ARRAY(SELECT s.secret FROM webhook_secrets s"
+        " WHERE s.webhook_id = w.id AND s.expires_at_ms > ? ORDER BY s.created_at_ms DESC)"
+    ).format(deliveries="claimed")
+    + " ORDER BY d.id"
 )
 
 
@@ -198,18 +208,30 @@ class PostgresTransaction(SQLTransaction):
     def claim_due_deliveries(
         self, now_ms: int, lease_until_ms: int, limit: int
     ) -> list[DueDelivery]:
-        return self._due_deliveries(self._claim(now_ms, lease_until_ms, limit).fetchall(), now_ms)
+        return self._claimed(self._claim(now_ms, lease_until_ms, limit).fetchall())
 
     def claim_and_next_due(
         self, now_ms: int, lease_until_ms: int, limit: int
-    ) -> tuple[list[DueDelivery], int | None]:
-        """The claim and the next due time sent together, one round trip for both: the
-        second is read only when the claim drained what was due (at a trickle of openings,
-        most claims), and costs the server a cheap index lookup otherwise."""
+    ) -> AtCommit[tuple[list[DueDelivery], int | None]]:
+        """The claim and the next due time sent with the commit, one round trip for the three
+        (the claim was the round trip before the commit's): the second is used only when the
+        claim drained what was due (at a trickle of openings, most claims), and costs the
+        server a cheap index lookup otherwise."""
         claim = self._claim(now_ms, lease_until_ms, limit)
         next_due = self._x(NEXT_DUE_AT)
-        due = self._due_deliveries(claim.fetchall(), now_ms)
-        return due, (next_due_from(next_due) if len(due) < limit else None)
+
+        def read() -> tuple[list[DueDelivery], int | None]:
+            due = self._claimed(claim.fetchall())
+            return due, (next_due_from(next_due) if len(due) < limit else None)
+
+        return AtCommit(read)
+
+    def _claimed(self, rows: Sequence[Sequence[Any]]) -> list[DueDelivery]:
+        sealer = self._sealer
+        return [
+            due_row(r, tuple(sealer.open(PREVIOUS_SECRET, str(s)) for s in r[24]), sealer)
+            for r in rows
+        ]
 
     def _claim(self, now_ms: int, lease_until_ms: int, limit: int) -> Cursor:
         """Claim and read in one statement (`_CLAIM`)."""

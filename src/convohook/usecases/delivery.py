@@ -17,6 +17,7 @@ from convohook.delivery.retry import (
     parse_retry_after,
 )
 from convohook.domain.model import Attempt, Delivery, DueDelivery
+from convohook.storage.at_commit import AtCommit
 from convohook.storage.base import Transaction
 from convohook.usecases.errors import NotFound
 from convohook.usecases.ops import DELIVERY_EXHAUSTED, OPS_EVENTS, WEBHOOK_DISABLED, emit_ops_event
@@ -204,12 +205,19 @@ class Claimed:
     next_due_at_ms: int | None  # when drained: when the next one is due (None: nothing waits)
 
 
-def claim_deliveries(tx: Transaction, now_ms: int, lease_until_ms: int, limit: int) -> Claimed:
+def claim_deliveries(
+    tx: Transaction, now_ms: int, lease_until_ms: int, limit: int
+) -> AtCommit[Claimed]:
     """`claim_due_deliveries`, and when that drained them, when the next one is due, in the same
     transaction: a dispatcher round that ends in a wait is one transaction, not two (at a
-    steady trickle of openings, most rounds end so)."""
-    due, next_due_at_ms = tx.claim_and_next_due(now_ms, lease_until_ms, limit)
-    return Claimed(due, len(due) < limit, next_due_at_ms)
+    steady trickle of openings, most rounds end so). Read once committed: the transaction's
+    last statements."""
+
+    def claimed(found: tuple[list[DueDelivery], int | None]) -> Claimed:
+        due, next_due_at_ms = found
+        return Claimed(due, len(due) < limit, next_due_at_ms)
+
+    return tx.claim_and_next_due(now_ms, lease_until_ms, limit).map(claimed)
 
 
 def ready_and_claimed(
@@ -219,11 +227,12 @@ def ready_and_claimed(
     now_ms: int,
     lease_until_ms: int,
     limit: int,
-) -> tuple[int, Claimed | None]:
+) -> tuple[int, AtCommit[Claimed] | None]:
     """`record` (what makes deliveries ready: profiles looked up), then, if it made any, the
     claim the dispatcher would make on being woken for them, in the same transaction: one
     transaction and one wake-up fewer between a profile and its webhook. `limit` 0 (the
-    dispatcher is full): no claim, the dispatcher takes them when it has room."""
+    dispatcher is full): no claim, the dispatcher takes them when it has room. The claim is
+    read once committed."""
     ready = record(tx)
     if not ready or limit <= 0:
         return ready, None

@@ -154,9 +154,9 @@ class Dispatcher:
         s = self.s
         now = s.clock()
         # Durable: this commit is what the webhook about to be sent stands on.
-        claimed = await s.db.run(
-            claim_deliveries, now, now + delivery_lease_ms(s), self.claim_limit()
-        )
+        claimed = (
+            await s.db.run(claim_deliveries, now, now + delivery_lease_ms(s), self.claim_limit())
+        ).get()
         self._drained = claimed.drained
         self._next_due = (claimed.next_due_at_ms,) if claimed.drained else None
         sent, deferred = await self._send_due(claimed.due, now)

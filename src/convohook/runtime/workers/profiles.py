@@ -114,7 +114,7 @@ class ProfileEnricher:
             limit=limit,
         )
         if claimed is not None:
-            await dispatcher.take(claimed, now)
+            await dispatcher.take(claimed.get(), now)
         return ready
 
     async def _lookup(self, waiting: AwaitingProfile) -> ProfileResult:

@@ -12,6 +12,7 @@ from convohook.domain.model import (
     Delivery,
     DueDelivery,
 )
+from convohook.storage.at_commit import AtCommit
 from convohook.storage.sealing import Sealer
 from convohook.storage.sql.base import (
     PREVIOUS_SECRET,
@@ -33,17 +34,24 @@ FIFO_READY = (
 
 # A claimed delivery with what sending it takes; `{deliveries}`: the table, or the claim's own
 # rows on PostgreSQL (postgres._CLAIM). One parameter: now, for the rotation's EXISTS.
-DUE_SELECT = (
-    "SELECT d.id, d.webhook_id, w.url, w.secret, e.payload, d.attempt_count, e.id, e.type, "
-    "e.created_at_ms, e.reason, e.conversation_id, c.igsid, e.first_message_text, "
-    "e.first_message_at_ms, w.format, w.headers, w.auth_type, w.auth_value, w.timeout_s, "
-    "w.rate_limit_per_s, w.max_concurrency, d.org_id, e.details, w.ordering, "
-    # Whether a previous secret is still valid (a rotation): only then are they read, one more
-    # statement, where a claim outside a rotation costs none.
-    "EXISTS (SELECT 1 FROM webhook_secrets s "
-    "WHERE s.webhook_id = w.id AND s.expires_at_ms > ?) "
-    "FROM {deliveries} d JOIN events e ON e.id = d.event_id "
-    "JOIN webhooks w ON w.id = d.webhook_id LEFT JOIN contacts c ON c.id = e.contact_id"
+def due_select(previous_secrets: str) -> str:
+    """`previous_secrets`: the 25th column, about the webhook's previous secrets still valid
+    (a rotation), with one parameter: now."""
+    return (
+        "SELECT d.id, d.webhook_id, w.url, w.secret, e.payload, d.attempt_count, e.id, e.type, "
+        "e.created_at_ms, e.reason, e.conversation_id, c.igsid, e.first_message_text, "
+        "e.first_message_at_ms, w.format, w.headers, w.auth_type, w.auth_value, w.timeout_s, "
+        "w.rate_limit_per_s, w.max_concurrency, d.org_id, e.details, w.ordering, "
+        + previous_secrets
+        + " FROM {deliveries} d JOIN events e ON e.id = d.event_id "
+        "JOIN webhooks w ON w.id = d.webhook_id LEFT JOIN contacts c ON c.id = e.contact_id"
+    )
+
+
+# Whether a previous secret is still valid: only then are they read, one more statement, where
+# a claim outside a rotation costs none.
+DUE_SELECT = due_select(
+    "EXISTS (SELECT 1 FROM webhook_secrets s WHERE s.webhook_id = w.id AND s.expires_at_ms > ?)"
 )
 
 # When the next delivery becomes due: the first pending one that may be sent, or the first
@@ -71,7 +79,7 @@ _DELIVERY_COLS = (
 )
 
 
-def _due(r: Sequence[Any], previous_secrets: tuple[str, ...], sealer: Sealer) -> DueDelivery:
+def due_row(r: Sequence[Any], previous_secrets: tuple[str, ...], sealer: Sealer) -> DueDelivery:
     return DueDelivery(
         id=str(r[0]),
         webhook_id=str(r[1]),
@@ -138,13 +146,13 @@ class DeliveriesSQL(SQLBase):
         rotation keeps one valid."""
         rotating = sorted({str(r[1]) for r in details if r[24]})
         previous = self._previous_secrets(rotating, now_ms)
-        return [_due(r, tuple(previous.get(str(r[1]), ())), self._sealer) for r in details]
+        return [due_row(r, tuple(previous.get(str(r[1]), ())), self._sealer) for r in details]
 
     def claim_and_next_due(
         self, now_ms: int, lease_until_ms: int, limit: int
-    ) -> tuple[list[DueDelivery], int | None]:
+    ) -> AtCommit[tuple[list[DueDelivery], int | None]]:
         due = self.claim_due_deliveries(now_ms, lease_until_ms, limit)
-        return due, (self.next_due_at() if len(due) < limit else None)
+        return AtCommit.now((due, self.next_due_at() if len(due) < limit else None))
 
     def _previous_secrets(self, webhook_ids: Sequence[str], now_ms: int) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}
