@@ -277,6 +277,30 @@ def test_deliveries_wait_for_the_profile_then_are_claimed_once(db: Database) -> 
     assert [d.id for d in again] == [claimed[0].id]
 
 
+def test_a_delivery_waiting_for_its_profile_is_scheduled_when_the_body_is_built(
+    db: Database,
+) -> None:
+    """Not due before (`next_attempt_at` null): claims and the next due time never walk
+    through what waits for a profile. Due at once after."""
+    channel, webhook = setup_org(db)
+    apply(db, channel, msg())
+
+    def the_delivery() -> Delivery:
+        [d] = db.run_sync(lambda tx: tx.list_deliveries(channel.org_id, webhook.id, None, 10))
+        return d
+
+    assert (the_delivery().status, the_delivery().next_attempt_at_ms) == ("pending", None)
+    assert db.run_sync(lambda tx: tx.next_due_at()) is None
+    assert count(db, "SELECT count(*) FROM deliveries WHERE next_attempt_at_ms IS NULL") == 1
+    [waiting] = db.run_sync(lambda tx: tx.claim_awaiting_profiles(T0, T0 + 10_000, 10))
+    profile = ProfileResult(waiting, CustomerProfile("jane", "Jane"))
+    assert db.run_sync(apply_profile_results, [profile], T0 + 5_000) == 1
+    assert the_delivery().next_attempt_at_ms == T0 + 5_000
+    assert db.run_sync(lambda tx: tx.next_due_at()) == T0 + 5_000
+    [claimed] = db.run_sync(lambda tx: tx.claim_due_deliveries(T0 + 5_000, T0 + 60_000, 10))
+    assert claimed.id == the_delivery().id
+
+
 def test_a_claim_that_drains_the_due_says_when_the_next_one_is(db: Database) -> None:
     """The dispatcher's round is one transaction: the claim, and what to wait for after it."""
     channel, _ = setup_org(db)

@@ -301,7 +301,12 @@ class OutboxStore(Protocol):
         details: str | None = None,  # JSON: what the event says beyond the DoubleTick fields
     ) -> None: ...
     def insert_deliveries(
-        self, rows: Iterable[tuple[str, str]], event_id: str, org_id: str, now_ms: int
+        self,
+        rows: Iterable[tuple[str, str]],
+        event_id: str,
+        org_id: str,
+        now_ms: int,
+        ready: bool = True,
     ) -> None: ...
     def claim_awaiting_profiles(
         self, now_ms: int, lease_until_ms: int, limit: int
@@ -313,7 +318,7 @@ class OutboxStore(Protocol):
         order; one read for them all."""
         ...
 
-    def set_event_payload(self, event_id: str, payload: bytes) -> None: ...
+    def set_event_payload(self, event_id: str, payload: bytes, now_ms: int) -> None: ...
     def postpone_profile(self, contact_id: str, attempts: int, next_at_ms: int) -> None: ...
 
 

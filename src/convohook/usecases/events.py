@@ -137,6 +137,7 @@ def emit_event(
         event_id,
         org_id,
         now_ms,
+        ready=payload is not None,  # else scheduled when the profile comes
     )
     runs = schedule_runs(
         tx,

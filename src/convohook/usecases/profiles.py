@@ -79,6 +79,7 @@ def apply_profile_results(tx: Transaction, results: list[ProfileResult], now_ms:
                     customer_id=contact.customer_id,
                     details=details,
                 ),
+                now_ms,
             )
             ready += 1
     return ready

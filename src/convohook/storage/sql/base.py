@@ -105,6 +105,8 @@ class SQLBase:
     # check takes KEY SHARE) go on meanwhile.
     FOR_NO_KEY_UPDATE = ""
     SKIP_LOCKED = ""
+    # An event's body not built yet, where the event is found by its id.
+    PAYLOAD_UNSET = "payload IS NULL"
 
     def __init__(self, sealer: Sealer = PLAIN, config: ConfigCache | None = None) -> None:
         self._sealer = sealer

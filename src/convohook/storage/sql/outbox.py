@@ -61,14 +61,26 @@ class OutboxSQL(SQLBase):
         )
 
     def insert_deliveries(
-        self, rows: Iterable[tuple[str, str]], event_id: str, org_id: str, now_ms: int
+        self,
+        rows: Iterable[tuple[str, str]],
+        event_id: str,
+        org_id: str,
+        now_ms: int,
+        ready: bool = True,
     ) -> None:
+        """Due now if `ready`; otherwise (an event waiting for its customer's profile) not
+        scheduled at all until the body is built (`set_event_payload`). A claim's range over
+        `deliveries_due` then holds what can be sent, not every opening whose profile is still
+        being looked up: a backlog of thousands when the Graph API is slow, which every claim
+        and every next due time walked through and passed over, row by row, each with its
+        event (docs/performance.md)."""
+        due = now_ms if ready else None
         self._insert_many(
             "INSERT INTO deliveries (id, org_id, event_id, webhook_id, status, "
             "next_attempt_at_ms, created_at_ms, updated_at_ms) "
             "VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
             [
-                (delivery_id, org_id, event_id, webhook_id, now_ms, now_ms, now_ms)
+                (delivery_id, org_id, event_id, webhook_id, due, now_ms, now_ms)
                 for delivery_id, webhook_id in rows
             ],
         )
@@ -128,9 +140,21 @@ class OutboxSQL(SQLBase):
                 )
         return found
 
-    def set_event_payload(self, event_id: str, payload: bytes) -> None:
+    def set_event_payload(self, event_id: str, payload: bytes, now_ms: int) -> None:
+        """The body of an event that waited for its profile, and its deliveries due now."""
         self._x(
-            "UPDATE events SET payload = ? WHERE id = ? AND payload IS NULL", (payload, event_id)
+            "UPDATE events SET payload = ? WHERE id = ? AND " + self.PAYLOAD_UNSET,
+            (payload, event_id),
+        )
+        # By the event alone, through the (event_id, webhook_id) key: nothing can have been
+        # attempted before the body existed, so its deliveries are all pending. A condition on
+        # status or next_attempt_at_ms would let a plan take a partial index for it instead
+        # (`deliveries_due`, `deliveries_open_by_webhook`) and walk every delivery waiting for
+        # a profile (seen on PostgreSQL: tests/integration/test_postgres_plans.py).
+        self._x(
+            "UPDATE deliveries SET next_attempt_at_ms = coalesce(next_attempt_at_ms, ?) "
+            "WHERE event_id = ?",
+            (now_ms, event_id),
         )
 
     def postpone_profile(self, contact_id: str, attempts: int, next_at_ms: int) -> None:

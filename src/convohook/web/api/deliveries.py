@@ -50,7 +50,9 @@ class DeliveryOut(Answer):
     webhook_id: str
     status: DeliveryStatus
     attempt_count: int
-    next_attempt_at: Timestamp | None = Field(description="while pending")
+    next_attempt_at: Timestamp | None = Field(
+        description="while pending; null while its event waits for the customer's profile"
+    )
     last_status_code: int | None
     last_error: str | None
     payload: Any = Field(
