@@ -65,6 +65,30 @@ def test_a_process_hears_the_others_work_and_passes_over_its_own(
         stop.set()
 
 
+def test_a_process_leaves_out_what_its_own_workers_wait_for(
+    two_processes: tuple[PostgresStorage, PostgresStorage],
+) -> None:
+    """Its own idle worker takes that work at once (woken in memory): the others would only
+    race it for it. What no worker here waits for is announced as before."""
+    here, there = two_processes
+    heard, stop = listening(there)
+    try:
+        here.workers_waiting(lambda kind: kind == "notifications")
+        with here.transaction() as tx:
+            tx.insert_notifications([b"{}"], 1)
+            tx.set_event_payload("evt_none", b"{}", 1)  # its deliveries: due now
+        assert heard.get(timeout=WAIT_S) == "deliveries"
+        with here.transaction() as tx:
+            tx.insert_notifications([b"{}"], 2)  # and nothing else: no NOTIFY at all
+        here.workers_waiting(None)  # its workers stopped
+        with here.transaction() as tx:
+            tx.insert_notifications([b"{}"], 3)
+        assert heard.get(timeout=WAIT_S) == "notifications"
+        assert heard.empty()
+    finally:
+        stop.set()
+
+
 def test_a_process_notifies_only_while_another_listens(postgres_url: str) -> None:
     alone = PostgresStorage(postgres_url, pool_size=1)
     assert alone.announcing  # before its listener has looked: whoever may listen is told

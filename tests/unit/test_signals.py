@@ -30,3 +30,20 @@ async def test_pending_is_work_not_yet_picked_up() -> None:
     assert signal.pending  # what the bot runner gives way to
     await signal.wait(timeout=1)
     assert not signal.pending
+
+
+async def test_waiting_counts_the_workers_in_a_wait_of_either_kind() -> None:
+    """Read by the storage to leave out of its NOTIFY what a worker here takes at once."""
+    runs, webhooks = Signal(), Signal()
+    alone = asyncio.create_task(runs.wait(3600))
+    both = asyncio.create_task(wait_any([runs, webhooks], 3600))
+    await asyncio.sleep(0)
+    assert (runs.waiting, webhooks.waiting) == (2, 1)
+    runs.notify()
+    await asyncio.wait_for(asyncio.gather(alone, both), timeout=30)
+    assert (runs.waiting, webhooks.waiting) == (0, 0)
+    timed_out = asyncio.create_task(runs.wait(0.01))
+    await asyncio.sleep(0)
+    assert runs.waiting == 1
+    await timed_out
+    assert runs.waiting == 0

@@ -10,6 +10,9 @@ from collections.abc import Sequence
 class Signal:
     def __init__(self) -> None:
         self._event = asyncio.Event()
+        # Workers in `wait` now: notified, one takes the work at once (read from the database's
+        # threads too, to tell whether other processes need to hear of the work: a plain int).
+        self.waiting = 0
 
     def notify(self) -> None:
         self._event.set()
@@ -22,8 +25,12 @@ class Signal:
     async def wait(self, timeout: float) -> None:
         """Return when notified or after `timeout` seconds (the safety net for work another
         process wrote, which cannot notify us)."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), timeout=max(timeout, 0.0))
+        self.waiting += 1
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._event.wait(), timeout=max(timeout, 0.0))
+        finally:
+            self.waiting -= 1
         self._event.clear()
 
     async def wait_until(self, due_at_ms: int | None, now_ms: int, poll_seconds: float) -> None:
@@ -39,9 +46,13 @@ async def wait_any(signals: Sequence[Signal], timeout: float) -> None:
     """Return when any of `signals` is notified, or after `timeout` seconds; all are cleared
     (the caller is about to look at everything they stand for)."""
     waits = [asyncio.ensure_future(signal._event.wait()) for signal in signals]
+    for signal in signals:
+        signal.waiting += 1
     try:
         await asyncio.wait(waits, timeout=max(timeout, 0.0), return_when=asyncio.FIRST_COMPLETED)
     finally:
+        for signal in signals:
+            signal.waiting -= 1
         for wait in waits:
             wait.cancel()
         for signal in signals:

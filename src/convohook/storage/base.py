@@ -525,6 +525,13 @@ class Storage(Protocol):
         Call it in a thread."""
         ...
 
+    def workers_waiting(self, waiting: Callable[[str], bool] | None) -> None:
+        """Tell the storage which kinds of work this process's own workers wait for right now
+        (`waiting(kind)`, called from the database's threads; None: no workers here). Work of
+        such a kind written here need not be announced to other processes: the writer wakes
+        its worker in memory, which takes it at once."""
+        ...
+
     def close(self) -> None: ...
 
 

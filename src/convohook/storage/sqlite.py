@@ -172,6 +172,10 @@ class SQLiteStorage:
                 progress(migration.name, time.monotonic() - started)
         return done
 
+    def workers_waiting(self, waiting: Callable[[str], bool] | None) -> None:
+        """Nothing to do: SQLite has no NOTIFY to spare (another process notices commits by
+        polling, `listen`)."""
+
     def listen(
         self,
         on_change: Callable[[str], None],

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 
 from convohook.runtime.services import Services
+from convohook.runtime.signal import Signal
 from convohook.runtime.workers.bot_runner import BotRunner
 from convohook.runtime.workers.closer import Closer
 from convohook.runtime.workers.dispatcher import Dispatcher
@@ -30,28 +31,41 @@ __all__ = [
 ]
 
 
-def _wake_on_notify(services: Services, loop: asyncio.AbstractEventLoop) -> Callable[[str], None]:
+def _by_kind(services: Services) -> dict[str, Signal]:
+    """The signal of each kind of work named in NOTIFYs (`Storage.listen`)."""
     signals = services.signals
-    targets = {
-        "notifications": [signals.notifications],
-        "profiles": [signals.profiles],
-        "deliveries": [signals.deliveries],
-        "replies": [signals.replies],
-        "bots": [signals.bots],
+    return {
+        "notifications": signals.notifications,
+        "profiles": signals.profiles,
+        "deliveries": signals.deliveries,
+        "replies": signals.replies,
+        "bots": signals.bots,
     }
-    everything = [
-        signals.notifications,
-        signals.profiles,
-        signals.deliveries,
-        signals.replies,
-        signals.bots,
-    ]
+
+
+def _wake_on_notify(services: Services, loop: asyncio.AbstractEventLoop) -> Callable[[str], None]:
+    targets = _by_kind(services)
+    everything = list(targets.values())
 
     def on_notify(what: str) -> None:
-        for signal in targets.get(what, everything):
+        target = targets.get(what)
+        for signal in [target] if target is not None else everything:
             loop.call_soon_threadsafe(signal.notify)
 
     return on_notify
+
+
+def _waiting_here(services: Services) -> Callable[[str], bool]:
+    """Whether this process's worker for a kind takes new work of it at once: it waits for
+    some, or it is in a round and nothing is queued for it yet (it looks again right after,
+    woken by the writer). Otherwise it is behind, and other processes may help."""
+    targets = _by_kind(services)
+
+    def waiting(kind: str) -> bool:
+        signal = targets.get(kind)
+        return signal is not None and (signal.waiting > 0 or not signal.pending)
+
+    return waiting
 
 
 async def run_workers(services: Services, *, watch_other_processes: bool = False) -> None:
@@ -66,6 +80,7 @@ async def run_workers(services: Services, *, watch_other_processes: bool = False
         threading.Thread(
             target=storage.listen, args=(on_notify, stop), name="convohook-listen", daemon=True
         ).start()
+    storage.workers_waiting(_waiting_here(services))
     dispatcher = Dispatcher(services)
     enricher = ProfileEnricher(services, dispatcher=dispatcher)
     loops = [
@@ -91,4 +106,5 @@ async def run_workers(services: Services, *, watch_other_processes: bool = False
         for loop in loops:
             loop.cancel()
         await asyncio.gather(*loops, return_exceptions=True)
+        storage.workers_waiting(None)
         stop.set()
