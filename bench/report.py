@@ -25,6 +25,7 @@ def _system(r: Result) -> str:
     if r["target"] == "relay":
         return "relay (limit)"
     split = ", split" if r.get("topology") == "split" else ""
+    split += f", {r['serves']} serves" if r.get("serves", 1) > 1 else ""
     bots = f", {r['bots_enabled']} bots" if r.get("bots_enabled") else ""
     return f"convohook{split}, {r['database']}, history {r['history']:,}{bots}"
 

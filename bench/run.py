@@ -6,7 +6,7 @@
     .venv/bin/python bench/run.py --target convohook --batch 10 --history 1000 1000000
     .venv/bin/python bench/run.py --target convohook --batch 10 --customers 100000
     .venv/bin/python bench/run.py --target convohook --batch 1 --sweep 300 300 300 --bots 0 3
-    (add --database postgresql for PostgreSQL)
+    (add --database postgresql for PostgreSQL, and --serves 2 for two `serve` processes on it)
 
 Processes: this harness plays Meta; bench/sink.py (its own process) is the Graph API stand-in
 and the subscriber that stamps every delivery; the target is `convohook serve` (on a fresh copy
@@ -54,6 +54,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="one: `serve` with its workers (the default setup); split: `serve --no-worker` "
         "and a `convohook worker` (two processes, two interpreter locks)",
     )
+    p.add_argument(
+        "--serves",
+        type=int,
+        default=1,
+        help="PostgreSQL: this many `serve` processes on the one database, each with its "
+        "workers, Meta's POSTs spread over them round robin (the README's one per core)",
+    )
     p.add_argument("--batch", type=int, nargs="+", default=[1, 10], help="DMs per notification")
     p.add_argument(
         "--customers",
@@ -100,6 +107,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ):
         if any(v < (1 if option == "--batch" else 0) for v in values):
             p.error(f"{option} values must be positive")
+    if args.serves < 1 or (args.serves > 1 and args.database != "postgresql"):
+        p.error("--serves takes a positive number, and more than 1 only with PostgreSQL")
     if args.target == "relay" and (args.history != [0] or args.bots != [0]):
         p.error("--history and --bots only apply to convohook")
     return args
@@ -208,7 +217,13 @@ class Bench:
             label = f"convohook ({self.dbs.dialect}, history {template.history['customers']:,}"
             label += f", {len(template.bot_ids)} bots)" if template.bot_ids else ")"
             running = await targets.start_convohook(
-                self.dbs, template, sink, self.workdir, name, split=self.args.topology == "split"
+                self.dbs,
+                template,
+                sink,
+                self.workdir,
+                name,
+                split=self.args.topology == "split",
+                serves=self.args.serves,
             )
             dbs = self.dbs
         load = f"closed, {plan.concurrency} in flight" if plan.rate is None else f"{plan.rate:g}/s"
@@ -227,6 +242,7 @@ class Bench:
         if template is not None:
             result["database"] = self.dbs.dialect
             result["topology"] = self.args.topology
+            result["serves"] = self.args.serves
             result["history"] = template.history["customers"]
             result["history_outbox"] = template.history["outbox"]
             result["history_build_s"] = template.history["seconds"]
