@@ -55,12 +55,11 @@ DUE_SELECT = due_select(
 )
 
 # When the next delivery becomes due: the first pending one that may be sent, or the first
-# lease to run out.
-# The first sendable delivery in `deliveries_due`'s order, not `min()` over all of them: a
-# `min()` over a join is computed from every pending delivery (PostgreSQL's plan read them all,
-# each with its event, 7,500 buffers and 5 to 25 ms per call in a backlog), where the first
-# in order is one index step away. `IS NOT NULL` leaves out, whatever the plan, what waits for
-# a profile (not scheduled yet: `OutboxSQL.insert_deliveries`).
+# lease to run out. The first sendable delivery in `deliveries_due`'s order, not `min()` over
+# all of them: a `min()` over a join is computed from every pending delivery (PostgreSQL's plan
+# read them all, each with its event, 7,500 buffers and 5 to 25 ms per call in a backlog),
+# where the first in order is one index step away. `IS NOT NULL` leaves out, whatever the
+# plan, what waits for a profile (not scheduled yet: `OutboxSQL.insert_deliveries`).
 NEXT_DUE_AT = (
     "SELECT min(t) FROM ("
     " SELECT t FROM (SELECT d.next_attempt_at_ms AS t FROM deliveries d"
