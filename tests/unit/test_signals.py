@@ -47,3 +47,20 @@ async def test_waiting_counts_the_workers_in_a_wait_of_either_kind() -> None:
     assert runs.waiting == 1
     await timed_out
     assert runs.waiting == 0
+
+
+async def test_new_work_is_taken_at_once_unless_the_worker_is_behind() -> None:
+    """Mid-round with nothing queued, or waiting: taken here. Mid-round with work already
+    queued: behind, so other processes are told (storage/postgres.Announcer)."""
+    signal = Signal()
+    assert signal.takes_at_once  # in a round, nothing queued
+    signal.notify()
+    assert not signal.takes_at_once  # in a round, and more already waits for it
+    waiter = asyncio.create_task(signal.wait(3600))
+    await waiter  # takes what was queued
+    assert signal.takes_at_once
+    idle = asyncio.create_task(signal.wait(3600))
+    await asyncio.sleep(0)
+    signal.notify()
+    assert signal.takes_at_once  # notified while waiting: it is waking for it now
+    await asyncio.wait_for(idle, timeout=30)

@@ -18,6 +18,13 @@ class Signal:
         self._event.set()
 
     @property
+    def takes_at_once(self) -> bool:
+        """Whether new work is taken without help: a worker waits for it, or is in a round
+        with nothing queued yet (it looks again right after, woken by the writer). Otherwise
+        its worker is behind, and other processes may share the load."""
+        return self.waiting > 0 or not self._event.is_set()
+
+    @property
     def pending(self) -> bool:
         """Notified, and its worker has not woken for it yet: work waits."""
         return self._event.is_set()

@@ -56,14 +56,13 @@ def _wake_on_notify(services: Services, loop: asyncio.AbstractEventLoop) -> Call
 
 
 def _waiting_here(services: Services) -> Callable[[str], bool]:
-    """Whether this process's worker for a kind takes new work of it at once: it waits for
-    some, or it is in a round and nothing is queued for it yet (it looks again right after,
-    woken by the writer). Otherwise it is behind, and other processes may help."""
+    """Whether this process's worker for a kind takes new work of it at once
+    (`Signal.takes_at_once`)."""
     targets = _by_kind(services)
 
     def waiting(kind: str) -> bool:
         signal = targets.get(kind)
-        return signal is not None and (signal.waiting > 0 or not signal.pending)
+        return signal is not None and signal.takes_at_once
 
     return waiting
 
