@@ -35,6 +35,7 @@ import orjson
 import uvloop
 
 import report
+import stages
 import targets
 from common import RESULTS, BenchError, machine_info
 from measure import Customers, Plan, measure
@@ -237,6 +238,10 @@ class Bench:
                 dbs,
                 template.bot_ids if template is not None else (),
             )
+            if running.database_url is not None:
+                # Before the database is dropped; after the measurement, so it costs it nothing.
+                skip = -(-plan.warmup // plan.batch)  # the warm-up's notifications come first
+                result["stages_ms"] = stages.read(running.database_url, skip)
         finally:
             targets.stop(running, dbs)
         if template is not None:
@@ -251,6 +256,8 @@ class Bench:
             result["database"] = None
             result["history"] = None
         print(f"  {describe(result)}", flush=True)
+        if result.get("stages_ms"):
+            print(f"  stages: {stages.describe(result['stages_ms'])}", flush=True)
         if result.get("bots"):
             print(f"  {describe_bots(result['bots'])}", flush=True)
         self.results.append(result)
