@@ -39,10 +39,12 @@ class ProfileEnricher:
     # Lookups handed over and not yet recorded, beyond which the processor waits: a few
     # rounds of the Graph API's connection pool, far below what the lease allows for.
     MAX_HANDED = 1024
-    RECORD_CHUNK = 256  # lookups recorded in one transaction, at most
-    # How long the first answer of a handoff waits for the others before it is recorded: a
-    # handoff's lookups start together and, unless one is slow, answer within a few ms.
-    RECORD_WAIT_S = 0.02
+    # How long the first answer of a handoff waits for the others before what has come is
+    # recorded: a handoff's lookups start together and, unless one is slow, answer within a
+    # few ms. Longer than that, so that a backlog's handoff is a few transactions, not one
+    # per answer; far shorter than the Graph API's timeout, which a slow lookup held the
+    # others back by.
+    RECORD_WAIT_S = 0.1
 
     def __init__(self, services: Services, *, dispatcher: Dispatcher | None = None) -> None:
         """`dispatcher`: this process's, handed what the lookups make ready, claimed in the
@@ -82,10 +84,9 @@ class ProfileEnricher:
 
     async def _complete(self, waiting: list[AwaitingProfile], wake_bots: bool) -> None:
         """Look the profiles up, and record them as they come in: what has come in once the
-        first answer has waited `RECORD_WAIT_S` for the others (or once `RECORD_CHUNK` have
-        come in, or all), in one transaction. So a slow lookup holds back only itself, not
-        the webhooks of the others handed over with it (they waited for the slowest, up to
-        the Graph API's timeout); and a large handoff (a backlog processed at once: 2,000
+        first answer has waited `RECORD_WAIT_S` for the others (or all of them), in one
+        transaction. So a slow lookup holds back only itself, not the webhooks of the others
+        handed over with it (they waited for the slowest, up to the Graph API's timeout); and a large handoff (a backlog processed at once: 2,000
         lookups from 200 notifications of 10 DMs) goes out as it is looked up, and gives the
         processor room (`room`) as it goes. At a steady rate, a handoff's few lookups answer
         within a millisecond or two of each other: one transaction, as before."""
@@ -99,7 +100,7 @@ class ProfileEnricher:
         left = len(waiting)
         try:
             while left:
-                chunk = await self._answered(answers, min(left, self.RECORD_CHUNK))
+                chunk = await self._answered(answers, left)
                 ready = await self._record(chunk)
                 left -= len(chunk)
                 self._handed(-len(chunk))
