@@ -86,10 +86,11 @@ class ProfileEnricher:
         """Look the profiles up, and record them as they come in: what has come in once the
         first answer has waited `RECORD_WAIT_S` for the others (or all of them), in one
         transaction. So a slow lookup holds back only itself, not the webhooks of the others
-        handed over with it (they waited for the slowest, up to the Graph API's timeout); and a large handoff (a backlog processed at once: 2,000
-        lookups from 200 notifications of 10 DMs) goes out as it is looked up, and gives the
-        processor room (`room`) as it goes. At a steady rate, a handoff's few lookups answer
-        within a millisecond or two of each other: one transaction, as before."""
+        handed over with it (they waited for the slowest, up to the Graph API's timeout); and
+        a large handoff (a backlog processed at once: 2,000 lookups from 200 notifications of
+        10 DMs) goes out as it is looked up, and gives the processor room (`room`) as it goes.
+        At a steady rate, a handoff's few lookups answer within a millisecond or two of each
+        other: one transaction, as before."""
         s = self.s
         answers: asyncio.Queue[ProfileResult] = asyncio.Queue()
 
