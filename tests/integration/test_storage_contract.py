@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -684,6 +685,37 @@ def test_a_success_resets_the_health_window(db: Database) -> None:
         rng=random.Random(1),
     )
     assert db.run_sync(get_webhook, channel.org_id, webhook.id).failing_since_ms is None
+
+
+def test_an_outcome_ends_the_failure_streak_only_when_it_heals(db: Database) -> None:
+    """`update_delivery(heals_webhook=…)` (one statement on PostgreSQL) records the outcome
+    and ends the streak; without it the streak stands."""
+    channel, webhook = _ready_delivery(db)
+    delivery_id = _fail_once(db, T0)
+
+    def outcome(heals: str | None) -> Callable[[Transaction], None]:
+        return lambda tx: tx.update_delivery(
+            delivery_id,
+            status="succeeded",
+            attempt_count=2,
+            next_attempt_at_ms=None,
+            last_status_code=200,
+            last_error=None,
+            now_ms=T0 + 5,
+            heals_webhook=heals,
+        )
+
+    db.run_sync(outcome(None))
+    assert db.run_sync(get_webhook, channel.org_id, webhook.id).failing_since_ms == T0
+    db.run_sync(outcome(webhook.id))
+    assert db.run_sync(get_webhook, channel.org_id, webhook.id).failing_since_ms is None
+    delivery = db.run_sync(lambda tx: tx.get_delivery(channel.org_id, delivery_id))
+    assert delivery is not None
+    assert (delivery.status, delivery.attempt_count, delivery.last_status_code) == (
+        "succeeded",
+        2,
+        200,
+    )
 
 
 def test_rotation_signs_with_both_secrets_during_the_grace_period(db: Database) -> None:

@@ -348,7 +348,12 @@ class DeliveryStore(Protocol):
         last_status_code: int | None,
         last_error: str | None,
         now_ms: int,
-    ) -> None: ...
+        heals_webhook: str | None = None,
+    ) -> None:
+        """An attempt's outcome. `heals_webhook`: a success that ends this webhook's failure
+        streak too (`webhook_healthy`), in the same statement where the database can."""
+        ...
+
     def get_delivery(self, org_id: str, delivery_id: str) -> Delivery | None: ...
     def list_deliveries(
         self, org_id: str, webhook_id: str, before: str | None, limit: int

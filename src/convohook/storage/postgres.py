@@ -36,7 +36,14 @@ from convohook.storage.redact import redacted_url
 from convohook.storage.sealing import PLAIN, Sealer
 from convohook.storage.sql import FIFO_READY, Cursor, SQLTransaction
 from convohook.storage.sql.base import PREVIOUS_SECRET
-from convohook.storage.sql.deliveries import NEXT_DUE_AT, due_row, due_select, next_due_from
+from convohook.storage.sql.deliveries import (
+    NEXT_DUE_AT,
+    UPDATE_DELIVERY,
+    due_row,
+    due_select,
+    next_due_from,
+)
+from convohook.storage.sql.webhooks import WEBHOOK_HEALED
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +71,11 @@ _LISTENERS = (
     "coalesce(bool_or(pid = pg_backend_pid()), false) "
     "FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s"
 )
+# A success and the end of its webhook's failure streak in one statement: that update found
+# no streak to end on nearly every success (2,007 calls, no row changed, in a run at 100
+# DMs/s), and a statement costs a backend ~50 µs whatever it does. Reading the streak at the
+# claim instead would miss a failure recorded by another process after it.
+_DELIVERY_HEALING = f"WITH outcome AS ({UPDATE_DELIVERY}) {WEBHOOK_HEALED}"
 _READ_ONLY = b"BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"  # one snapshot for all reads
 # A later synchronous commit (any session's) flushes the WAL past this one.
 _RELAXED = b"SET LOCAL synchronous_commit = off"
@@ -284,6 +296,24 @@ class PostgresTransaction(SQLTransaction):
     def reschedule_delivery(self, delivery_id: str, now_ms: int) -> None:
         super().reschedule_delivery(delivery_id, now_ms)
         self._notify("deliveries")
+
+    def update_delivery(
+        self,
+        delivery_id: str,
+        *,
+        status: str,
+        attempt_count: int,
+        next_attempt_at_ms: int | None,
+        last_status_code: int | None,
+        last_error: str | None,
+        now_ms: int,
+        heals_webhook: str | None = None,
+    ) -> None:
+        outcome = (status, attempt_count, next_attempt_at_ms, last_status_code, last_error, now_ms)
+        if heals_webhook is None:
+            self._x(UPDATE_DELIVERY, (*outcome, delivery_id))
+        else:
+            self._x(_DELIVERY_HEALING, (*outcome, delivery_id, heals_webhook))
 
     def insert_bot_runs(self, runs: Sequence[BotRun]) -> None:
         super().insert_bot_runs(runs)

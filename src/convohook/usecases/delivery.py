@@ -96,9 +96,10 @@ def record_attempts(
             number, outcome, schedule, now_s, rng, min_delay_after_throttle=min_delay_after_throttle
         )
         unblocking = unblocking or due.fifo
+        heals: str | None = None  # the webhook whose failure streak this success ends
         if isinstance(step, Succeeded):
             if due.webhook_id not in healthy:  # once per webhook and batch, not per delivery
-                tx.webhook_healthy(due.webhook_id)
+                heals = due.webhook_id
                 healthy.add(due.webhook_id)
         elif _failing_too_long(tx, due.webhook_id, healthy, now_ms, disable_after_ms):
             disabled += 1
@@ -152,6 +153,7 @@ def record_attempts(
             last_status_code=result.status_code,
             last_error=last_error,
             now_ms=now_ms,
+            heals_webhook=heals,
         )
     more_due = unblocking or retries + failed + disabled > 0
     return Recorded(retries, succeeded, failed, disabled, more_due)

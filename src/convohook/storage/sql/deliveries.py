@@ -21,6 +21,14 @@ from convohook.storage.sql.base import (
     Cursor,
     SQLBase,
 )
+from convohook.storage.sql.webhooks import WEBHOOK_HEALED
+
+# An attempt's outcome; parameters: status, attempt count, next attempt, status code, error,
+# now, the delivery's id.
+UPDATE_DELIVERY = (
+    "UPDATE deliveries SET status = ?, attempt_count = ?, next_attempt_at_ms = ?, "
+    "lease_until_ms = NULL, last_status_code = ?, last_error = ?, updated_at_ms = ? WHERE id = ?"
+)
 
 # With strict ordering a delivery waits while an earlier one of the same conversation to the same
 # webhook is still pending or being sent (delivery ids are time-ordered).
@@ -209,11 +217,10 @@ class DeliveriesSQL(SQLBase):
         last_status_code: int | None,
         last_error: str | None,
         now_ms: int,
+        heals_webhook: str | None = None,
     ) -> None:
         self._x(
-            "UPDATE deliveries SET status = ?, attempt_count = ?, next_attempt_at_ms = ?, "
-            "lease_until_ms = NULL, last_status_code = ?, last_error = ?, updated_at_ms = ? "
-            "WHERE id = ?",
+            UPDATE_DELIVERY,
             (
                 status,
                 attempt_count,
@@ -224,6 +231,8 @@ class DeliveriesSQL(SQLBase):
                 delivery_id,
             ),
         )
+        if heals_webhook is not None:
+            self._x(WEBHOOK_HEALED, (heals_webhook,))
 
     def _attempts(self, delivery_ids: list[str]) -> dict[str, list[Attempt]]:
         found: dict[str, list[Attempt]] = {i: [] for i in delivery_ids}

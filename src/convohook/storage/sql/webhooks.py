@@ -18,6 +18,11 @@ from convohook.storage.sql.base import (
     SQLBase,
 )
 
+# A success ends the webhook's failure streak; one parameter: the webhook's id.
+WEBHOOK_HEALED = (
+    "UPDATE webhooks SET failing_since_ms = NULL WHERE id = ? AND failing_since_ms IS NOT NULL"
+)
+
 _WEBHOOK_COLS = (
     "w.id, w.org_id, w.name, w.url, w.channel_type, w.events, w.enabled, w.disabled_reason, "
     "w.secret, w.created_at_ms, w.updated_at_ms, w.format, w.headers, w.auth_type, w.auth_value, "
@@ -229,11 +234,7 @@ class WebhooksSQL(SQLBase):
         return int(row[0]) if row else now_ms
 
     def webhook_healthy(self, webhook_id: str) -> None:
-        self._x(
-            "UPDATE webhooks SET failing_since_ms = NULL "
-            "WHERE id = ? AND failing_since_ms IS NOT NULL",
-            (webhook_id,),
-        )
+        self._x(WEBHOOK_HEALED, (webhook_id,))
 
     def recover_deliveries(self, webhook_id: str, since_ms: int, now_ms: int) -> int:
         cur = self._x(
