@@ -41,10 +41,12 @@ class ProfileEnricher:
     MAX_HANDED = 1024
     # How long the first answer of a handoff waits for the others before what has come is
     # recorded: a handoff's lookups start together and, unless one is slow, answer within a
-    # few ms. Longer than that, so that a backlog's handoff is a few transactions, not one
-    # per answer; far shorter than the Graph API's timeout, which a slow lookup held the
-    # others back by.
-    RECORD_WAIT_S = 0.1
+    # few ms. Long enough that a backlog's handoff (2,000 lookups answering over ~0.5 s) is
+    # still one or two transactions: recorded in 100 ms windows, its smaller claims competed
+    # with the other processes' and cost 8% more CPU per opening with four serves on two
+    # cores (docs/performance.md). Far shorter than the Graph API's timeout (5 s), which a
+    # slow lookup held the others back by.
+    RECORD_WAIT_S = 0.5
 
     def __init__(self, services: Services, *, dispatcher: Dispatcher | None = None) -> None:
         """`dispatcher`: this process's, handed what the lookups make ready, claimed in the
